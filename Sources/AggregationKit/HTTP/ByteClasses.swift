@@ -1,0 +1,44 @@
+/// Character classes of RFC 9110 §5.6, as lookup tables over bytes.
+enum ByteClass {
+    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+    static let token: [Bool] = {
+        var table = [Bool](repeating: false, count: 256)
+        for b in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(b)] = true }
+        for b in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(b)] = true }
+        for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(b)] = true }
+        for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
+        return table
+    }()
+
+    @inline(__always) static func isToken(_ b: UInt8) -> Bool { token[Int(b)] }
+    /// field-vchar / SP / HTAB (obs-text allowed).
+    @inline(__always) static func isFieldValue(_ b: UInt8) -> Bool { b == 9 || (b >= 0x20 && b != 0x7F) }
+    /// Visible ASCII: what a request target may contain.
+    @inline(__always) static func isTargetByte(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
+    @inline(__always) static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(b - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(b - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(b - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    @inline(__always) func string(_ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: self[range]), as: UTF8.self)
+    }
+
+    /// Whether bytes `range` equal `literal`, ignoring ASCII case.
+    @inline(__always) func equalsIgnoringCase(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        let lit = literal.utf8Start
+        for i in 0..<range.count {
+            var b = self[range.lowerBound + i]
+            if b >= 65 && b <= 90 { b |= 0x20 }
+            if b != lit[i] { return false }
+        }
+        return true
+    }
+}

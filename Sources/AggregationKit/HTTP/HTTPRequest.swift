@@ -1,0 +1,110 @@
+/// A complete request as parsed from the wire. The body is fully buffered (bounded by the parser's limits),
+/// as nginx does with `proxy_request_buffering on`.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The request target exactly as received (origin-form `/path?query`, absolute-form, `*`).
+    public var target: String
+    public var versionMinor: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public var trailers: HTTPHeaders
+    /// Whether the connection may carry another request after this one.
+    public var keepAlive: Bool
+    /// `CONNECT` or `Connection: upgrade` + `Upgrade`; the bytes after it are not HTTP/1.1.
+    public var isUpgrade: Bool
+    public var expectsContinue: Bool
+
+    public init(method: String, target: String, versionMinor: Int = 1, headers: HTTPHeaders = HTTPHeaders(),
+                body: [UInt8] = [], trailers: HTTPHeaders = HTTPHeaders(), keepAlive: Bool = true,
+                isUpgrade: Bool = false, expectsContinue: Bool = false) {
+        self.method = method
+        self.target = target
+        self.versionMinor = versionMinor
+        self.headers = headers
+        self.body = body
+        self.trailers = trailers
+        self.keepAlive = keepAlive
+        self.isUpgrade = isUpgrade
+        self.expectsContinue = expectsContinue
+    }
+
+    /// The path part of the target (before `?` or `#`).
+    public var path: Substring {
+        var end = target.endIndex
+        if let q = target.firstIndex(where: { $0 == "?" || $0 == "#" }) { end = q }
+        return target[target.startIndex..<end]
+    }
+
+    /// The query part of the target (after `?`, before `#`), or nil.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        let start = target.index(after: q)
+        let end = target[start...].firstIndex(of: "#") ?? target.endIndex
+        return target[start..<end]
+    }
+}
+
+/// A response to send, or one received from upstream. The body is fully buffered.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var reason: String?
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public init(status: Int, reason: String? = nil, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+    }
+
+    public init(status: Int, contentType: String, body: String) {
+        self.init(status: status, headers: HTTPHeaders([("Content-Type", contentType)]), body: Array(body.utf8))
+    }
+
+    /// Whether a response with this status can carry a body (RFC 9110 §6.4.1).
+    public static func statusAllowsBody(_ status: Int) -> Bool {
+        !(status < 200 || status == 204 || status == 304)
+    }
+}
+
+public enum HTTPStatus {
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 100: return "Continue"
+        case 200: return "OK"
+        case 201: return "Created"
+        case 202: return "Accepted"
+        case 204: return "No Content"
+        case 206: return "Partial Content"
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 304: return "Not Modified"
+        case 307: return "Temporary Redirect"
+        case 308: return "Permanent Redirect"
+        case 400: return "Bad Request"
+        case 401: return "Unauthorized"
+        case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 405: return "Method Not Allowed"
+        case 408: return "Request Timeout"
+        case 409: return "Conflict"
+        case 411: return "Length Required"
+        case 412: return "Precondition Failed"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 415: return "Unsupported Media Type"
+        case 417: return "Expectation Failed"
+        case 422: return "Unprocessable Content"
+        case 429: return "Too Many Requests"
+        case 431: return "Request Header Fields Too Large"
+        case 500: return "Internal Server Error"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 504: return "Gateway Timeout"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Status \(status)"
+        }
+    }
+}

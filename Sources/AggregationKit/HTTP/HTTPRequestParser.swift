@@ -1,0 +1,484 @@
+/// An incremental, strict HTTP/1.1 request parser (RFC 9112). Pure: bytes in, requests or an error out.
+///
+/// The caller keeps the unconsumed bytes in one buffer and passes all of them on every call; the parser
+/// remembers how far it has looked, so each byte is examined once. When a request is complete the result
+/// says how many bytes it used; the caller drops them and calls again for a pipelined request.
+///
+///     leading CRLFs ─▶ request line ─▶ header lines ─▶ CRLF ─▶ body (Content-Length | chunked + trailers)
+///
+/// Anything ambiguous is an error (400, or the status named in `HTTPParseError`), after which the
+/// connection must be closed: the parser does not resynchronise.
+public struct HTTPRequestParser: Sendable {
+    public enum Result: Sendable {
+        case needMore
+        case request(HTTPRequest, consumed: Int)
+        case error(HTTPParseError)
+    }
+
+    private enum Framing: Sendable { case none, length(Int), chunked }
+    private enum Phase: Sendable {
+        case head
+        case lengthBody(Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+        case closed
+        case upgraded
+        case failed(HTTPParseError)
+    }
+
+    public let limits: HTTPParserLimits
+    private var phase: Phase = .head
+    // Head scanning state (offsets into the caller's buffer).
+    private var scanned = 0
+    private var headStart = 0
+    private var lineStart = 0
+    // Body state.
+    private var position = 0
+    private var pending: HTTPRequest?
+
+    public init(limits: HTTPParserLimits = HTTPParserLimits()) { self.limits = limits }
+
+    /// The request whose head is complete but whose body is still arriving (for `Expect: 100-continue`).
+    public var requestAwaitingBody: HTTPRequest? { pending }
+
+    /// Whether the parser has seen any byte of a request that is not complete yet.
+    public var isMidRequest: Bool {
+        if case .head = phase { return scanned > headStart }
+        if case .closed = phase { return false }
+        if case .upgraded = phase { return false }
+        return true
+    }
+
+    public mutating func parse(_ bytes: [UInt8]) -> Result {
+        bytes.withUnsafeBytes { parse($0) }
+    }
+
+    public mutating func parse(_ buffer: UnsafeRawBufferPointer) -> Result {
+        let result = step(buffer)
+        if case .error(let e) = result { phase = .failed(e) }
+        return result
+    }
+
+    private mutating func step(_ buffer: UnsafeRawBufferPointer) -> Result {
+        while true {
+            switch phase {
+            case .failed(let e):
+                return .error(e)
+            case .closed:
+                return buffer.isEmpty ? .needMore : .error(.dataAfterClose)
+            case .upgraded:
+                // What follows belongs to another protocol; it is never parsed as HTTP/1.1.
+                return .needMore
+            case .head:
+                switch scanHead(buffer) {
+                case .needMore: return .needMore
+                case .error(let e): return .error(e)
+                case .request: break
+                }
+            case .lengthBody(let length):
+                guard buffer.count - position >= length else { return .needMore }
+                pending!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + length]))
+                position += length
+                return finish()
+            case .chunkSize:
+                guard let lineEnd = findCRLF(buffer, from: position, limit: limits.maxChunkLineBytes) else {
+                    if buffer.count - position > limits.maxChunkLineBytes { return .error(.chunkLineTooLong) }
+                    if let e = bareLineEnding(buffer, from: position) { return .error(e) }
+                    return .needMore
+                }
+                if case .failure(let e) = lineEnd { return .error(e) }
+                guard case .success(let end) = lineEnd else { return .needMore }
+                let size: Int
+                switch parseChunkLine(buffer, position..<end) {
+                case .failure(let e): return .error(e)
+                case .success(let s): size = s
+                }
+                position = end + 2
+                if size == 0 {
+                    phase = .trailers
+                } else {
+                    if pending!.body.count + size > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+                    phase = .chunkData(remaining: size)
+                }
+            case .chunkData(let remaining):
+                let available = min(remaining, buffer.count - position)
+                if available == 0 { return .needMore }
+                pending!.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position..<position + available]))
+                position += available
+                phase = remaining == available ? .chunkDataEnd : .chunkData(remaining: remaining - available)
+            case .chunkDataEnd:
+                guard buffer.count - position >= 2 else {
+                    if buffer.count - position == 1 && buffer[position] != 13 { return .error(.missingChunkCRLF) }
+                    return .needMore
+                }
+                guard buffer[position] == 13, buffer[position + 1] == 10 else { return .error(.missingChunkCRLF) }
+                position += 2
+                phase = .chunkSize
+            case .trailers:
+                guard let found = findCRLF(buffer, from: position, limit: limits.maxHeaderBytes) else {
+                    if buffer.count - position > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+                    if let e = bareLineEnding(buffer, from: position) { return .error(e) }
+                    return .needMore
+                }
+                guard case .success(let end) = found else {
+                    if case .failure(let e) = found { return .error(e) }
+                    return .needMore
+                }
+                if end == position {
+                    position += 2
+                    return finish()
+                }
+                if buffer[position] == 32 || buffer[position] == 9 { return .error(.obsFold) }
+                switch parseField(buffer, position..<end) {
+                case .failure(let e): return .error(e)
+                case .success(let field):
+                    pending!.trailers.add(field.0, field.1)
+                    if pending!.trailers.count > limits.maxHeaderCount { return .error(.tooManyHeaders) }
+                }
+                position = end + 2
+            }
+        }
+    }
+
+    private mutating func finish() -> Result {
+        let request = pending!
+        let consumed = position
+        pending = nil
+        scanned = 0; headStart = 0; lineStart = 0; position = 0
+        phase = request.isUpgrade ? .upgraded : (request.keepAlive ? .head : .closed)
+        return .request(request, consumed: consumed)
+    }
+
+    // MARK: - Head
+
+    private enum ScanResult { case needMore, request, error(HTTPParseError) }
+
+    /// What the head has said so far; each line is checked as soon as its CRLF arrives, so a bad line is
+    /// refused without waiting for the rest of the head.
+    private struct HeadState: Sendable {
+        var method = ""
+        var target = ""
+        var minor = 1
+        var sawRequestLine = false
+        var headers = HTTPHeaders()
+        var contentLength: Int? = nil
+        var transferCodings: [String] = []
+        var sawTransferEncoding = false
+        var hostCount = 0
+        var connectionTokens: [String] = []
+        var hasUpgrade = false
+        var expectContinue = false
+    }
+    private var head = HeadState()
+
+    /// Scans for the end of the head, rejecting bare CR and bare LF as it goes, handling each line as it ends.
+    private mutating func scanHead(_ buffer: UnsafeRawBufferPointer) -> ScanResult {
+        var i = scanned
+        let count = buffer.count
+        while i < count {
+            let b = buffer[i]
+            if b == 10 { return .error(.bareLF) }
+            if i == lineStart && head.sawRequestLine && (b == 32 || b == 9) { return .error(.obsFold) }
+            if b == 13 {
+                guard i + 1 < count else { break }
+                guard buffer[i + 1] == 10 else { return .error(.bareCR) }
+                if i == lineStart {
+                    if !head.sawRequestLine {
+                        // RFC 9112 §2.2: ignore empty lines before the request line.
+                        headStart = i + 2
+                        lineStart = i + 2
+                        if headStart > limits.maxHeaderBytes { return .error(.bad("leading_empty_lines", "too many empty lines before the request")) }
+                        i += 2
+                        continue
+                    }
+                    scanned = i
+                    switch finishHead() {
+                    case .failure(let e): return .error(e)
+                    case .success(let framing):
+                        position = i + 2
+                        switch framing {
+                        case .none: phase = .lengthBody(0)
+                        case .length(let n): phase = .lengthBody(n)
+                        case .chunked: phase = .chunkSize
+                        }
+                        return .request
+                    }
+                }
+                if let e = processLine(buffer, lineStart..<i) { return .error(e) }
+                lineStart = i + 2
+                i += 2
+                continue
+            }
+            i += 1
+        }
+        scanned = i
+        if !head.sawRequestLine {
+            if i - headStart > limits.maxRequestLineBytes { return .error(.uriTooLong) }
+            if let e = checkPartialRequestLine(buffer, headStart..<i) { return .error(e) }
+        }
+        if i - headStart > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+        return .needMore
+    }
+
+    private static let knownMethods: Set<String> = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY",
+        "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "REPORT",
+        "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PURGE",
+        "MKCALENDAR", "LINK", "UNLINK", "BIND", "REBIND", "UNBIND", "ACL",
+    ]
+
+    /// An unterminated request line is checked as far as it goes: a wrong version is refused at once.
+    private func checkPartialRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+        var spaces = 0
+        var v = range.upperBound
+        for j in range where buffer[j] == 32 {
+            spaces += 1
+            if spaces == 2 { v = j + 1; break }
+        }
+        guard spaces == 2 else { return nil }
+        let pattern = Array("HTTP/d.d".utf8)
+        for j in v..<range.upperBound {
+            let k = j - v
+            guard k < pattern.count else { return .invalidVersion }
+            let b = buffer[j]
+            if pattern[k] == UInt8(ascii: "d") { if !(b >= 48 && b <= 57) { return .invalidVersion } }
+            else if b != pattern[k] { return .invalidVersion }
+        }
+        if range.upperBound - v == 8 && !(buffer[v + 5] == 49 && (buffer[v + 7] == 48 || buffer[v + 7] == 49)) {
+            return .unsupportedVersion
+        }
+        return nil
+    }
+
+    private mutating func processLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+        if range.upperBound - headStart > limits.maxHeaderBytes {
+            return head.sawRequestLine ? .headersTooLarge : .uriTooLong
+        }
+        if !head.sawRequestLine {
+            if range.count > limits.maxRequestLineBytes { return .uriTooLong }
+            return parseRequestLine(buffer, range)
+        }
+        if head.headers.count >= limits.maxHeaderCount { return .tooManyHeaders }
+        let name: String, value: String
+        switch parseField(buffer, range) {
+        case .failure(let e): return e
+        case .success(let field): (name, value) = field
+        }
+        switch name.utf8.count {
+        case 4 where name.asciiCaseInsensitiveEquals("host"):
+            head.hostCount += 1
+            if head.hostCount > 1 { return .multipleHost }
+            if !Self.validHost(value) { return .invalidHost }
+        case 14 where name.asciiCaseInsensitiveEquals("content-length"):
+            guard let n = Self.parseContentLength(value) else { return .invalidContentLength }
+            if head.contentLength != nil { return .duplicateContentLength }
+            head.contentLength = n
+        case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"):
+            head.sawTransferEncoding = true
+            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                head.transferCodings.append(part.trimmingHTTPWhitespace().lowercased())
+            }
+        case 10 where name.asciiCaseInsensitiveEquals("connection"):
+            for part in value.split(separator: ",") {
+                let t = part.trimmingHTTPWhitespace().lowercased()
+                if !t.isEmpty { head.connectionTokens.append(t) }
+            }
+        case 7 where name.asciiCaseInsensitiveEquals("upgrade"):
+            head.hasUpgrade = true
+        case 6 where name.asciiCaseInsensitiveEquals("expect"):
+            guard value.asciiCaseInsensitiveEquals("100-continue") else { return .unsupportedExpectation }
+            head.expectContinue = true
+        default: break
+        }
+        head.headers.fields.append((name: name, value: value))
+        return nil
+    }
+
+    /// request-line = method SP request-target SP HTTP-version
+    private mutating func parseRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+        let lineEnd = range.upperBound
+        var sp1 = range.lowerBound
+        while sp1 < lineEnd && buffer[sp1] != 32 { sp1 += 1 }
+        guard sp1 < lineEnd, sp1 > range.lowerBound else { return .invalidRequestLine }
+        for j in range.lowerBound..<sp1 where !ByteClass.isToken(buffer[j]) { return .invalidMethod }
+        var sp2 = sp1 + 1
+        while sp2 < lineEnd && buffer[sp2] != 32 { sp2 += 1 }
+        guard sp2 < lineEnd, sp2 > sp1 + 1 else { return .invalidRequestLine }
+        for j in (sp1 + 1)..<sp2 where !ByteClass.isTargetByte(buffer[j]) { return .invalidTarget }
+        // HTTP-version = "HTTP/" DIGIT "." DIGIT, exactly (case-sensitive).
+        let v = sp2 + 1
+        guard lineEnd - v == 8, buffer[v] == UInt8(ascii: "H"), buffer[v + 1] == UInt8(ascii: "T"),
+              buffer[v + 2] == UInt8(ascii: "T"), buffer[v + 3] == UInt8(ascii: "P"), buffer[v + 4] == UInt8(ascii: "/"),
+              buffer[v + 5] >= 48, buffer[v + 5] <= 57, buffer[v + 6] == UInt8(ascii: "."),
+              buffer[v + 7] >= 48, buffer[v + 7] <= 57
+        else { return .invalidVersion }
+        guard buffer[v + 5] == UInt8(ascii: "1"), buffer[v + 7] == UInt8(ascii: "0") || buffer[v + 7] == UInt8(ascii: "1")
+        else { return .unsupportedVersion }
+        head.minor = Int(buffer[v + 7] - 48)
+        head.method = buffer.string(range.lowerBound..<sp1)
+        guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
+        head.target = buffer.string((sp1 + 1)..<sp2)
+        guard Self.validTargetForm(head.target, method: head.method) else { return .invalidTarget }
+        head.sawRequestLine = true
+        return nil
+    }
+
+    /// Framing and semantics once the head is complete (RFC 9112 §6.3, §3.2).
+    private mutating func finishHead() -> Swift.Result<Framing, HTTPParseError> {
+        let h = head
+        head = HeadState()
+        if h.minor == 1 && h.hostCount == 0 { return .failure(.missingHost) }
+        var framing = Framing.none
+        if h.sawTransferEncoding {
+            if h.contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }
+            if h.minor == 0 { return .failure(.transferEncodingHTTP10) }
+            guard h.transferCodings.last == "chunked",
+                  h.transferCodings.filter({ $0 == "chunked" }).count == 1,
+                  h.transferCodings.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(ByteClass.isToken) })
+            else { return .failure(.invalidTransferEncoding) }
+            if h.transferCodings.count > 1 { return .failure(.unsupportedTransferCoding) }
+            framing = .chunked
+        } else if let n = h.contentLength {
+            if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+            framing = .length(n)
+        }
+        let keepAlive = h.connectionTokens.contains("close") ? false : (h.minor == 1 || h.connectionTokens.contains("keep-alive"))
+        let isUpgrade = h.method == "CONNECT" || (h.hasUpgrade && h.connectionTokens.contains("upgrade"))
+        pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor, headers: h.headers,
+                              keepAlive: keepAlive, isUpgrade: isUpgrade, expectsContinue: h.expectContinue)
+        return .success(framing)
+    }
+
+    /// One `name: value` line (header or trailer), value trimmed of OWS.
+    private func parseField(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<(String, String), HTTPParseError> {
+        var colon = range.lowerBound
+        while colon < range.upperBound && buffer[colon] != UInt8(ascii: ":") {
+            let b = buffer[colon]
+            if !ByteClass.isToken(b) {
+                if b == 32 || b == 9 {
+                    // Whitespace before the colon (RFC 9112 §5.1) or inside the name.
+                    var k = colon
+                    while k < range.upperBound && (buffer[k] == 32 || buffer[k] == 9) { k += 1 }
+                    return .failure(k < range.upperBound && buffer[k] == UInt8(ascii: ":") ? .headerNameSpace : .invalidHeaderName)
+                }
+                return .failure(.invalidHeaderName)
+            }
+            colon += 1
+        }
+        guard colon < range.upperBound else { return .failure(.missingColon) }
+        guard colon > range.lowerBound else { return .failure(.invalidHeaderName) }
+        var valueStart = colon + 1
+        var valueEnd = range.upperBound
+        while valueStart < valueEnd && (buffer[valueStart] == 32 || buffer[valueStart] == 9) { valueStart += 1 }
+        while valueEnd > valueStart && (buffer[valueEnd - 1] == 32 || buffer[valueEnd - 1] == 9) { valueEnd -= 1 }
+        for j in valueStart..<valueEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidHeaderValue) }
+        return .success((buffer.string(range.lowerBound..<colon), buffer.string(valueStart..<valueEnd)))
+    }
+
+    /// chunk = chunk-size [ chunk-ext ] CRLF, with no whitespace (as llhttp's strict mode).
+    private func parseChunkLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<Int, HTTPParseError> {
+        var i = range.lowerBound
+        var size = 0
+        var digits = 0
+        while i < range.upperBound, let h = ByteClass.hexValue(buffer[i]) {
+            digits += 1
+            if digits > 15 { return .failure(.invalidChunkSize) }
+            size = size * 16 + h
+            i += 1
+        }
+        guard digits > 0 else { return .failure(.invalidChunkSize) }
+        if size > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+        // chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] )
+        while i < range.upperBound {
+            guard buffer[i] == UInt8(ascii: ";") else { return .failure(.invalidChunkSize) }
+            i += 1
+            let nameStart = i
+            while i < range.upperBound && ByteClass.isToken(buffer[i]) { i += 1 }
+            guard i > nameStart else { return .failure(.invalidChunkExtension) }
+            if i < range.upperBound && buffer[i] == UInt8(ascii: "=") {
+                i += 1
+                if i < range.upperBound && buffer[i] == UInt8(ascii: "\"") {
+                    i += 1
+                    var closed = false
+                    while i < range.upperBound {
+                        let b = buffer[i]
+                        if b == UInt8(ascii: "\"") { closed = true; i += 1; break }
+                        if b == UInt8(ascii: "\\") {
+                            i += 1
+                            guard i < range.upperBound, ByteClass.isFieldValue(buffer[i]) else { return .failure(.invalidChunkExtension) }
+                        } else if !ByteClass.isFieldValue(b) {
+                            return .failure(.invalidChunkExtension)
+                        }
+                        i += 1
+                    }
+                    guard closed else { return .failure(.invalidChunkExtension) }
+                } else {
+                    let valueStart = i
+                    while i < range.upperBound && ByteClass.isToken(buffer[i]) { i += 1 }
+                    guard i > valueStart else { return .failure(.invalidChunkExtension) }
+                }
+            }
+        }
+        return .success(size)
+    }
+
+    private enum LineSearch { case success(Int), failure(HTTPParseError) }
+
+    /// Finds the CRLF ending the line that starts at `from`; a bare CR or LF is an error.
+    private func findCRLF(_ buffer: UnsafeRawBufferPointer, from: Int, limit: Int) -> LineSearch? {
+        var i = from
+        let end = min(buffer.count, from + limit + 2)
+        while i < end {
+            let b = buffer[i]
+            if b == 10 { return .failure(.bareLF) }
+            if b == 13 {
+                guard i + 1 < buffer.count else { return nil }
+                return buffer[i + 1] == 10 ? .success(i) : .failure(.bareCR)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private func bareLineEnding(_ buffer: UnsafeRawBufferPointer, from: Int) -> HTTPParseError? {
+        for i in from..<buffer.count where buffer[i] == 10 { return .bareLF }
+        return nil
+    }
+
+    /// Content-Length = 1*DIGIT; at most 15 digits so it cannot overflow.
+    static func parseContentLength(_ value: String) -> Int? {
+        guard !value.isEmpty, value.utf8.count <= 15 else { return nil }
+        var n = 0
+        for b in value.utf8 {
+            guard b >= 48 && b <= 57 else { return nil }
+            n = n * 10 + Int(b - 48)
+        }
+        return n
+    }
+
+    static func validTargetForm(_ target: String, method: String) -> Bool {
+        let utf8 = target.utf8
+        if utf8.first == UInt8(ascii: "/") { return true }
+        if target == "*" { return method == "OPTIONS" || method == "M-SEARCH" }
+        if method == "CONNECT" { return target.contains(":") && !target.contains("/") }
+        // absolute-form: scheme "://" ...
+        guard let colon = target.firstIndex(of: ":"), target[colon...].hasPrefix("://") else { return false }
+        let scheme = target[..<colon]
+        return !scheme.isEmpty && scheme.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 }
+    }
+
+    /// Host = uri-host [ ":" port ] (RFC 9110 §7.2); empty is allowed.
+    static func validHost(_ value: String) -> Bool {
+        for b in value.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                continue
+            default:
+                if !"-._~%!$&'()*+,;=:[]".utf8.contains(b) { return false }
+            }
+        }
+        return true
+    }
+}
