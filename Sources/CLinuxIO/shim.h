@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/random.h>
 
 // Glibc's module does not export accept4 (it needs _GNU_SOURCE); declare it.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);

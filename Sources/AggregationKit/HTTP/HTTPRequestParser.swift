@@ -19,10 +19,7 @@ public struct HTTPRequestParser: Sendable {
     private enum Phase: Sendable {
         case head
         case lengthBody(Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers
+        case chunked
         case closed
         case upgraded
         case failed(HTTPParseError)
@@ -37,6 +34,7 @@ public struct HTTPRequestParser: Sendable {
     // Body state.
     private var position = 0
     private var pending: HTTPRequest?
+    private var chunked = ChunkedDecoder()
 
     public init(limits: HTTPParserLimits = HTTPParserLimits()) { self.limits = limits }
 
@@ -82,62 +80,15 @@ public struct HTTPRequestParser: Sendable {
                 pending!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + length]))
                 position += length
                 return finish()
-            case .chunkSize:
-                guard let lineEnd = findCRLF(buffer, from: position, limit: limits.maxChunkLineBytes) else {
-                    if buffer.count - position > limits.maxChunkLineBytes { return .error(.chunkLineTooLong) }
-                    if let e = bareLineEnding(buffer, from: position) { return .error(e) }
-                    return .needMore
+            case .chunked:
+                var request = pending.take()!
+                let outcome = chunked.decode(buffer, position: &position, body: &request.body, trailers: &request.trailers, limits: limits)
+                pending = request
+                switch outcome {
+                case .needMore: return .needMore
+                case .error(let e): return .error(e)
+                case .done: chunked = ChunkedDecoder(); return finish()
                 }
-                if case .failure(let e) = lineEnd { return .error(e) }
-                guard case .success(let end) = lineEnd else { return .needMore }
-                let size: Int
-                switch parseChunkLine(buffer, position..<end) {
-                case .failure(let e): return .error(e)
-                case .success(let s): size = s
-                }
-                position = end + 2
-                if size == 0 {
-                    phase = .trailers
-                } else {
-                    if pending!.body.count + size > limits.maxBodyBytes { return .error(.bodyTooLarge) }
-                    phase = .chunkData(remaining: size)
-                }
-            case .chunkData(let remaining):
-                let available = min(remaining, buffer.count - position)
-                if available == 0 { return .needMore }
-                pending!.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position..<position + available]))
-                position += available
-                phase = remaining == available ? .chunkDataEnd : .chunkData(remaining: remaining - available)
-            case .chunkDataEnd:
-                guard buffer.count - position >= 2 else {
-                    if buffer.count - position == 1 && buffer[position] != 13 { return .error(.missingChunkCRLF) }
-                    return .needMore
-                }
-                guard buffer[position] == 13, buffer[position + 1] == 10 else { return .error(.missingChunkCRLF) }
-                position += 2
-                phase = .chunkSize
-            case .trailers:
-                guard let found = findCRLF(buffer, from: position, limit: limits.maxHeaderBytes) else {
-                    if buffer.count - position > limits.maxHeaderBytes { return .error(.headersTooLarge) }
-                    if let e = bareLineEnding(buffer, from: position) { return .error(e) }
-                    return .needMore
-                }
-                guard case .success(let end) = found else {
-                    if case .failure(let e) = found { return .error(e) }
-                    return .needMore
-                }
-                if end == position {
-                    position += 2
-                    return finish()
-                }
-                if buffer[position] == 32 || buffer[position] == 9 { return .error(.obsFold) }
-                switch parseField(buffer, position..<end) {
-                case .failure(let e): return .error(e)
-                case .success(let field):
-                    pending!.trailers.add(field.0, field.1)
-                    if pending!.trailers.count > limits.maxHeaderCount { return .error(.tooManyHeaders) }
-                }
-                position = end + 2
             }
         }
     }
@@ -201,7 +152,7 @@ public struct HTTPRequestParser: Sendable {
                         switch framing {
                         case .none: phase = .lengthBody(0)
                         case .length(let n): phase = .lengthBody(n)
-                        case .chunked: phase = .chunkSize
+                        case .chunked: phase = .chunked
                         }
                         return .request
                     }
@@ -262,7 +213,7 @@ public struct HTTPRequestParser: Sendable {
         }
         if head.headers.count >= limits.maxHeaderCount { return .tooManyHeaders }
         let name: String, value: String
-        switch parseField(buffer, range) {
+        switch HTTPWire.parseField(buffer, range) {
         case .failure(let e): return e
         case .success(let field): (name, value) = field
         }
@@ -349,102 +300,6 @@ public struct HTTPRequestParser: Sendable {
         pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor, headers: h.headers,
                               keepAlive: keepAlive, isUpgrade: isUpgrade, expectsContinue: h.expectContinue)
         return .success(framing)
-    }
-
-    /// One `name: value` line (header or trailer), value trimmed of OWS.
-    private func parseField(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<(String, String), HTTPParseError> {
-        var colon = range.lowerBound
-        while colon < range.upperBound && buffer[colon] != UInt8(ascii: ":") {
-            let b = buffer[colon]
-            if !ByteClass.isToken(b) {
-                if b == 32 || b == 9 {
-                    // Whitespace before the colon (RFC 9112 §5.1) or inside the name.
-                    var k = colon
-                    while k < range.upperBound && (buffer[k] == 32 || buffer[k] == 9) { k += 1 }
-                    return .failure(k < range.upperBound && buffer[k] == UInt8(ascii: ":") ? .headerNameSpace : .invalidHeaderName)
-                }
-                return .failure(.invalidHeaderName)
-            }
-            colon += 1
-        }
-        guard colon < range.upperBound else { return .failure(.missingColon) }
-        guard colon > range.lowerBound else { return .failure(.invalidHeaderName) }
-        var valueStart = colon + 1
-        var valueEnd = range.upperBound
-        while valueStart < valueEnd && (buffer[valueStart] == 32 || buffer[valueStart] == 9) { valueStart += 1 }
-        while valueEnd > valueStart && (buffer[valueEnd - 1] == 32 || buffer[valueEnd - 1] == 9) { valueEnd -= 1 }
-        for j in valueStart..<valueEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidHeaderValue) }
-        return .success((buffer.string(range.lowerBound..<colon), buffer.string(valueStart..<valueEnd)))
-    }
-
-    /// chunk = chunk-size [ chunk-ext ] CRLF, with no whitespace (as llhttp's strict mode).
-    private func parseChunkLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<Int, HTTPParseError> {
-        var i = range.lowerBound
-        var size = 0
-        var digits = 0
-        while i < range.upperBound, let h = ByteClass.hexValue(buffer[i]) {
-            digits += 1
-            if digits > 15 { return .failure(.invalidChunkSize) }
-            size = size * 16 + h
-            i += 1
-        }
-        guard digits > 0 else { return .failure(.invalidChunkSize) }
-        if size > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
-        // chunk-ext = *( ";" token [ "=" ( token / quoted-string ) ] )
-        while i < range.upperBound {
-            guard buffer[i] == UInt8(ascii: ";") else { return .failure(.invalidChunkSize) }
-            i += 1
-            let nameStart = i
-            while i < range.upperBound && ByteClass.isToken(buffer[i]) { i += 1 }
-            guard i > nameStart else { return .failure(.invalidChunkExtension) }
-            if i < range.upperBound && buffer[i] == UInt8(ascii: "=") {
-                i += 1
-                if i < range.upperBound && buffer[i] == UInt8(ascii: "\"") {
-                    i += 1
-                    var closed = false
-                    while i < range.upperBound {
-                        let b = buffer[i]
-                        if b == UInt8(ascii: "\"") { closed = true; i += 1; break }
-                        if b == UInt8(ascii: "\\") {
-                            i += 1
-                            guard i < range.upperBound, ByteClass.isFieldValue(buffer[i]) else { return .failure(.invalidChunkExtension) }
-                        } else if !ByteClass.isFieldValue(b) {
-                            return .failure(.invalidChunkExtension)
-                        }
-                        i += 1
-                    }
-                    guard closed else { return .failure(.invalidChunkExtension) }
-                } else {
-                    let valueStart = i
-                    while i < range.upperBound && ByteClass.isToken(buffer[i]) { i += 1 }
-                    guard i > valueStart else { return .failure(.invalidChunkExtension) }
-                }
-            }
-        }
-        return .success(size)
-    }
-
-    private enum LineSearch { case success(Int), failure(HTTPParseError) }
-
-    /// Finds the CRLF ending the line that starts at `from`; a bare CR or LF is an error.
-    private func findCRLF(_ buffer: UnsafeRawBufferPointer, from: Int, limit: Int) -> LineSearch? {
-        var i = from
-        let end = min(buffer.count, from + limit + 2)
-        while i < end {
-            let b = buffer[i]
-            if b == 10 { return .failure(.bareLF) }
-            if b == 13 {
-                guard i + 1 < buffer.count else { return nil }
-                return buffer[i + 1] == 10 ? .success(i) : .failure(.bareCR)
-            }
-            i += 1
-        }
-        return nil
-    }
-
-    private func bareLineEnding(_ buffer: UnsafeRawBufferPointer, from: Int) -> HTTPParseError? {
-        for i in from..<buffer.count where buffer[i] == 10 { return .bareLF }
-        return nil
     }
 
     /// Content-Length = 1*DIGIT; at most 15 digits so it cannot overflow.

@@ -1,0 +1,249 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+internal import CLinuxIO
+
+/// Something registered with a loop for readiness events. Called on the loop's thread only.
+protocol EventLoopHandler: AnyObject {
+    func handleEvents(_ events: UInt32)
+    /// Called about every `EventLoop.tickInterval` with the loop's `now`, to enforce timeouts.
+    func tick(now: UInt64)
+}
+
+/// One epoll loop on its own thread. Sockets registered with it are touched only on that thread.
+///
+/// It is also a `TaskExecutor`: a request's handler task is started with `Task(executorPreference: loop)`,
+/// so the handler and the child tasks of its task groups run on the connection's own thread and resume
+/// there after each upstream reply, with no hop to another thread.
+///
+///     epoll_wait ─▶ socket events ─▶ queued jobs (tasks, closures) ─▶ timers and timeouts ─▶ flush log
+public final class EventLoop: TaskExecutor, @unchecked Sendable {
+    enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    /// How often handlers are asked to check their timeouts.
+    static let tickInterval: UInt64 = 50_000_000
+
+    public let index: Int
+    let epollFD: Int32
+    private let wakeFD: Int32
+    private let queue = Mutex<[Work]>([])
+    private let stopped = Atomic<Bool>(false)
+    nonisolated(unsafe) private var threadID: pthread_t = 0
+
+    // Loop-thread-only state.
+    private var handlers: [EventLoopHandler?] = []
+    private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
+    private var timers = TimerHeap()
+    private var lastTick: UInt64 = 0
+    /// The time at the start of this iteration; cheap to read on the loop thread.
+    private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
+    /// Per-loop state owned by higher layers (the upstream pools of this loop), keyed by name.
+    var attachments: [String: AnyObject] = [:]
+    let log = LogBuffer()
+    let clock = WallClock()
+    /// One scratch buffer for every read on this loop, so idle connections hold no read memory.
+    let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+
+    init(index: Int) throws {
+        self.index = index
+        epollFD = try Syscall.epollCreate()
+        wakeFD = try Syscall.eventFD()
+        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, wakeFD, events: EPOLLIN.rawValue)
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    public var inEventLoop: Bool { pthread_equal(pthread_self(), threadID) != 0 }
+
+    // MARK: Scheduling work
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        submit(.job(UnownedJob(job)))
+    }
+
+    /// Runs `work` on the loop's thread, later (never inline).
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        submit(.closure(work))
+    }
+
+    private func submit(_ work: Work) {
+        let wasEmpty = queue.withLock { q in
+            q.append(work)
+            return q.count == 1
+        }
+        if wasEmpty && !inEventLoop { wake() }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = try? Syscall.write(wakeFD, &one, 8)
+    }
+
+    /// Calls `callback` on the loop thread at `deadline` (monotonic ns) unless the handle is cancelled first.
+    @discardableResult
+    func schedule(at deadline: UInt64, _ callback: @escaping () -> Void) -> TimerHandle {
+        precondition(inEventLoop)
+        return timers.insert(deadline: deadline, callback)
+    }
+
+    // MARK: Registration (loop thread)
+
+    func register(_ fd: Int32, _ handler: EventLoopHandler, events: UInt32) throws {
+        if Int(fd) >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
+        }
+        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, fd, events: events)
+        handlers[Int(fd)] = handler
+        tickers[ObjectIdentifier(handler)] = handler
+    }
+
+    func modify(_ fd: Int32, events: UInt32) {
+        try? Syscall.epollControl(epollFD, EPOLL_CTL_MOD, fd, events: events)
+    }
+
+    /// Removes `fd` and closes it.
+    func deregisterAndClose(_ fd: Int32, _ handler: EventLoopHandler) {
+        _ = try? Syscall.epollControl(epollFD, EPOLL_CTL_DEL, fd, events: 0)
+        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        tickers[ObjectIdentifier(handler)] = nil
+        Syscall.close(fd)
+    }
+
+    var registeredCount: Int { tickers.count }
+    func forEachHandler(_ body: (EventLoopHandler) -> Void) { for h in Array(tickers.values) { body(h) } }
+
+    // MARK: Running
+
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        wake()
+    }
+
+    func run() {
+        threadID = pthread_self()
+        let maxEvents: Int32 = 256
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(maxEvents))
+        defer { events.deallocate() }
+        while !stopped.load(ordering: .acquiring) {
+            let pending = queue.withLock { !$0.isEmpty }
+            var timeout: Int32 = 50
+            if pending {
+                timeout = 0
+            } else if let next = timers.nextDeadline {
+                let nowNs = Syscall.monotonicNanoseconds()
+                timeout = next <= nowNs ? 0 : Int32(min(50, (next - nowNs) / 1_000_000 + 1))
+            }
+            let n = Syscall.epollWait(epollFD, events, maxEvents, timeoutMilliseconds: timeout)
+            now = Syscall.monotonicNanoseconds()
+            for i in 0..<n {
+                let fd = events[i].data.fd
+                let ev = events[i].events
+                if fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = try? Syscall.read(wakeFD, &value, 8)
+                } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                    handler.handleEvents(ev)
+                }
+            }
+            runQueuedWork()
+            if timers.nextDeadline != nil {
+                now = Syscall.monotonicNanoseconds()
+                timers.fire(upTo: now)
+            }
+            if now &- lastTick >= Self.tickInterval {
+                lastTick = now
+                for handler in Array(tickers.values) { handler.tick(now: now) }
+            }
+            log.flush()
+        }
+        log.flush()
+    }
+
+    private func runQueuedWork() {
+        // A few rounds, so work queued by work (a task resumed by a reply) runs before the next epoll_wait.
+        for _ in 0..<4 {
+            let batch = queue.withLock { q -> [Work] in
+                if q.isEmpty { return [] }
+                let b = q
+                q.removeAll(keepingCapacity: true)
+                return b
+            }
+            if batch.isEmpty { return }
+            let executor = asUnownedTaskExecutor()
+            for work in batch {
+                switch work {
+                case .job(let job): job.runSynchronously(on: executor)
+                case .closure(let closure): closure()
+                }
+            }
+        }
+    }
+}
+
+/// A cancellable one-shot timer.
+final class TimerHandle {
+    fileprivate(set) var cancelled = false
+    fileprivate var callback: (() -> Void)?
+    fileprivate init(_ callback: @escaping () -> Void) { self.callback = callback }
+    func cancel() {
+        cancelled = true
+        callback = nil
+    }
+}
+
+/// A binary min-heap of timers; cancelled ones are dropped when they reach the top.
+struct TimerHeap {
+    private var items: [(deadline: UInt64, seq: UInt64, handle: TimerHandle)] = []
+    private var seq: UInt64 = 0
+
+    var nextDeadline: UInt64? {
+        mutating get {
+            while let top = items.first, top.handle.cancelled { popTop() }
+            return items.first?.deadline
+        }
+    }
+
+    mutating func insert(deadline: UInt64, _ callback: @escaping () -> Void) -> TimerHandle {
+        let handle = TimerHandle(callback)
+        seq += 1
+        items.append((deadline, seq, handle))
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if less(i, parent) { items.swapAt(i, parent); i = parent } else { break }
+        }
+        return handle
+    }
+
+    mutating func fire(upTo now: UInt64) {
+        while let top = items.first, top.deadline <= now || top.handle.cancelled {
+            popTop()
+            if !top.handle.cancelled, let cb = top.handle.callback {
+                top.handle.cancel()
+                cb()
+            }
+        }
+    }
+
+    private func less(_ a: Int, _ b: Int) -> Bool {
+        items[a].deadline < items[b].deadline || (items[a].deadline == items[b].deadline && items[a].seq < items[b].seq)
+    }
+
+    private mutating func popTop() {
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < items.count && less(l, m) { m = l }
+            if r < items.count && less(r, m) { m = r }
+            if m == i { return }
+            items.swapAt(i, m)
+            i = m
+        }
+    }
+}

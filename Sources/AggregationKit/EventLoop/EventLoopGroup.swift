@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A fixed set of event loops, one thread each (`--threads`, default: the number of cores).
+public final class EventLoopGroup: Sendable {
+    public let loops: [EventLoop]
+    private let nextIndex = Atomic<Int>(0)
+    private let threads: Mutex<[pthread_t]> = Mutex([])
+
+    public init(threads count: Int) throws {
+        precondition(count > 0)
+        loops = try (0..<count).map { try EventLoop(index: $0) }
+        var started: [pthread_t] = []
+        for loop in loops {
+            let box = Unmanaged.passRetained(loop).toOpaque()
+            var thread: pthread_t = 0
+            let rc = pthread_create(&thread, nil, { arg in
+                let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, box)
+            precondition(rc == 0, "pthread_create failed")
+            started.append(thread)
+        }
+        threads.withLock { $0 = started }
+        // Wait until every loop knows its thread, so inEventLoop is right from the first call.
+        for loop in loops { while true { let done = loop.execute(sync: { true }); if done { break } } }
+    }
+
+    public static var coreCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
+
+    /// The loops in turn.
+    public func next() -> EventLoop {
+        loops[(nextIndex.add(1, ordering: .relaxed).oldValue) % loops.count]
+    }
+
+    /// Stops every loop and joins its thread.
+    public func shutdown() {
+        for loop in loops { loop.stop() }
+        let ts = threads.withLock { t -> [pthread_t] in let c = t; t = []; return c }
+        for t in ts { pthread_join(t, nil) }
+    }
+}
+
+extension EventLoop {
+    /// Runs `body` on the loop and waits for its result. For start-up and tests, never on a loop thread.
+    public func execute<T: Sendable>(sync body: @escaping @Sendable () throws -> T) rethrows -> T {
+        precondition(!inEventLoop, "execute(sync:) on the loop's own thread would deadlock")
+        let box = Mutex<Result<T, Error>?>(nil)
+        let done = DispatchSemaphoreLite()
+        execute {
+            let r = Result { try body() }
+            box.withLock { $0 = r }
+            done.signal()
+        }
+        done.wait()
+        let result = box.withLock { $0! }
+        switch result {
+        case .success(let v): return v
+        case .failure(let e): try { throw e }()
+        }
+        fatalError("unreachable")
+    }
+}
+
+/// A tiny counting semaphore on a pthread mutex and condition (no Dispatch on the hot path).
+final class DispatchSemaphoreLite: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+    private var count = 0
+    init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(&cond)
+    }
+    func signal() {
+        pthread_mutex_lock(&mutex)
+        count += 1
+        pthread_cond_signal(&cond)
+        pthread_mutex_unlock(&mutex)
+    }
+    func wait() {
+        pthread_mutex_lock(&mutex)
+        while count == 0 { pthread_cond_wait(&cond, &mutex) }
+        count -= 1
+        pthread_mutex_unlock(&mutex)
+    }
+}

@@ -1,0 +1,52 @@
+/// Writes a response head and body as HTTP/1.1 bytes. Pure.
+public enum HTTPResponseSerializer {
+    /// Serializes `response`. Framing headers of the response (Content-Length, Transfer-Encoding,
+    /// Connection) are replaced by our own: the body is always sent with Content-Length.
+    /// - Parameters:
+    ///   - headRequest: the request was HEAD: no body is written, a Content-Length already given is kept.
+    ///   - close: add `Connection: close`.
+    public static func serialize(_ response: HTTPResponse, headRequest: Bool, close: Bool, keepAliveHTTP10: Bool = false,
+                                 date: String? = nil, into out: inout [UInt8]) {
+        let status = response.status
+        out.append(contentsOf: "HTTP/1.1 \(status) ".utf8)
+        out.append(contentsOf: (response.reason ?? HTTPStatus.reason(status)).utf8)
+        out.append(13); out.append(10)
+        var givenLength: String? = nil
+        for (name, value) in response.headers {
+            switch name.utf8.count {
+            case 14 where name.asciiCaseInsensitiveEquals("content-length"):
+                givenLength = value
+                continue
+            case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"): continue
+            case 10 where name.asciiCaseInsensitiveEquals("connection"): continue
+            case 10 where name.asciiCaseInsensitiveEquals("keep-alive"): continue
+            default: break
+            }
+            appendField(name, value, into: &out)
+        }
+        if let date { appendField("Date", date, into: &out) }
+        if HTTPResponse.statusAllowsBody(status) {
+            if headRequest, response.body.isEmpty, let givenLength {
+                appendField("Content-Length", givenLength, into: &out)
+            } else {
+                appendField("Content-Length", String(response.body.count), into: &out)
+            }
+        }
+        if close {
+            appendField("Connection", "close", into: &out)
+        } else if keepAliveHTTP10 {
+            appendField("Connection", "keep-alive", into: &out)
+        }
+        out.append(13); out.append(10)
+        if !headRequest && HTTPResponse.statusAllowsBody(status) {
+            out.append(contentsOf: response.body)
+        }
+    }
+
+    @inline(__always) static func appendField(_ name: String, _ value: String, into out: inout [UInt8]) {
+        out.append(contentsOf: name.utf8)
+        out.append(58); out.append(32)
+        out.append(contentsOf: value.utf8)
+        out.append(13); out.append(10)
+    }
+}

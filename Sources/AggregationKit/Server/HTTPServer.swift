@@ -1,0 +1,160 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+internal import CLinuxIO
+
+/// The HTTP/1.1 server: one `SO_REUSEPORT` listener per loop, so the kernel spreads connections over
+/// the loops and a connection stays on the loop that accepted it.
+public final class HTTPServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let group: EventLoopGroup
+    let handler: any HTTPHandler
+    let draining = Atomic<Bool>(false)
+    private let boundPort = Atomic<Int>(0)
+    private let states: [ServerLoopState]
+    let requestIDPrefix: String
+
+    public init(configuration: ServerConfiguration, group: EventLoopGroup, handler: any HTTPHandler) {
+        self.configuration = configuration
+        self.group = group
+        self.handler = handler
+        let perLoop = max(1, configuration.maxConnections / group.loops.count)
+        states = group.loops.map { ServerLoopState(loop: $0, maxConnections: perLoop) }
+        var random: UInt64 = 0
+        withUnsafeMutableBytes(of: &random) { _ = getrandom($0.baseAddress, 8, 0) }
+        requestIDPrefix = String(random & 0xFFFF_FFFF_FFFF, radix: 16)
+    }
+
+    /// The port the server listens on (useful when configured with port 0).
+    public var port: Int { boundPort.load(ordering: .acquiring) }
+
+    /// Binds and starts accepting on every loop. Throws if the address cannot be bound.
+    @discardableResult
+    public func start() throws -> Int {
+        var port = configuration.port
+        for state in states {
+            let address = try SocketAddress(host: configuration.host, port: port)
+            let fd = try Syscall.socket(domain: address.family, type: Int32(SOCK_STREAM.rawValue))
+            do {
+                try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+                try Syscall.setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1)
+                try Syscall.bind(fd, address)
+                try Syscall.listen(fd, backlog: 4096)
+            } catch {
+                Syscall.close(fd)
+                throw error
+            }
+            if port == 0 { port = try Syscall.localAddress(fd).port }
+            let server = self
+            try state.loop.execute(sync: { try state.startListening(fd: fd, server: server) })
+        }
+        boundPort.store(port, ordering: .releasing)
+        return port
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the drain timeout, closes idle connections,
+    /// then closes whatever is left. Blocks the calling thread (not a loop thread) until done.
+    /// Returns the number of connections that had to be cut at the deadline.
+    @discardableResult
+    public func shutdown() -> Int {
+        draining.store(true, ordering: .releasing)
+        for state in states { state.loop.execute { state.beginDrain() } }
+        let deadline = MonotonicClock.now() + configuration.drainTimeout
+        while MonotonicClock.now() < deadline {
+            let open = states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.connectionCount }) }
+            if open == 0 { return 0 }
+            usleep(10_000)
+        }
+        return states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.closeAll() }) }
+    }
+
+    /// Open connections on every loop (for tests and metrics).
+    public var connectionCount: Int {
+        states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.connectionCount }) }
+    }
+}
+
+/// The server's state on one loop: its listener and its connections. Loop thread only.
+final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
+    let loop: EventLoop
+    let maxConnections: Int
+    private var listenFD: Int32 = -1
+    private var accepting = false
+    private weak var server: HTTPServer?
+    private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    var requestCounter: UInt64 = 0
+
+    init(loop: EventLoop, maxConnections: Int) {
+        self.loop = loop
+        self.maxConnections = maxConnections
+    }
+
+    var connectionCount: Int { connections.count }
+
+    func startListening(fd: Int32, server: HTTPServer) throws {
+        self.server = server
+        listenFD = fd
+        try loop.register(fd, self, events: EPOLLIN.rawValue)
+        accepting = true
+    }
+
+    func handleEvents(_ events: UInt32) {
+        guard accepting, let server else { return }
+        for _ in 0..<64 {
+            if connections.count >= maxConnections {
+                // Leave the rest in the kernel's backlog until a connection closes.
+                loop.modify(listenFD, events: 0)
+                accepting = false
+                return
+            }
+            let accepted: (Int32, SocketAddress)?
+            do {
+                accepted = try Syscall.accept(listenFD)
+            } catch {
+                // EMFILE, ENFILE, ECONNABORTED...: log and try again on the next event.
+                loop.log.append("{\"level\":\"error\",\"msg\":\"accept failed\",\"error\":\(JSONText.quoted(error.description))}")
+                return
+            }
+            guard let (fd, address) = accepted else { return }
+            try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            let connection = HTTPServerConnection(fd: fd, peer: address, loop: loop, server: server, state: self)
+            do {
+                try loop.register(fd, connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+                connections[ObjectIdentifier(connection)] = connection
+            } catch {
+                Syscall.close(fd)
+            }
+        }
+    }
+
+    func connectionClosed(_ connection: HTTPServerConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+        if !accepting && listenFD >= 0 && !(server?.draining.load(ordering: .acquiring) ?? true) && connections.count < maxConnections {
+            accepting = true
+            loop.modify(listenFD, events: EPOLLIN.rawValue)
+        }
+    }
+
+    func tick(now: UInt64) {}
+
+    func beginDrain() {
+        if listenFD >= 0 {
+            loop.deregisterAndClose(listenFD, self)
+            listenFD = -1
+        }
+        accepting = false
+        for connection in Array(connections.values) { connection.drain() }
+    }
+
+    func closeAll() -> Int {
+        let open = Array(connections.values)
+        for connection in open { connection.closeNow() }
+        return open.count
+    }
+
+    func nextRequestID() -> UInt64 {
+        requestCounter += 1
+        return requestCounter
+    }
+}

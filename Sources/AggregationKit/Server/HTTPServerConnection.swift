@@ -1,0 +1,374 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CLinuxIO
+
+/// One client connection, on one loop thread for its whole life.
+///
+///     read ─▶ parser ─▶ request ─▶ handler task (on this loop) ─▶ response ─▶ write ─▶ next pipelined request
+///
+/// Requests are answered strictly in order: the next pipelined request is parsed only once the previous
+/// response is written, and reading pauses while more than the parser's limits are buffered.
+final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
+    private enum State { case reading, processing, writingLast, lingering, closed }
+
+    let fd: Int32
+    let peer: SocketAddress
+    let loop: EventLoop
+    let server: HTTPServer
+    private unowned let state: ServerLoopState
+    private var phase: State = .reading
+    private var parser: HTTPRequestParser
+    private var buffer: [UInt8] = []
+    private var outgoing: [UInt8] = []
+    private var outgoingOffset = 0
+    private var wantsWrite = false
+    private var readPaused = false
+    private var peerClosedRead = false
+    private var draining = false
+    private var continueSent = false
+    // Timeouts (monotonic ns; 0 = not running).
+    private var requestStartedAt: UInt64 = 0
+    private var bodyStartedAt: UInt64 = 0
+    private var lastActivity: UInt64
+    private var writeProgressAt: UInt64 = 0
+    private var lingerUntil: UInt64 = 0
+    // The request being answered.
+    private var current: HTTPRequest?
+    private var currentID = ""
+
+    init(fd: Int32, peer: SocketAddress, loop: EventLoop, server: HTTPServer, state: ServerLoopState) {
+        self.fd = fd
+        self.peer = peer
+        self.loop = loop
+        self.server = server
+        self.state = state
+        self.parser = HTTPRequestParser(limits: server.configuration.limits)
+        self.lastActivity = loop.now
+    }
+
+    private var maxBuffered: Int {
+        let l = server.configuration.limits
+        return l.maxHeaderBytes + l.maxBodyBytes + 64 * 1024
+    }
+
+    // MARK: Events
+
+    func handleEvents(_ events: UInt32) {
+        if events & EPOLLOUT.rawValue != 0 { flush() }
+        if phase == .closed { return }
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+            readAvailable()
+        }
+    }
+
+    private func readAvailable() {
+        let scratch = loop.readScratch
+        var gotBytes = false
+        while phase != .closed {
+            if phase != .lingering && buffer.count >= maxBuffered {
+                pauseReading()
+                break
+            }
+            let n: Int?
+            do {
+                n = try Syscall.read(fd, scratch.baseAddress!, scratch.count)
+            } catch {
+                closeNow()
+                return
+            }
+            guard let n else { break }
+            if n == 0 {
+                peerClosedRead = true
+                break
+            }
+            lastActivity = loop.now
+            if phase == .lingering { continue }
+            gotBytes = true
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            if n < scratch.count { break }
+        }
+        if phase == .lingering {
+            if peerClosedRead { closeNow() }
+            return
+        }
+        if gotBytes && phase == .reading && requestStartedAt == 0 { requestStartedAt = loop.now }
+        if phase == .reading { processBuffer() }
+        if peerClosedRead && phase == .reading {
+            // EOF between requests, or in the middle of one: nothing to answer.
+            closeNow()
+        }
+    }
+
+    private func pauseReading() {
+        guard !readPaused else { return }
+        readPaused = true
+        updateInterest()
+    }
+
+    private func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        var events: UInt32 = 0
+        if !readPaused && !peerClosedRead { events |= EPOLLIN.rawValue | EPOLLRDHUP.rawValue }
+        if wantsWrite { events |= EPOLLOUT.rawValue }
+        loop.modify(fd, events: events)
+    }
+
+    // MARK: Requests
+
+    private func processBuffer() {
+        guard phase == .reading, !buffer.isEmpty else { return }
+        let result = buffer.withUnsafeBytes { parser.parse($0) }
+        switch result {
+        case .needMore:
+            if let pending = parser.requestAwaitingBody {
+                if bodyStartedAt == 0 { bodyStartedAt = loop.now }
+                if pending.expectsContinue && !continueSent {
+                    continueSent = true
+                    queueWrite(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                }
+            }
+        case .error(let error):
+            let id = makeRequestID(nil)
+            requestDispatchedAt = Syscall.monotonicNanoseconds()
+            let response = HTTPError(status: error.status, code: error.code, detail: error.detail).response(requestID: id)
+            phase = .processing
+            logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
+            send(response, head: false, close: true)
+        case .request(var request, let consumed):
+            buffer.removeSubrange(0..<consumed)
+            if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
+            requestStartedAt = buffer.isEmpty ? 0 : loop.now
+            bodyStartedAt = 0
+            continueSent = false
+            if request.isUpgrade {
+                // Protocol upgrades are not proxied: answer the request as plain HTTP, then close.
+                request.keepAlive = false
+            }
+            dispatch(request)
+        }
+    }
+
+    private func makeRequestID(_ request: HTTPRequest?) -> String {
+        if let given = request?.headers["x-request-id"], RequestIDs.isValid(given) { return given }
+        return "\(server.requestIDPrefix)-\(loop.index)-\(String(state.nextRequestID(), radix: 16))"
+    }
+
+    private func dispatch(_ request: HTTPRequest) {
+        phase = .processing
+        let id = makeRequestID(request)
+        current = request
+        currentID = id
+        let loop = self.loop
+        let handler = server.handler
+        let client = peer.ipString
+        let start = loop.now
+        requestDispatchedAt = Syscall.monotonicNanoseconds()
+        Task(executorPreference: loop) {
+            let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
+            var response: HTTPResponse
+            do {
+                response = try await handler.handle(request, context: context)
+            } catch let error as HTTPError {
+                response = error.response(requestID: id)
+            } catch {
+                response = HTTPError(status: 500, code: "internal_error", detail: "the gateway failed to handle the request").response(requestID: id)
+            }
+            response.headers.set("X-Request-ID", id)
+            let route = context.route
+            let upstream = context.upstream
+            let finished = response
+            if loop.inEventLoop {
+                self.complete(finished, route: route, upstream: upstream)
+            } else {
+                loop.execute { self.complete(finished, route: route, upstream: upstream) }
+            }
+        }
+    }
+
+    private func complete(_ response: HTTPResponse, route: String?, upstream: String?) {
+        guard phase == .processing, let request = current else { return }
+        current = nil
+        let close = !request.keepAlive || draining || peerClosedRead
+        logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
+                status: response.status, bytes: response.body.count, id: currentID, error: nil)
+        send(response, head: request.method == "HEAD", close: close,
+             keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive)
+    }
+
+    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + response.body.count)
+        HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
+                                         date: loop.clock.httpDate(), into: &bytes)
+        if close { phase = .writingLast }
+        queueWrite(bytes)
+        if phase == .closed { return }
+        if outgoing.isEmpty { responseWritten() }
+    }
+
+    /// The whole response is in the kernel.
+    private func responseWritten() {
+        switch phase {
+        case .writingLast:
+            startLingeringClose()
+        case .processing:
+            phase = .reading
+            lastActivity = loop.now
+            resumeReading()
+            processBuffer()
+            if peerClosedRead && phase == .reading { closeNow() }
+        default:
+            break
+        }
+    }
+
+    // MARK: Writing
+
+    private func queueWrite(_ bytes: [UInt8]) {
+        if outgoing.isEmpty {
+            outgoing = bytes
+            outgoingOffset = 0
+        } else {
+            outgoing.append(contentsOf: bytes)
+        }
+        writeProgressAt = loop.now
+        flush()
+    }
+
+    private func flush() {
+        while outgoingOffset < outgoing.count {
+            let result: Int?
+            do {
+                result = try outgoing.withUnsafeBytes { raw in
+                    try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset)
+                }
+            } catch {
+                closeNow()
+                return
+            }
+            guard let n = result else {
+                if !wantsWrite {
+                    wantsWrite = true
+                    updateInterest()
+                }
+                return
+            }
+            outgoingOffset += n
+            writeProgressAt = loop.now
+        }
+        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
+        outgoingOffset = 0
+        if wantsWrite {
+            wantsWrite = false
+            updateInterest()
+            if phase == .processing || phase == .writingLast { responseWritten() }
+        }
+    }
+
+    // MARK: Closing
+
+    /// Half-closes and reads until the peer closes (or a short deadline), so the response is not lost to a
+    /// reset caused by unread request bytes.
+    private func startLingeringClose() {
+        guard phase != .closed, phase != .lingering else { return }
+        phase = .lingering
+        buffer = []
+        Syscall.shutdownWrite(fd)
+        if peerClosedRead { closeNow(); return }
+        lingerUntil = loop.now + 2_000_000_000
+        readPaused = false
+        updateInterest()
+    }
+
+    func closeNow() {
+        guard phase != .closed else { return }
+        phase = .closed
+        loop.deregisterAndClose(fd, self)
+        buffer = []
+        outgoing = []
+        state.connectionClosed(self)
+    }
+
+    /// Graceful shutdown: idle connections close now; busy ones close after their response.
+    func drain() {
+        draining = true
+        if phase == .reading && !parser.isMidRequest && buffer.isEmpty { closeNow() }
+    }
+
+    func tick(now: UInt64) {
+        let c = server.configuration
+        switch phase {
+        case .reading:
+            if parser.requestAwaitingBody != nil {
+                if bodyStartedAt != 0 && now &- bodyStartedAt > c.bodyTimeout { timeOut(code: "body_timeout", "request body not received in time") }
+            } else if requestStartedAt != 0 {
+                if now &- requestStartedAt > c.headerTimeout { timeOut(code: "header_timeout", "request head not received in time") }
+            } else if draining {
+                closeNow()
+            } else if now &- lastActivity > c.idleTimeout {
+                closeNow()
+            }
+            if wantsWrite && now &- writeProgressAt > c.writeTimeout { closeNow() }
+        case .processing, .writingLast:
+            if wantsWrite && now &- writeProgressAt > c.writeTimeout { closeNow() }
+        case .lingering:
+            if now > lingerUntil { closeNow() }
+        case .closed:
+            break
+        }
+    }
+
+    private func timeOut(code: String, _ detail: String) {
+        let id = makeRequestID(nil)
+        let response = HTTPError(status: 408, code: code, detail: detail).response(requestID: id)
+        phase = .processing
+        logLine(method: "-", path: "-", route: nil, upstream: nil, status: 408, bytes: response.body.count, id: id, error: code)
+        send(response, head: false, close: true)
+    }
+
+    // MARK: Log
+
+    private func logLine(method: String, path: String, route: String?, upstream: String?, status: Int, bytes: Int, id: String, error: String?) {
+        guard server.configuration.accessLog else { return }
+        var line = "{\"time\":\"\(loop.clock.iso8601())\",\"request_id\":"
+        JSONText.appendQuoted(id, to: &line)
+        line += ",\"method\":"
+        JSONText.appendQuoted(method, to: &line)
+        line += ",\"path\":"
+        JSONText.appendQuoted(path, to: &line)
+        line += ",\"route\":" + (route.map(JSONText.quoted) ?? "null")
+        line += ",\"status\":\(status),\"duration_ms\":\(formatMilliseconds(Syscall.monotonicNanoseconds(), since: requestDispatchedAt))"
+        line += ",\"bytes\":\(bytes),\"upstream\":" + (upstream.map(JSONText.quoted) ?? "null")
+        line += ",\"client\":" + JSONText.quoted(peer.ipString)
+        if let error { line += ",\"error\":" + JSONText.quoted(error) }
+        line += "}"
+        loop.log.append(line)
+    }
+
+    private var requestDispatchedAt: UInt64 = 0
+
+    private func formatMilliseconds(_ now: UInt64, since start: UInt64) -> String {
+        guard start != 0 else { return "0" }
+        let micros = (now &- start) / 1000
+        let whole = micros / 1000, frac = micros % 1000
+        let fracText = String(frac)
+        return "\(whole).\(String(repeating: "0", count: 3 - fracText.count))\(fracText)"
+    }
+}
+
+/// Request IDs: a client's own is kept when it is short and plain.
+enum RequestIDs {
+    static func isValid(_ id: String) -> Bool {
+        let u = id.utf8
+        guard !u.isEmpty, u.count <= 128 else { return false }
+        return u.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 95 || b == 46 || b == 58
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/// How the HTTP/1.1 server listens and the limits it enforces. Durations are nanoseconds.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var limits = HTTPParserLimits()
+    /// From the first byte of a request to the end of its head (slowloris): 408 and close.
+    public var headerTimeout: UInt64 = 10_000_000_000
+    /// From the end of the head to the end of the body: 408 and close.
+    public var bodyTimeout: UInt64 = 30_000_000_000
+    /// A keep-alive connection with no request in progress is closed after this.
+    public var idleTimeout: UInt64 = 60_000_000_000
+    /// A response that makes no write progress for this long: the connection is dropped.
+    public var writeTimeout: UInt64 = 30_000_000_000
+    /// On SIGTERM, in-flight requests get this long to finish.
+    public var drainTimeout: UInt64 = 10_000_000_000
+    /// Open connections across all loops; past it the listener stops accepting until one closes.
+    public var maxConnections: Int = 16384
+    /// The name in `Via` and in the access log.
+    public var name: String = "bff-gateway"
+    public var accessLog: Bool = true
+
+    public init() {}
+}
