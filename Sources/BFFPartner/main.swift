@@ -1,1 +1,3 @@
 import AggregationKit
+
+GatewayCommand.main(profile: .partner)

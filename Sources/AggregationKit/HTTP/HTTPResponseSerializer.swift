@@ -12,6 +12,7 @@ public enum HTTPResponseSerializer {
         out.append(contentsOf: (response.reason ?? HTTPStatus.reason(status)).utf8)
         out.append(13); out.append(10)
         var givenLength: String? = nil
+        var hasDate = false
         for (name, value) in response.headers {
             switch name.utf8.count {
             case 14 where name.asciiCaseInsensitiveEquals("content-length"):
@@ -20,11 +21,12 @@ public enum HTTPResponseSerializer {
             case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"): continue
             case 10 where name.asciiCaseInsensitiveEquals("connection"): continue
             case 10 where name.asciiCaseInsensitiveEquals("keep-alive"): continue
+            case 4 where name.asciiCaseInsensitiveEquals("date"): hasDate = true
             default: break
             }
             appendField(name, value, into: &out)
         }
-        if let date { appendField("Date", date, into: &out) }
+        if let date, !hasDate { appendField("Date", date, into: &out) }
         if HTTPResponse.statusAllowsBody(status) {
             if headRequest, response.body.isEmpty, let givenLength {
                 appendField("Content-Length", givenLength, into: &out)

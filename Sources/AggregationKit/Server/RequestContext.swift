@@ -11,6 +11,8 @@ public final class RequestContext {
     public var pathParameters: [(name: String, value: String)] = []
     /// The name of the matched route, for the log.
     public var route: String?
+    /// The template of the matched route.
+    public var matchedTemplate: String?
     /// The upstream instance that answered, for the log.
     public var upstream: String?
 

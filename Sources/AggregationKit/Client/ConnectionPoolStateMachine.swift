@@ -1,0 +1,187 @@
+/// The keep-alive connection pool of one origin, as a pure state machine: events in, actions out.
+/// The shell (`UpstreamPool`) owns the sockets and performs the actions; this type decides.
+///
+/// Rules:
+/// - A lease takes the most recently used idle connection (warm, and lets the others expire).
+/// - Otherwise, below `maxConnections`, it opens a new connection and the request waits for the next
+///   connection that becomes ready (FIFO), whichever it is.
+/// - At `maxConnections`, requests wait in a FIFO queue of at most `maxWaiters`; past that they are
+///   refused at once (the shell answers 503).
+/// - A released connection goes to the oldest waiter, else idles (up to `maxIdle`), else closes.
+/// - Idle connections older than `idleTimeout` are closed by `expireIdle(now:)`.
+public struct ConnectionPoolStateMachine: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var maxConnections: Int
+        public var maxIdle: Int
+        /// Nanoseconds.
+        public var idleTimeout: UInt64
+        public var maxWaiters: Int
+        public init(maxConnections: Int = 64, maxIdle: Int = 32, idleTimeout: UInt64 = 60_000_000_000, maxWaiters: Int = 256) {
+            self.maxConnections = maxConnections
+            self.maxIdle = maxIdle
+            self.idleTimeout = idleTimeout
+            self.maxWaiters = maxWaiters
+        }
+    }
+
+    public typealias ConnectionID = Int
+    public typealias WaiterID = Int
+
+    public enum LeaseResult: Equatable, Sendable {
+        /// Use this idle connection now.
+        case leased(ConnectionID)
+        /// Wait as `waiter`; if `create` is set, open that connection.
+        case wait(WaiterID, create: ConnectionID?)
+        /// The wait queue is full: refuse the request.
+        case rejected
+    }
+
+    public enum Action: Equatable, Sendable {
+        case handOver(ConnectionID, to: WaiterID)
+        case create(ConnectionID)
+        case close(ConnectionID)
+        case fail(WaiterID)
+    }
+
+    private enum ConnectionState: Equatable, Sendable { case connecting, idle(since: UInt64), leased }
+
+    public let configuration: Configuration
+    private var connections: [ConnectionID: ConnectionState] = [:]
+    /// Idle connections, most recently used last.
+    private var idleStack: [ConnectionID] = []
+    private var waiters: [WaiterID] = []
+    private var waiterHead = 0
+    private var nextConnectionID = 0
+    private var nextWaiterID = 0
+    private var connectingCount = 0
+
+    public init(configuration: Configuration) { self.configuration = configuration }
+
+    public var connectionCount: Int { connections.count }
+    public var idleCount: Int { idleStack.count }
+    public var waiterCount: Int { waiters.count - waiterHead }
+
+    public mutating func lease(now: UInt64) -> LeaseResult {
+        if let id = idleStack.popLast() {
+            connections[id] = .leased
+            return .leased(id)
+        }
+        if connections.count < configuration.maxConnections {
+            let waiter = enqueueWaiter()
+            return .wait(waiter, create: startConnection())
+        }
+        guard waiterCount < configuration.maxWaiters else { return .rejected }
+        return .wait(enqueueWaiter(), create: nil)
+    }
+
+    /// A connection finished connecting.
+    public mutating func connectionEstablished(_ id: ConnectionID, now: UInt64) -> [Action] {
+        guard connections[id] == .connecting else { return [] }
+        connectingCount -= 1
+        return becameAvailable(id, now: now)
+    }
+
+    /// A connection could not be opened: the oldest waiter is failed (its connection is not coming).
+    public mutating func connectionFailed(_ id: ConnectionID) -> [Action] {
+        guard connections[id] == .connecting else { return [] }
+        connectingCount -= 1
+        connections[id] = nil
+        var actions: [Action] = []
+        if let w = dequeueWaiter() { actions.append(.fail(w)) }
+        return actions + replenish()
+    }
+
+    /// A leased connection finished its request. `reusable`: keep-alive and in a clean state.
+    public mutating func connectionReleased(_ id: ConnectionID, reusable: Bool, now: UInt64) -> [Action] {
+        guard connections[id] == .leased else { return [] }
+        if reusable { return becameAvailable(id, now: now) }
+        connections[id] = nil
+        return [.close(id)] + replenish()
+    }
+
+    /// An idle connection was closed by the peer (or found broken).
+    public mutating func idleConnectionClosed(_ id: ConnectionID) {
+        guard case .idle = connections[id] else { return }
+        connections[id] = nil
+        idleStack.removeAll { $0 == id }
+    }
+
+    /// A waiter gave up (timeout or cancellation). Returns whether it was still waiting.
+    public mutating func cancelWaiter(_ waiter: WaiterID) -> Bool {
+        guard let index = waiters[waiterHead...].firstIndex(of: waiter) else { return false }
+        waiters.remove(at: index)
+        return true
+    }
+
+    /// Idle connections past the idle timeout, to close.
+    public mutating func expireIdle(now: UInt64) -> [Action] {
+        var actions: [Action] = []
+        idleStack.removeAll { id in
+            if case .idle(let since) = connections[id], now &- since >= configuration.idleTimeout {
+                connections[id] = nil
+                actions.append(.close(id))
+                return true
+            }
+            return false
+        }
+        return actions
+    }
+
+    /// Closes everything idle and fails every waiter.
+    public mutating func shutdown() -> [Action] {
+        var actions = idleStack.map { Action.close($0) }
+        for id in idleStack { connections[id] = nil }
+        idleStack = []
+        while let w = dequeueWaiter() { actions.append(.fail(w)) }
+        return actions
+    }
+
+    // MARK: -
+
+    private mutating func becameAvailable(_ id: ConnectionID, now: UInt64) -> [Action] {
+        if let w = dequeueWaiter() {
+            connections[id] = .leased
+            return [.handOver(id, to: w)]
+        }
+        if idleStack.count < configuration.maxIdle {
+            connections[id] = .idle(since: now)
+            idleStack.append(id)
+            return []
+        }
+        connections[id] = nil
+        return [.close(id)]
+    }
+
+    /// Opens connections for waiters that no connection in progress will serve.
+    private mutating func replenish() -> [Action] {
+        var actions: [Action] = []
+        while waiterCount > connectingCount && connections.count < configuration.maxConnections {
+            actions.append(.create(startConnection()))
+        }
+        return actions
+    }
+
+    private mutating func startConnection() -> ConnectionID {
+        nextConnectionID += 1
+        connections[nextConnectionID] = .connecting
+        connectingCount += 1
+        return nextConnectionID
+    }
+
+    private mutating func enqueueWaiter() -> WaiterID {
+        nextWaiterID += 1
+        waiters.append(nextWaiterID)
+        return nextWaiterID
+    }
+
+    private mutating func dequeueWaiter() -> WaiterID? {
+        guard waiterHead < waiters.count else { return nil }
+        let w = waiters[waiterHead]
+        waiterHead += 1
+        if waiterHead > 64 && waiterHead * 2 > waiters.count {
+            waiters.removeFirst(waiterHead)
+            waiterHead = 0
+        }
+        return w
+    }
+}

@@ -1,0 +1,188 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CLinuxIO
+
+/// One keep-alive connection to an origin, on one loop. The pool leases it to one request at a time.
+final class UpstreamConnection: EventLoopHandler {
+    enum Phase { case connecting, idle, busy, closed }
+
+    let id: ConnectionPoolStateMachine.ConnectionID
+    let fd: Int32
+    let loop: EventLoop
+    unowned let pool: UpstreamPool
+    private(set) var phase: Phase = .connecting
+    private(set) var requestsServed = 0
+    private var deadline: UInt64 = 0
+    private var outgoing: [UInt8] = []
+    private var outgoingOffset = 0
+    private var incoming: [UInt8] = []
+    private var parser: HTTPResponseParser
+    private var completion: ((Result<HTTPResponse, UpstreamError>, _ reusable: Bool) -> Void)?
+    private var wantsWrite = false
+
+    init(id: Int, pool: UpstreamPool, loop: EventLoop) throws {
+        self.id = id
+        self.pool = pool
+        self.loop = loop
+        self.parser = HTTPResponseParser(limits: pool.origin.limits)
+        fd = try Syscall.socket(domain: pool.origin.address.family, type: Int32(SOCK_STREAM.rawValue))
+        do {
+            try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            let done = try Syscall.connect(fd, pool.origin.address)
+            deadline = loop.now + pool.origin.connectTimeout
+            try loop.register(fd, self, events: done ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : EPOLLOUT.rawValue)
+            if done {
+                phase = .idle
+                loop.schedule(at: loop.now) { [weak self, unowned pool] in if let self, self.phase == .idle { pool.connectionEstablished(self) } }
+            }
+        } catch {
+            Syscall.close(fd)
+            throw error
+        }
+    }
+
+    /// Sends one request; `completion` is called once, on the loop, with the response or the error.
+    func send(_ bytes: [UInt8], isHead: Bool, timeout: UInt64,
+              completion: @escaping (Result<HTTPResponse, UpstreamError>, _ reusable: Bool) -> Void) {
+        precondition(phase == .idle)
+        phase = .busy
+        self.completion = completion
+        parser = HTTPResponseParser(limits: pool.origin.limits, requestWasHead: isHead)
+        incoming.removeAll(keepingCapacity: true)
+        outgoing = bytes
+        outgoingOffset = 0
+        deadline = loop.now + timeout
+        flush()
+        if phase == .busy { readAvailable() }
+    }
+
+    func handleEvents(_ events: UInt32) {
+        switch phase {
+        case .connecting:
+            let err = Syscall.socketError(fd)
+            if err != 0 || events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                let e = SystemError("connect", errno: err == 0 ? ECONNREFUSED : err)
+                close()
+                pool.connectionFailed(self, UpstreamError(.connectFailed, "\(pool.origin.authority): \(e)"))
+                return
+            }
+            phase = .idle
+            loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+            pool.connectionEstablished(self)
+        case .idle:
+            // A keep-alive connection said something (or closed) while idle: it is no longer usable.
+            close()
+            pool.idleConnectionClosed(self)
+        case .busy:
+            if events & EPOLLOUT.rawValue != 0 { flush() }
+            if phase == .busy { readAvailable() }
+        case .closed:
+            break
+        }
+    }
+
+    private func flush() {
+        while outgoingOffset < outgoing.count {
+            let n: Int?
+            do {
+                n = try outgoing.withUnsafeBytes { raw in try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset) }
+            } catch {
+                fail(UpstreamError(.connectionClosed, "write to \(pool.origin.authority) failed: \(error)"))
+                return
+            }
+            guard let n else {
+                if !wantsWrite { wantsWrite = true; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue) }
+                return
+            }
+            outgoingOffset += n
+        }
+        outgoing = []
+        outgoingOffset = 0
+        if wantsWrite { wantsWrite = false; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue) }
+    }
+
+    private func readAvailable() {
+        let scratch = loop.readScratch
+        while phase == .busy {
+            let n: Int?
+            do {
+                n = try Syscall.read(fd, scratch.baseAddress!, scratch.count)
+            } catch {
+                fail(UpstreamError(.connectionClosed, "read from \(pool.origin.authority) failed: \(error)"))
+                return
+            }
+            guard let n else { return }
+            if n == 0 {
+                let result = incoming.withUnsafeBytes { parser.finishAtEOF($0) }
+                if case .response(let r, _, _) = result {
+                    finish(r, reusable: false)
+                } else {
+                    fail(UpstreamError(.connectionClosed, "\(pool.origin.authority) closed the connection before the response was complete"))
+                }
+                return
+            }
+            incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            parse()
+        }
+    }
+
+    private func parse() {
+        while phase == .busy {
+            let result = incoming.withUnsafeBytes { parser.parse($0) }
+            switch result {
+            case .needMore:
+                return
+            case .interim(let consumed):
+                incoming.removeFirst(consumed)
+            case .error(let e):
+                fail(UpstreamError(.invalidResponse, "\(pool.origin.authority): \(e.detail)"))
+            case .response(let r, let consumed, let keepAlive):
+                // Bytes beyond the response mean the connection is out of step: do not reuse it.
+                let clean = keepAlive && consumed == incoming.count
+                finish(r, reusable: clean)
+            }
+        }
+    }
+
+    /// Whether any byte of the current response has arrived (a request that got none may be retried).
+    var receivedResponseBytes: Bool { !incoming.isEmpty }
+
+    private func finish(_ response: HTTPResponse, reusable: Bool) {
+        requestsServed += 1
+        phase = reusable ? .idle : .busy
+        incoming.removeAll(keepingCapacity: incoming.capacity <= 65536)
+        let done = completion
+        completion = nil
+        if !reusable { close() }
+        done?(.success(response), reusable)
+    }
+
+    func fail(_ error: UpstreamError) {
+        guard phase != .closed else { return }
+        let done = completion
+        completion = nil
+        close()
+        done?(.failure(error), false)
+    }
+
+    func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        loop.deregisterAndClose(fd, self)
+        outgoing = []
+        incoming = []
+    }
+
+    func tick(now: UInt64) {
+        switch phase {
+        case .connecting where now > deadline:
+            close()
+            pool.connectionFailed(self, UpstreamError(.connectTimeout, "connecting to \(pool.origin.authority) timed out"))
+        case .busy where now > deadline:
+            fail(UpstreamError(.responseTimeout, "\(pool.origin.authority) did not answer in time"))
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,128 @@
+/// The shell around `ConnectionPoolStateMachine` for one origin on one loop: it owns the sockets and the
+/// waiting requests, feeds events to the state machine and performs the actions it returns.
+/// Loop thread only.
+final class UpstreamPool: EventLoopHandler {
+    typealias Waiter = (UpstreamConnection?, UpstreamError?) -> Void
+
+    let origin: UpstreamOrigin
+    let loop: EventLoop
+    private var machine: ConnectionPoolStateMachine
+    private var connections: [Int: UpstreamConnection] = [:]
+    private var waiters: [Int: (callback: Waiter, timer: TimerHandle)] = [:]
+    private var lastExpiry: UInt64 = 0
+
+    init(origin: UpstreamOrigin, loop: EventLoop) {
+        self.origin = origin
+        self.loop = loop
+        self.machine = ConnectionPoolStateMachine(configuration: origin.pool)
+    }
+
+    var connectionCount: Int { machine.connectionCount }
+    var idleCount: Int { machine.idleCount }
+
+    /// Gets a connection for one request; `callback` runs once, with a connection or an error.
+    /// Returns a token to cancel the wait.
+    @discardableResult
+    func lease(_ callback: @escaping Waiter) -> Int? {
+        switch machine.lease(now: loop.now) {
+        case .leased(let id):
+            callback(connections[id]!, nil)
+            return nil
+        case .rejected:
+            callback(nil, UpstreamError(.poolExhausted, "all \(origin.pool.maxConnections) connections to \(origin.authority) are busy and \(origin.pool.maxWaiters) requests are waiting"))
+            return nil
+        case .wait(let waiter, let create):
+            let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [weak self] in
+                guard let self, self.machine.cancelWaiter(waiter), let w = self.waiters.removeValue(forKey: waiter) else { return }
+                w.callback(nil, UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
+            }
+            waiters[waiter] = (callback, timer)
+            if let create { open(create) }
+            return waiter
+        }
+    }
+
+    /// The request waiting as `token` gave up (cancelled).
+    func cancelWait(_ token: Int) {
+        if machine.cancelWaiter(token), let w = waiters.removeValue(forKey: token) { w.timer.cancel() }
+    }
+
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        perform(machine.connectionReleased(connection.id, reusable: reusable && connection.phase == .idle, now: loop.now))
+    }
+
+    func connectionEstablished(_ connection: UpstreamConnection) {
+        perform(machine.connectionEstablished(connection.id, now: loop.now))
+    }
+
+    func connectionFailed(_ connection: UpstreamConnection, _ error: UpstreamError) {
+        connections[connection.id] = nil
+        lastError = error
+        perform(machine.connectionFailed(connection.id))
+    }
+
+    func idleConnectionClosed(_ connection: UpstreamConnection) {
+        connections[connection.id] = nil
+        machine.idleConnectionClosed(connection.id)
+    }
+
+    private var lastError: UpstreamError?
+
+    private func open(_ id: Int) {
+        do {
+            let connection = try UpstreamConnection(id: id, pool: self, loop: loop)
+            connections[id] = connection
+        } catch {
+            lastError = UpstreamError(.connectFailed, "\(origin.authority): \(error)")
+            perform(machine.connectionFailed(id))
+        }
+    }
+
+    private func perform(_ actions: [ConnectionPoolStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .handOver(let id, let waiter):
+                guard let w = waiters.removeValue(forKey: waiter) else { continue }
+                w.timer.cancel()
+                w.callback(connections[id]!, nil)
+            case .create(let id):
+                open(id)
+            case .close(let id):
+                connections.removeValue(forKey: id)?.close()
+            case .fail(let waiter):
+                guard let w = waiters.removeValue(forKey: waiter) else { continue }
+                w.timer.cancel()
+                w.callback(nil, lastError ?? UpstreamError(.connectFailed, "cannot connect to \(origin.authority)"))
+            }
+        }
+    }
+
+    func tick(now: UInt64) {
+        if now &- lastExpiry > 1_000_000_000 {
+            lastExpiry = now
+            perform(machine.expireIdle(now: now))
+        }
+    }
+
+    func handleEvents(_ events: UInt32) {}
+}
+
+/// The pools of one loop, by origin.
+final class UpstreamPools {
+    var pools: [String: UpstreamPool] = [:]
+
+    static func on(_ loop: EventLoop) -> UpstreamPools {
+        if let p = loop.attachments["upstream-pools"] as? UpstreamPools { return p }
+        let p = UpstreamPools()
+        loop.attachments["upstream-pools"] = p
+        return p
+    }
+
+    func pool(for origin: UpstreamOrigin, loop: EventLoop) -> UpstreamPool {
+        if let p = pools[origin.authority] { return p }
+        let p = UpstreamPool(origin: origin, loop: loop)
+        pools[origin.authority] = p
+        loop.addTicker(p)
+        return p
+    }
+}

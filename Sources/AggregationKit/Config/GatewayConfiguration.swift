@@ -1,0 +1,225 @@
+import FoundationEssentials
+
+/// The gateway's configuration (`contracts/<client>/gateway.json`), loaded and validated once at start.
+///
+/// ```json
+/// {
+///   "listen":   { "host": "127.0.0.1", "port": 8080 },
+///   "threads":  0,
+///   "limits":   { "maxRequestLineBytes": 8192, "maxHeaderBytes": 16384, "maxHeaderCount": 100,
+///                 "maxBodyBytes": 1048576, "maxConnections": 16384 },
+///   "timeouts": { "headerMs": 10000, "bodyMs": 30000, "idleMs": 60000, "writeMs": 30000, "drainMs": 10000 },
+///   "accessLog": true,
+///   "services": { "users": { "instances": ["127.0.0.1:9101"], "connectTimeoutMs": 2000,
+///                            "responseTimeoutMs": 10000,
+///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256 } } },
+///   "routes":   [ { "name": "user", "method": "GET", "path": "/api/web/users/{id}",
+///                   "proxy": { "service": "users", "path": "/users/{id}" } } ]
+/// }
+/// ```
+public struct GatewayConfiguration: Sendable {
+    public var server = ServerConfiguration()
+    /// Loop threads; nil = one per core.
+    public var threads: Int?
+    public var services: [ServiceConfiguration] = []
+    public var routes: [RouteConfiguration] = []
+    /// The folder it was loaded from.
+    public var directory: String = ""
+
+    public init() {}
+
+    public func service(named name: String) -> ServiceConfiguration? { services.first { $0.name == name } }
+}
+
+public struct ServiceConfiguration: Sendable {
+    public var name: String
+    /// `host:port` of each instance, in order.
+    public var instances: [(host: String, port: Int)]
+    public var pool: ConnectionPoolStateMachine.Configuration
+    public var connectTimeout: UInt64
+    public var responseTimeout: UInt64
+    /// Which built-in demo service stands in for this one under `--demo` (default: the service's name).
+    public var demo: String?
+
+    public func origins() throws -> [UpstreamOrigin] {
+        try instances.map { try UpstreamOrigin(host: $0.host, port: $0.port, pool: pool, connectTimeout: connectTimeout, responseTimeout: responseTimeout) }
+    }
+}
+
+public struct RouteConfiguration: Sendable {
+    public var name: String
+    /// nil = any method.
+    public var method: String?
+    public var path: String
+    public var proxy: ProxyConfiguration
+}
+
+public struct ProxyConfiguration: Sendable {
+    public var service: String
+    /// A path template for upstream, filled from the route's parameters (`/users/{id}`); for a `*` route,
+    /// `{*}` stands for the rest of the path. nil = forward the request's path unchanged.
+    public var path: String?
+    /// Removed from the front of the path before forwarding (when `path` is not set).
+    public var stripPrefix: String?
+    /// Send the client's `Host` upstream instead of the instance's `host:port`.
+    public var preserveHost: Bool = false
+    /// Per-route response timeout (ns); nil = the service's.
+    public var timeout: UInt64?
+}
+
+extension GatewayConfiguration {
+    public static let fileName = "gateway.json"
+
+    /// Loads `<directory>/gateway.json`. Throws `ConfigurationError` listing every problem.
+    public static func load(directory: String) throws(ConfigurationError) -> GatewayConfiguration {
+        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(issues: [ConfigurationIssue(file: path, path: "$", reason: "cannot read the file (missing or unreadable)")])
+        }
+        return try parse(Array(data), file: path, directory: directory)
+    }
+
+    public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            let (line, column) = ConfigReader.lineAndColumn(bytes, offset: error.offset)
+            throw ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")])
+        }
+        let r = ConfigReader(file: file)
+        var config = GatewayConfiguration()
+        config.directory = directory
+        let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes"])
+        if top == nil && r.issues.isEmpty { r.issue("$", "expected an object") }
+        if let name = r.string(top, "name", "$") { config.server.name = name }
+        let listen = r.object(top?["listen"], "$.listen", allowed: ["host", "port"])
+        if let host = r.string(listen, "host", "$.listen") { config.server.host = host }
+        if let port = r.int(listen, "port", "$.listen", range: 0...65535) { config.server.port = port }
+        if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
+        if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
+
+        let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections"])
+        if let v = r.int(limits, "maxRequestLineBytes", "$.limits", range: 64...1_048_576) { config.server.limits.maxRequestLineBytes = v }
+        if let v = r.int(limits, "maxHeaderBytes", "$.limits", range: 256...1_048_576) { config.server.limits.maxHeaderBytes = v }
+        if let v = r.int(limits, "maxHeaderCount", "$.limits", range: 1...10_000) { config.server.limits.maxHeaderCount = v }
+        if let v = r.int(limits, "maxBodyBytes", "$.limits", range: 0...1_073_741_824) { config.server.limits.maxBodyBytes = v }
+        if let v = r.int(limits, "maxConnections", "$.limits", range: 1...1_000_000) { config.server.maxConnections = v }
+        if config.server.limits.maxRequestLineBytes > config.server.limits.maxHeaderBytes {
+            r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
+        }
+
+        let timeouts = r.object(top?["timeouts"], "$.timeouts", allowed: ["headerMs", "bodyMs", "idleMs", "writeMs", "drainMs"])
+        let ms: (String) -> UInt64? = { key in r.int(timeouts, key, "$.timeouts", range: 1...86_400_000).map { UInt64($0) * 1_000_000 } }
+        if let v = ms("headerMs") { config.server.headerTimeout = v }
+        if let v = ms("bodyMs") { config.server.bodyTimeout = v }
+        if let v = ms("idleMs") { config.server.idleTimeout = v }
+        if let v = ms("writeMs") { config.server.writeTimeout = v }
+        if let v = ms("drainMs") { config.server.drainTimeout = v }
+
+        if let services = r.object(top?["services"], "$.services", allowed: top?["services"]?.objectValue?.keys ?? []) {
+            for (name, value) in services.entries {
+                let p = "$.services.\(name)"
+                if config.services.contains(where: { $0.name == name }) { r.issue(p, "service defined twice") }
+                guard let s = r.object(value, p, allowed: ["instances", "connectTimeoutMs", "responseTimeoutMs", "pool", "demo"]) else { continue }
+                var instances: [(String, Int)] = []
+                if let list = r.array(s, "instances", p, required: true) {
+                    if list.isEmpty { r.issue("\(p).instances", "at least one instance is required") }
+                    for (i, item) in list.enumerated() {
+                        guard case .string(let text) = item else { r.issue("\(p).instances[\(i)]", "expected \"host:port\", found \(item.typeName)"); continue }
+                        switch parseInstance(text) {
+                        case .success(let hp): instances.append(hp)
+                        case .failure(let reason): r.issue("\(p).instances[\(i)]", reason.text)
+                        }
+                    }
+                }
+                var pool = ConnectionPoolStateMachine.Configuration()
+                let po = r.object(s["pool"], "\(p).pool", allowed: ["maxConnections", "maxIdle", "idleTimeoutMs", "maxWaiters"])
+                if let v = r.int(po, "maxConnections", "\(p).pool", range: 1...100_000) { pool.maxConnections = v }
+                if let v = r.int(po, "maxIdle", "\(p).pool", range: 0...100_000) { pool.maxIdle = v }
+                if let v = r.int(po, "idleTimeoutMs", "\(p).pool", range: 1...86_400_000) { pool.idleTimeout = UInt64(v) * 1_000_000 }
+                if let v = r.int(po, "maxWaiters", "\(p).pool", range: 0...1_000_000) { pool.maxWaiters = v }
+                let connect = r.int(s, "connectTimeoutMs", p, range: 1...600_000).map { UInt64($0) * 1_000_000 } ?? 2_000_000_000
+                let response = r.int(s, "responseTimeoutMs", p, range: 1...3_600_000).map { UInt64($0) * 1_000_000 } ?? 30_000_000_000
+                let demo = r.string(s, "demo", p)
+                config.services.append(ServiceConfiguration(name: name, instances: instances, pool: pool, connectTimeout: connect, responseTimeout: response, demo: demo))
+            }
+        }
+
+        var router = Router<Int>()
+        var names: Set<String> = []
+        for (i, value) in (r.array(top, "routes", "$") ?? []).enumerated() {
+            let p = "$.routes[\(i)]"
+            guard let o = r.object(value, p, allowed: ["name", "method", "path", "proxy"]) else { continue }
+            let name = r.string(o, "name", p) ?? "route\(i)"
+            if !names.insert(name).inserted { r.issue("\(p).name", "duplicate route name '\(name)'") }
+            var method = r.string(o, "method", p)
+            if let m = method {
+                if m == "*" || m == "ANY" { method = nil } else if m.isEmpty || !m.utf8.allSatisfy({ ByteClass.isToken($0) }) || m.uppercased() != m {
+                    r.issue("\(p).method", "'\(m)' is not an upper-case method token")
+                }
+            }
+            guard let path = r.string(o, "path", p, required: true) else { continue }
+            var parameterNames: [String] = []
+            do {
+                try router.add(method: method, template: path, value: i)
+                parameterNames = templateParameters(path)
+            } catch {
+                r.issue("\(p).path", "\(error)")
+            }
+            guard let px = r.object(o["proxy"], "\(p).proxy", allowed: ["service", "path", "stripPrefix", "preserveHost", "timeoutMs"]) else {
+                if o["proxy"] == nil { r.issue("\(p).proxy", "required") }
+                continue
+            }
+            let service = r.string(px, "service", "\(p).proxy", required: true) ?? ""
+            if !service.isEmpty && config.service(named: service) == nil {
+                r.issue("\(p).proxy.service", "unknown service '\(service)' (defined: \(config.services.map(\.name).joined(separator: ", ")))")
+            }
+            var proxy = ProxyConfiguration(service: service)
+            if let rewrite = r.string(px, "path", "\(p).proxy") {
+                if !rewrite.hasPrefix("/") { r.issue("\(p).proxy.path", "must start with '/'") }
+                for used in templateParameters(rewrite) where !parameterNames.contains(used) && !(used == "*" && path.hasSuffix("/*")) {
+                    r.issue("\(p).proxy.path", "uses {\(used)}, which the route path '\(path)' does not capture")
+                }
+                proxy.path = rewrite
+            }
+            if let strip = r.string(px, "stripPrefix", "\(p).proxy") {
+                if !strip.hasPrefix("/") { r.issue("\(p).proxy.stripPrefix", "must start with '/'") }
+                proxy.stripPrefix = strip
+            }
+            proxy.preserveHost = r.bool(px, "preserveHost", "\(p).proxy") ?? false
+            proxy.timeout = r.int(px, "timeoutMs", "\(p).proxy", range: 1...3_600_000).map { UInt64($0) * 1_000_000 }
+            config.routes.append(RouteConfiguration(name: name, method: method, path: path, proxy: proxy))
+        }
+        guard r.issues.isEmpty else { throw ConfigurationError(issues: r.issues) }
+        return config
+    }
+
+    struct Reason: Error { let text: String }
+
+    /// `host:port`, `[v6]:port`, optionally with `http://`.
+    static func parseInstance(_ text: String) -> Result<(host: String, port: Int), Reason> {
+        var t = Substring(text)
+        if t.hasPrefix("https://") { return .failure(Reason(text: "https upstreams are not supported yet")) }
+        if t.hasPrefix("http://") { t = t.dropFirst(7) }
+        if t.hasSuffix("/") { t = t.dropLast() }
+        guard let colon = t.lastIndex(of: ":"), let port = Int(t[t.index(after: colon)...]), (1...65535).contains(port) else {
+            return .failure(Reason(text: "'\(text)' is not host:port with a port in 1...65535"))
+        }
+        var host = t[..<colon]
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        guard !host.isEmpty, !host.contains("/") else { return .failure(Reason(text: "'\(text)' has no valid host")) }
+        return .success((String(host), port))
+    }
+
+    /// Parameter names used in a template, `*` for a `{*}`.
+    static func templateParameters(_ template: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            names.append(String(rest[rest.index(after: open)..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
+    }
+}

@@ -1,0 +1,220 @@
+/// Small downstream services with realistic, deterministic data, served on loopback by our own server,
+/// so `--demo` shows real responses with no setup:
+///
+/// | service   | endpoints |
+/// |-----------|-----------|
+/// | users     | `GET /users/{id}` (1...500; others 404) |
+/// | orders    | `GET /orders?userId=N&limit=K`, `GET /orders/{id}` |
+/// | catalog   | `GET /products/{id}`, `GET /products?ids=1,2,3`, `GET /recommendations?userId=N` |
+/// | legacy    | any method, any path: echoes the request (method, path, query, headers, body) as JSON |
+public final class DemoServices: Sendable {
+    public let group: EventLoopGroup
+    public let servers: [String: HTTPServer]
+    /// Port of each service on 127.0.0.1.
+    public let ports: [String: Int]
+
+    public static func start(threads: Int = 1) throws -> DemoServices {
+        let group = try EventLoopGroup(threads: threads)
+        var servers: [String: HTTPServer] = [:]
+        var ports: [String: Int] = [:]
+        let handlers: [String: any HTTPHandler] = [
+            "users": try DemoUsers.handler(),
+            "orders": try DemoOrders.handler(),
+            "catalog": try DemoCatalog.handler(),
+            "legacy": ClosureHandler { request, _ in DemoLegacy.echo(request) },
+        ]
+        for (name, handler) in handlers {
+            var config = ServerConfiguration()
+            config.host = "127.0.0.1"
+            config.port = 0
+            config.accessLog = false
+            config.name = "demo-\(name)"
+            let server = HTTPServer(configuration: config, group: group, handler: handler)
+            ports[name] = try server.start()
+            servers[name] = server
+        }
+        return DemoServices(group: group, servers: servers, ports: ports)
+    }
+
+    private init(group: EventLoopGroup, servers: [String: HTTPServer], ports: [String: Int]) {
+        self.group = group
+        self.servers = servers
+        self.ports = ports
+    }
+
+    public func shutdown() {
+        for server in servers.values { server.shutdown() }
+        group.shutdown()
+    }
+}
+
+/// Routes a demo service's requests.
+struct DemoRouter: HTTPHandler {
+    let router: Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>
+
+    func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
+        switch router.lookup(method: request.method, path: request.path) {
+        case .matched(let m): return m.value(request, m.parameters)
+        case .methodNotAllowed: throw HTTPError(status: 405, code: "method_not_allowed", detail: "not allowed")
+        case .notFound: throw HTTPError.notFound()
+        }
+    }
+}
+
+enum Demo {
+    static func json(_ value: JSONValue, status: Int = 200) -> HTTPResponse {
+        HTTPResponse(status: status, headers: HTTPHeaders([("Content-Type", "application/json")]), body: JSONSerializer.serialize(value))
+    }
+
+    static func object(_ entries: [(String, JSONValue)]) -> JSONValue { .object(JSONObject(entries.map { (key: $0.0, value: $0.1) })) }
+    static func num(_ i: Int) -> JSONValue { .number(JSONNumber(i)) }
+    static func money(_ cents: Int) -> JSONValue { .number(JSONNumber(text: "\(cents / 100).\(cents % 100 < 10 ? "0" : "")\(cents % 100)")) }
+    static func str(_ s: String) -> JSONValue { .string(s) }
+
+    static func query(_ request: HTTPRequest, _ name: String) -> String? {
+        guard let q = request.query else { return nil }
+        for pair in q.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if parts[0] == name { return parts.count > 1 ? String(parts[1]) : "" }
+        }
+        return nil
+    }
+
+    static func notFound(_ what: String) -> HTTPResponse {
+        HTTPError(status: 404, code: "not_found", detail: "\(what) not found").response(requestID: nil)
+    }
+
+    static let firstNames = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Linus", "Radia", "Ken", "Frances", "John"]
+    static let lastNames = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Torvalds", "Perlman", "Thompson", "Allen", "McCarthy"]
+    static let cities = [("Berlin", "DE"), ("Lisbon", "PT"), ("Toronto", "CA"), ("Osaka", "JP"), ("Austin", "US"), ("Lyon", "FR")]
+    static let products = ["Mechanical Keyboard", "USB-C Hub", "Noise-Cancelling Headphones", "4K Monitor", "Ergonomic Mouse",
+                           "Laptop Stand", "Webcam", "Desk Lamp", "Standing Desk Mat", "Portable SSD", "Microphone", "Cable Organizer"]
+    static let categories = ["peripherals", "audio", "displays", "storage", "office"]
+
+    static func date(day: Int) -> String {
+        let d = day % 28 + 1, m = (day / 28) % 12 + 1
+        return "2026-\(m < 10 ? "0" : "")\(m)-\(d < 10 ? "0" : "")\(d)T\(10 + day % 12):\(day % 6)5:00Z"
+    }
+}
+
+enum DemoUsers {
+    static func user(_ id: Int) -> JSONValue {
+        let first = Demo.firstNames[id % Demo.firstNames.count], last = Demo.lastNames[(id * 7) % Demo.lastNames.count]
+        let (city, country) = Demo.cities[id % Demo.cities.count]
+        return Demo.object([
+            ("id", Demo.num(id)),
+            ("username", Demo.str("\(first.lowercased()).\(last.lowercased())\(id)")),
+            ("name", Demo.str("\(first) \(last)")),
+            ("email", Demo.str("\(first.lowercased()).\(last.lowercased())@example.com")),
+            ("avatarUrl", Demo.str("https://cdn.example.com/avatars/\(id)/512.jpg")),
+            ("tier", Demo.str(["free", "plus", "pro"][id % 3])),
+            ("createdAt", Demo.str(Demo.date(day: id * 3))),
+            ("address", Demo.object([("street", Demo.str("\(id * 3) Main Street")), ("city", Demo.str(city)), ("country", Demo.str(country)), ("postalCode", Demo.str(String(10000 + id * 37)))])),
+            ("preferences", Demo.object([("language", Demo.str(["en", "de", "pt", "ja", "fr"][id % 5])), ("newsletter", .bool(id % 2 == 0)), ("theme", Demo.str(id % 3 == 0 ? "dark" : "light"))])),
+            ("internal", Demo.object([("riskScore", Demo.num(id * 13 % 100)), ("accountManager", Demo.str("am-\(id % 9)"))])),
+        ])
+    }
+
+    static func handler() throws -> any HTTPHandler {
+        var r = Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>()
+        try r.add(method: "GET", template: "/users/{id}") { _, p in
+            guard let id = Int(p[0].value), (1...500).contains(id) else { return Demo.notFound("user \(p[0].value)") }
+            return Demo.json(user(id))
+        }
+        return DemoRouter(router: r)
+    }
+}
+
+enum DemoCatalog {
+    static func product(_ id: Int) -> JSONValue {
+        Demo.object([
+            ("id", Demo.num(id)),
+            ("sku", Demo.str("SKU-\(100000 + id)")),
+            ("name", Demo.str(Demo.products[id % Demo.products.count])),
+            ("category", Demo.str(Demo.categories[id % Demo.categories.count])),
+            ("price", Demo.money(1999 + id * 250)),
+            ("currency", Demo.str("EUR")),
+            ("inStock", .bool(id % 4 != 0)),
+            ("rating", .number(JSONNumber(text: "\(3 + id % 3).\(id % 10)"))),
+            ("images", .array([
+                Demo.object([("size", Demo.str("small")), ("url", Demo.str("https://cdn.example.com/products/\(id)/160.jpg"))]),
+                Demo.object([("size", Demo.str("large")), ("url", Demo.str("https://cdn.example.com/products/\(id)/1024.jpg"))]),
+            ])),
+            ("description", Demo.str("The \(Demo.products[id % Demo.products.count]) is built to last, with a two-year warranty.")),
+            ("supplierCost", Demo.money(999 + id * 100)),
+        ])
+    }
+
+    static func handler() throws -> any HTTPHandler {
+        var r = Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>()
+        try r.add(method: "GET", template: "/products/{id}") { _, p in
+            guard let id = Int(p[0].value), (1...1000).contains(id) else { return Demo.notFound("product \(p[0].value)") }
+            return Demo.json(product(id))
+        }
+        try r.add(method: "GET", template: "/products") { request, _ in
+            let ids = (Demo.query(request, "ids") ?? "").split(separator: ",").compactMap { Int($0) }.filter { (1...1000).contains($0) }
+            return Demo.json(Demo.object([("products", .array(ids.prefix(100).map(product)))]))
+        }
+        try r.add(method: "GET", template: "/recommendations") { request, _ in
+            let user = Int(Demo.query(request, "userId") ?? "") ?? 1
+            let ids = (0..<6).map { (user * 17 + $0 * 31) % 1000 + 1 }
+            return Demo.json(Demo.object([("userId", Demo.num(user)), ("items", .array(ids.map { id in
+                Demo.object([("productId", Demo.num(id)), ("score", .number(JSONNumber(text: "0.\(90 - (id % 40))"))), ("reason", Demo.str("bought together"))])
+            }))]))
+        }
+        return DemoRouter(router: r)
+    }
+}
+
+enum DemoOrders {
+    static func order(_ id: Int, user: Int) -> JSONValue {
+        let count = id % 3 + 1
+        let items: [JSONValue] = (0..<count).map { k in
+            let pid = (id * 5 + k * 11) % 1000 + 1
+            return Demo.object([("productId", Demo.num(pid)), ("quantity", Demo.num(k + 1)), ("unitPrice", Demo.money(1999 + pid * 250))])
+        }
+        let total = (0..<count).reduce(0) { sum, k in let pid = (id * 5 + k * 11) % 1000 + 1; return sum + (k + 1) * (1999 + pid * 250) }
+        return Demo.object([
+            ("id", Demo.num(id)),
+            ("userId", Demo.num(user)),
+            ("status", Demo.str(["placed", "shipped", "delivered", "cancelled"][id % 4])),
+            ("placedAt", Demo.str(Demo.date(day: id))),
+            ("total", Demo.money(total)),
+            ("currency", Demo.str("EUR")),
+            ("items", .array(items)),
+            ("shippingAddressId", Demo.num(user * 10 + 1)),
+            ("fraudCheck", Demo.object([("score", Demo.num(id % 100)), ("reviewedBy", .null)])),
+        ])
+    }
+
+    static func handler() throws -> any HTTPHandler {
+        var r = Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>()
+        try r.add(method: "GET", template: "/orders") { request, _ in
+            guard let user = Int(Demo.query(request, "userId") ?? ""), (1...500).contains(user) else {
+                return HTTPError(status: 400, code: "bad_request", detail: "userId query parameter required").response(requestID: nil)
+            }
+            let limit = min(50, max(1, Int(Demo.query(request, "limit") ?? "") ?? 10))
+            let orders = (0..<limit).map { order(user * 1000 + $0 + 1, user: user) }
+            return Demo.json(Demo.object([("userId", Demo.num(user)), ("orders", .array(orders))]))
+        }
+        try r.add(method: "GET", template: "/orders/{id}") { _, p in
+            guard let id = Int(p[0].value), id > 1000, id / 1000 <= 500 else { return Demo.notFound("order \(p[0].value)") }
+            return Demo.json(order(id, user: id / 1000))
+        }
+        return DemoRouter(router: r)
+    }
+}
+
+enum DemoLegacy {
+    static func echo(_ request: HTTPRequest) -> HTTPResponse {
+        let headers = JSONValue.array(request.headers.map { Demo.object([("name", .string($0.name)), ("value", .string($0.value))]) })
+        return Demo.json(Demo.object([
+            ("service", Demo.str("legacy-monolith")),
+            ("method", .string(request.method)),
+            ("path", .string(String(request.path))),
+            ("query", request.query.map { .string(String($0)) } ?? .null),
+            ("headers", headers),
+            ("body", .string(String(decoding: request.body, as: UTF8.self))),
+        ]))
+    }
+}

@@ -1,0 +1,44 @@
+/// One gateway process: configuration ▶ frozen route table ▶ server on a loop group.
+public final class Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let group: EventLoopGroup
+    public let server: HTTPServer
+    public let readiness = Readiness()
+
+    /// Builds the route table (every proxy route and its service) and the server. Nothing listens yet.
+    public init(configuration: GatewayConfiguration, group: EventLoopGroup, middleware: [any Middleware] = []) throws {
+        self.configuration = configuration
+        self.group = group
+        let router = try Self.buildRouter(configuration)
+        let front = middleware.chained(to: GatewayHandler(router: router, readiness: readiness))
+        server = HTTPServer(configuration: configuration.server, group: group, handler: front)
+    }
+
+    static func buildRouter(_ configuration: GatewayConfiguration) throws -> Router<GatewayHandler.Route> {
+        var services: [String: ServiceInstances] = [:]
+        for service in configuration.services {
+            services[service.name] = ServiceInstances(name: service.name, origins: try service.origins())
+        }
+        var router = Router<GatewayHandler.Route>()
+        for route in configuration.routes {
+            guard let service = services[route.proxy.service] else {
+                throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "routes.\(route.name)", reason: "unknown service")])
+            }
+            let handler = ProxyHandler(service: service, configuration: route.proxy, via: configuration.server.name)
+            try router.add(method: route.method, template: route.path, value: GatewayHandler.Route(name: route.name, handler: handler))
+        }
+        return router
+    }
+
+    /// Starts listening; returns the port.
+    @discardableResult
+    public func start() throws -> Int { try server.start() }
+
+    /// Graceful shutdown: `/readyz` turns 503, no new connections, in-flight requests finish within the
+    /// drain timeout. Returns how many connections were cut at the deadline.
+    @discardableResult
+    public func shutdown() -> Int {
+        readiness.markDraining()
+        return server.shutdown()
+    }
+}

@@ -1,0 +1,205 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+
+/// What differs between the three executables.
+public struct ClientProfile: Sendable {
+    public let executable: String
+    public let client: String
+    public let defaultConfigDirectory: String
+    public let defaultPort: Int
+    public init(executable: String, client: String, defaultConfigDirectory: String, defaultPort: Int) {
+        self.executable = executable
+        self.client = client
+        self.defaultConfigDirectory = defaultConfigDirectory
+        self.defaultPort = defaultPort
+    }
+
+    public static let web = ClientProfile(executable: "BFFWeb", client: "web", defaultConfigDirectory: "contracts/web", defaultPort: 8080)
+    public static let mobile = ClientProfile(executable: "BFFMobile", client: "mobile", defaultConfigDirectory: "contracts/mobile", defaultPort: 8081)
+    public static let partner = ClientProfile(executable: "BFFPartner", client: "partner", defaultConfigDirectory: "contracts/partner", defaultPort: 8082)
+}
+
+public let gatewayVersion = "0.1.0"
+
+/// The command line shared by the three executables.
+public enum GatewayCommand {
+    struct Options {
+        var command = "serve"
+        var configDirectory: String?
+        var host: String?
+        var port: Int?
+        var threads: Int?
+        var demo = false
+    }
+
+    static func usage(_ p: ClientProfile) -> String {
+        """
+        \(p.executable) \(gatewayVersion): the \(p.client) backend-for-frontend gateway.
+
+        Usage: \(p.executable) [serve|check] [options]
+
+        Commands:
+          serve            Run the gateway (default).
+          check            Validate the configuration and exit (0 valid, 2 invalid).
+
+        Options:
+          --config DIR     Contract folder (default: \(p.defaultConfigDirectory)).
+          --host HOST      Listen address (overrides listen.host).
+          --port PORT      Listen port (overrides listen.port; default \(p.defaultPort)).
+          --threads N      Event-loop threads (default: one per core).
+          --demo           Start built-in demo services on loopback and send every service to them.
+          --help           Show this help.
+          --version        Show the version.
+        """
+    }
+
+    static func parse(_ args: [String], profile: ClientProfile) -> Result<Options, GatewayCommandError> {
+        var o = Options()
+        var i = 0
+        func value(_ flag: String) -> Result<String, GatewayCommandError> {
+            i += 1
+            guard i < args.count else { return .failure(GatewayCommandError("\(flag) needs a value")) }
+            return .success(args[i])
+        }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "serve", "check": o.command = a
+            case "--demo": o.demo = true
+            case "--help", "-h": o.command = "help"
+            case "--version": o.command = "version"
+            case "--config":
+                switch value(a) { case .success(let v): o.configDirectory = v; case .failure(let e): return .failure(e) }
+            case "--host":
+                switch value(a) { case .success(let v): o.host = v; case .failure(let e): return .failure(e) }
+            case "--port":
+                switch value(a) {
+                case .success(let v):
+                    guard let p = Int(v), (0...65535).contains(p) else { return .failure(GatewayCommandError("--port takes 0...65535, not '\(v)'")) }
+                    o.port = p
+                case .failure(let e): return .failure(e)
+                }
+            case "--threads":
+                switch value(a) {
+                case .success(let v):
+                    guard let t = Int(v), (1...256).contains(t) else { return .failure(GatewayCommandError("--threads takes 1...256, not '\(v)'")) }
+                    o.threads = t
+                case .failure(let e): return .failure(e)
+                }
+            default:
+                return .failure(GatewayCommandError("unknown argument '\(a)'"))
+            }
+            i += 1
+        }
+        return .success(o)
+    }
+
+    /// Runs the command line and exits: 0 success, 1 runtime failure, 2 usage or configuration error.
+    public static func main(profile: ClientProfile, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        let options: Options
+        switch parse(arguments, profile: profile) {
+        case .success(let o): options = o
+        case .failure(let e):
+            printError("\(profile.executable): \(e.message)\nRun '\(profile.executable) --help' for usage.")
+            exit(2)
+        }
+        switch options.command {
+        case "help": print(usage(profile)); exit(0)
+        case "version": print("\(profile.executable) \(gatewayVersion)"); exit(0)
+        default: break
+        }
+        let directory = options.configDirectory ?? profile.defaultConfigDirectory
+        var configuration: GatewayConfiguration
+        do {
+            configuration = try GatewayConfiguration.load(directory: directory)
+        } catch {
+            printError("\(profile.executable): invalid configuration (\(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")):")
+            for issue in error.issues { printError("  \(issue)") }
+            exit(2)
+        }
+        if options.command == "check" {
+            print("\(directory): OK (\(configuration.services.count) services, \(configuration.routes.count) routes)")
+            exit(0)
+        }
+        if let host = options.host { configuration.server.host = host }
+        if let port = options.port { configuration.server.port = port }
+        if let threads = options.threads { configuration.threads = threads }
+        serve(configuration, profile: profile, demo: options.demo)
+    }
+
+    static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool) -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        var configuration = initial
+        var demoServices: DemoServices?
+        if demo {
+            do {
+                let services = try DemoServices.start()
+                demoServices = services
+                for i in configuration.services.indices {
+                    let name = configuration.services[i].demo ?? configuration.services[i].name
+                    guard let port = services.ports[name] else {
+                        printError("\(profile.executable): --demo has no built-in service '\(name)' for service '\(configuration.services[i].name)' (built in: \(services.ports.keys.sorted().joined(separator: ", ")))")
+                        exit(2)
+                    }
+                    configuration.services[i].instances = [(host: "127.0.0.1", port: port)]
+                }
+            } catch {
+                printError("\(profile.executable): cannot start the demo services: \(error)")
+                exit(1)
+            }
+        }
+        let gateway: Gateway
+        let port: Int
+        do {
+            let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount)
+            gateway = try Gateway(configuration: configuration, group: group)
+            port = try gateway.start()
+        } catch {
+            printError("\(profile.executable): cannot start: \(error)")
+            exit(1)
+        }
+        let threads = configuration.threads ?? EventLoopGroup.coreCount
+        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(port)\",\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
+
+        // Signals: ignored as signals, received as Dispatch events, handled off the loops.
+        let queue = DispatchQueue(label: "signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                printOut("{\"level\":\"info\",\"msg\":\"draining\",\"signal\":\(sig)}")
+                let cut = gateway.shutdown()
+                gateway.group.shutdown()
+                demoServices?.shutdown()
+                printOut("{\"level\":\"info\",\"msg\":\"stopped\",\"connections_cut\":\(cut)}")
+                exit(0)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+
+    static func printError(_ text: String) { writeLine(text, fd: 2) }
+    static func printOut(_ text: String) { writeLine(text, fd: 1) }
+
+    /// Unbuffered, so lines reach a pipe at once and never interleave with the loops' log writes mid-line.
+    static func writeLine(_ text: String, fd: Int32) {
+        let bytes = Array((text + "\n").utf8)
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                guard let n = try? Syscall.write(fd, raw.baseAddress! + offset, raw.count - offset), n > 0 else { return }
+                offset += n
+            }
+        }
+    }
+}
+
+struct GatewayCommandError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

@@ -1,0 +1,83 @@
+import Synchronization
+
+/// The front handler: built-in endpoints, then the frozen route table.
+public struct GatewayHandler: HTTPHandler {
+    public struct Route: Sendable {
+        public let name: String
+        public let handler: any HTTPHandler
+    }
+
+    let router: Router<Route>
+    let readiness: Readiness
+
+    public init(router: Router<Route>, readiness: Readiness) {
+        self.router = router
+        self.readiness = readiness
+    }
+
+    public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
+        let path = request.path
+        if path == "/healthz" {
+            context.route = "healthz"
+            return HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ok\"}")
+        }
+        if path == "/readyz" {
+            context.route = "readyz"
+            return readiness.isReady
+                ? HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ready\"}")
+                : HTTPResponse(status: 503, contentType: "application/json", body: "{\"status\":\"draining\"}")
+        }
+        if Self.hasDotSegment(path) {
+            throw HTTPError(status: 400, code: "dot_segment", detail: "the path contains '.' or '..' segments")
+        }
+        let routingPath: Substring
+        if request.target.first == "/" {
+            routingPath = path
+        } else if let slash = Self.absoluteFormPathStart(request.target) {
+            // absolute-form: route on its path.
+            routingPath = request.target[slash...].prefix { $0 != "?" && $0 != "#" }
+        } else {
+            routingPath = "/"
+        }
+        switch router.lookup(method: request.method, path: routingPath) {
+        case .matched(let match):
+            context.route = match.value.name
+            context.matchedTemplate = match.template
+            context.pathParameters = match.parameters
+            return try await match.value.handler.handle(request, context: context)
+        case .methodNotAllowed(let allowed):
+            var allow = allowed.filter { $0 != "*" }
+            if allow.contains("GET") && !allow.contains("HEAD") { allow.append("HEAD") }
+            throw HTTPError(status: 405, code: "method_not_allowed", detail: "\(request.method) is not allowed here",
+                            headers: HTTPHeaders([("Allow", allow.joined(separator: ", "))]))
+        case .notFound:
+            throw HTTPError.notFound()
+        }
+    }
+
+    /// Where the path of an absolute-form target (`http://host/path`) starts.
+    static func absoluteFormPathStart(_ target: String) -> String.Index? {
+        let utf8 = target.utf8
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        let afterScheme = target[colon...]
+        guard afterScheme.hasPrefix("://") else { return nil }
+        return target[target.index(colon, offsetBy: 3)...].firstIndex(of: "/")
+    }
+
+    /// `.` or `..` segments, literal or percent-encoded: refused rather than forwarded for an upstream to resolve.
+    static func hasDotSegment(_ path: Substring) -> Bool {
+        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
+            let s = segment.lowercased()
+            if s == "." || s == ".." || s == "%2e" || s == "%2e%2e" || s == ".%2e" || s == "%2e." { return true }
+        }
+        return false
+    }
+}
+
+/// Whether `/readyz` says ready: false once draining starts.
+public final class Readiness: Sendable {
+    private let ready = Atomic<Bool>(true)
+    public init() {}
+    public var isReady: Bool { ready.load(ordering: .acquiring) }
+    public func markDraining() { ready.store(false, ordering: .releasing) }
+}

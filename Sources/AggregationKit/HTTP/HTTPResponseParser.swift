@@ -1,0 +1,200 @@
+/// The upstream client's response parser (RFC 9112 §6.3 framing): Content-Length, chunked, or
+/// delimited by the server closing the connection. Interim 1xx responses are skipped. Pure.
+public struct HTTPResponseParser: Sendable {
+    public enum Result: Sendable {
+        case needMore
+        case response(HTTPResponse, consumed: Int, keepAlive: Bool)
+        /// An interim 1xx response was skipped: drop `consumed` bytes and parse again.
+        case interim(consumed: Int)
+        case error(HTTPParseError)
+    }
+
+    private enum Phase: Sendable { case head, length(Int), chunked, untilClose, failed(HTTPParseError) }
+
+    public let limits: HTTPParserLimits
+    /// The request was HEAD: the response has no body whatever its headers say.
+    public var requestWasHead: Bool
+    private var phase: Phase = .head
+    private var scanned = 0
+    private var position = 0
+    private var response: HTTPResponse?
+    private var keepAlive = true
+    private var chunked = ChunkedDecoder()
+
+    public init(limits: HTTPParserLimits = HTTPParserLimits(), requestWasHead: Bool = false) {
+        self.limits = limits
+        self.requestWasHead = requestWasHead
+    }
+
+    /// Whether any byte of a response has been seen.
+    public var hasStarted: Bool { scanned > 0 || position > 0 || response != nil }
+
+    public mutating func parse(_ bytes: [UInt8]) -> Result { bytes.withUnsafeBytes { parse($0) } }
+
+    public mutating func parse(_ buffer: UnsafeRawBufferPointer) -> Result {
+        let r = step(buffer)
+        if case .error(let e) = r { phase = .failed(e) }
+        return r
+    }
+
+    /// The connection reached end of file: completes a close-delimited body, otherwise an error if a
+    /// response was in progress.
+    public mutating func finishAtEOF(_ buffer: UnsafeRawBufferPointer) -> Result {
+        if case .untilClose = phase, var r = response {
+            r.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position...]))
+            if r.body.count > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+            response = nil
+            return .response(r, consumed: buffer.count, keepAlive: false)
+        }
+        return .error(.bad("truncated_response", "connection closed before the response was complete"))
+    }
+
+    private mutating func step(_ buffer: UnsafeRawBufferPointer) -> Result {
+        while true {
+            switch phase {
+            case .failed(let e):
+                return .error(e)
+            case .head:
+                guard let end = findHeadEnd(buffer) else {
+                    if buffer.count > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+                    return .needMore
+                }
+                if case .failure(let e) = end { return .error(e) }
+                guard case .success(let headEnd) = end else { return .needMore }
+                switch parseHead(buffer, headEnd: headEnd) {
+                case .failure(let e): return .error(e)
+                case .success(let next):
+                    position = headEnd + 4
+                    if case .head = next {
+                        // An interim (1xx) response: drop it and read the next head.
+                        let consumed = position
+                        position = 0
+                        scanned = 0
+                        return .interim(consumed: consumed)
+                    }
+                    phase = next
+                }
+            case .length(let n):
+                guard buffer.count - position >= n else { return .needMore }
+                response!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + n]))
+                position += n
+                return finish()
+            case .chunked:
+                var r = response.take()!
+                var trailers = HTTPHeaders()
+                let outcome = chunked.decode(buffer, position: &position, body: &r.body, trailers: &trailers, limits: limits)
+                response = r
+                switch outcome {
+                case .needMore: return .needMore
+                case .error(let e): return .error(e)
+                case .done: chunked = ChunkedDecoder(); return finish()
+                }
+            case .untilClose:
+                if buffer.count - position > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+                return .needMore
+            }
+        }
+    }
+
+    private mutating func finish() -> Result {
+        let r = response!
+        let consumed = position
+        response = nil
+        phase = .head
+        scanned = 0
+        position = 0
+        return .response(r, consumed: consumed, keepAlive: keepAlive)
+    }
+
+    private mutating func findHeadEnd(_ buffer: UnsafeRawBufferPointer) -> HTTPWire.LineSearch? {
+        var i = max(0, scanned - 3)
+        let limit = min(buffer.count, limits.maxHeaderBytes + 4)
+        while i + 3 < limit {
+            if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { return .success(i) }
+            i += 1
+        }
+        scanned = i
+        return nil
+    }
+
+    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {
+        // status-line = HTTP-version SP status-code SP [ reason-phrase ]
+        var lineEnd = 0
+        while lineEnd < headEnd && buffer[lineEnd] != 13 { lineEnd += 1 }
+        guard lineEnd >= 12, buffer.equalsIgnoringCase(0..<5, "http/"), buffer[5] == 49, buffer[6] == 46,
+              buffer[7] == 48 || buffer[7] == 49, buffer[8] == 32,
+              (49...53).contains(buffer[9]), (48...57).contains(buffer[10]), (48...57).contains(buffer[11]),
+              lineEnd == 12 || buffer[12] == 32
+        else { return .failure(.bad("invalid_status_line", "invalid status line from upstream")) }
+        let minor = Int(buffer[7] - 48)
+        let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
+        let reason = lineEnd > 13 ? buffer.string(13..<lineEnd) : ""
+        var headers = HTTPHeaders()
+        var contentLength: Int? = nil
+        var codings: [String] = []
+        var connectionTokens: [String] = []
+        var cursor = lineEnd + 2
+        while cursor < headEnd {
+            var end = cursor
+            while end < headEnd && buffer[end] != 13 { end += 1 }
+            if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
+            for j in cursor..<end where buffer[j] == 10 { return .failure(.bareLF) }
+            switch HTTPWire.parseField(buffer, cursor..<end) {
+            case .failure(let e): return .failure(e)
+            case .success(let (name, value)):
+                if name.asciiCaseInsensitiveEquals("content-length") {
+                    guard let n = HTTPRequestParser.parseContentLength(value), contentLength == nil || contentLength == n
+                    else { return .failure(.invalidContentLength) }
+                    contentLength = n
+                } else if name.asciiCaseInsensitiveEquals("transfer-encoding") {
+                    codings += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                } else if name.asciiCaseInsensitiveEquals("connection") {
+                    connectionTokens += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                }
+                headers.fields.append((name: name, value: value))
+                if headers.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
+            }
+            cursor = end + 2
+        }
+        if status < 200 {
+            return .success(.head)
+        }
+        keepAlive = !connectionTokens.contains("close") && (minor == 1 || connectionTokens.contains("keep-alive"))
+        response = HTTPResponse(status: status, reason: reason, headers: headers)
+        if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
+        if !codings.isEmpty {
+            if contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }
+            guard codings.last == "chunked", codings.count == 1 else {
+                // Another coding, or not chunked last: the body ends at close (RFC 9112 §6.3 rule 4).
+                keepAlive = false
+                return .success(.untilClose)
+            }
+            return .success(.chunked)
+        }
+        if let n = contentLength {
+            if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+            return .success(.length(n))
+        }
+        keepAlive = false
+        return .success(.untilClose)
+    }
+}
+
+/// Serializes a request for upstream. Pure.
+public enum HTTPRequestSerializer {
+    public static func serialize(method: String, target: String, headers: HTTPHeaders, body: [UInt8], into out: inout [UInt8]) {
+        out.append(contentsOf: method.utf8)
+        out.append(32)
+        out.append(contentsOf: target.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        for (name, value) in headers {
+            if name.asciiCaseInsensitiveEquals("content-length") || name.asciiCaseInsensitiveEquals("transfer-encoding") { continue }
+            HTTPResponseSerializer.appendField(name, value, into: &out)
+        }
+        if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) {
+            HTTPResponseSerializer.appendField("Content-Length", String(body.count), into: &out)
+        }
+        out.append(13); out.append(10)
+        out.append(contentsOf: body)
+    }
+}

@@ -1,0 +1,264 @@
+/// A byte-level JSON parser (RFC 8259). Strict: invalid UTF-8, lone surrogates, control characters in
+/// strings, leading zeros, trailing commas and a byte order mark are errors, and nesting deeper than
+/// `maxDepth` is an error rather than a stack overflow.
+public struct JSONParser {
+    public struct Error: Swift.Error, Sendable, CustomStringConvertible, Equatable {
+        public let offset: Int
+        public let reason: String
+        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    }
+
+    public static let defaultMaxDepth = 512
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
+        let result: Result<JSONValue, Error> = bytes.withUnsafeBytes { raw in
+            do throws(Error) { return .success(try parse(raw, maxDepth: maxDepth)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    public static func parse(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
+        var p = JSONParser(buffer: buffer, maxDepth: maxDepth)
+        p.skipWhitespace()
+        let value = try p.parseValue(depth: 0)
+        p.skipWhitespace()
+        guard p.index == buffer.count else { throw p.fail("unexpected data after the value") }
+        return value
+    }
+
+    private let buffer: UnsafeRawBufferPointer
+    private let maxDepth: Int
+    private var index = 0
+    private var scratch: [UInt8] = []
+
+    private init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
+        self.buffer = buffer
+        self.maxDepth = maxDepth
+    }
+
+    private func fail(_ reason: String) -> Error { Error(offset: index, reason: reason) }
+
+    @inline(__always) private mutating func skipWhitespace() {
+        while index < buffer.count {
+            let b = buffer[index]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { index += 1 } else { return }
+        }
+    }
+
+    private mutating func parseValue(depth: Int) throws(Error) -> JSONValue {
+        guard index < buffer.count else { throw fail("unexpected end of input") }
+        switch buffer[index] {
+        case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
+        case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        default: throw fail("unexpected character")
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) throws(Error) {
+        let n = word.utf8CodeUnitCount
+        guard index + n <= buffer.count else { throw fail("invalid literal") }
+        for i in 0..<n where buffer[index + i] != word.utf8Start[i] { throw fail("invalid literal") }
+        index += n
+    }
+
+    private mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        index += 1
+        var entries: [(key: String, value: JSONValue)] = []
+        skipWhitespace()
+        if index < buffer.count && buffer[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(JSONObject(entries))
+        }
+        while true {
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue(depth: depth)
+            entries.append((key, value))
+            skipWhitespace()
+            guard index < buffer.count else { throw fail("unterminated object") }
+            if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
+            if buffer[index] == UInt8(ascii: "}") { index += 1; return .object(JSONObject(entries)) }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    private mutating func parseArray(depth: Int) throws(Error) -> JSONValue {
+        guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        index += 1
+        var items: [JSONValue] = []
+        skipWhitespace()
+        if index < buffer.count && buffer[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
+        while true {
+            skipWhitespace()
+            items.append(try parseValue(depth: depth))
+            skipWhitespace()
+            guard index < buffer.count else { throw fail("unterminated array") }
+            if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
+            if buffer[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    private mutating func parseNumber() throws(Error) -> JSONNumber {
+        let start = index
+        if buffer[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < buffer.count, isDigit(buffer[index]) else { throw fail("invalid number") }
+        if buffer[index] == UInt8(ascii: "0") {
+            index += 1
+            if index < buffer.count && isDigit(buffer[index]) { throw fail("leading zero in a number") }
+        } else {
+            while index < buffer.count && isDigit(buffer[index]) { index += 1 }
+        }
+        if index < buffer.count && buffer[index] == UInt8(ascii: ".") {
+            index += 1
+            guard index < buffer.count, isDigit(buffer[index]) else { throw fail("digit expected after '.'") }
+            while index < buffer.count && isDigit(buffer[index]) { index += 1 }
+        }
+        if index < buffer.count && (buffer[index] == UInt8(ascii: "e") || buffer[index] == UInt8(ascii: "E")) {
+            index += 1
+            if index < buffer.count && (buffer[index] == UInt8(ascii: "+") || buffer[index] == UInt8(ascii: "-")) { index += 1 }
+            guard index < buffer.count, isDigit(buffer[index]) else { throw fail("digit expected in exponent") }
+            while index < buffer.count && isDigit(buffer[index]) { index += 1 }
+        }
+        return JSONNumber(text: String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<index]), as: UTF8.self))
+    }
+
+    @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+
+    private mutating func parseString() throws(Error) -> String {
+        index += 1
+        let start = index
+        // Fast path: plain ASCII without escapes.
+        while index < buffer.count {
+            let b = buffer[index]
+            if b == UInt8(ascii: "\"") {
+                let s = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<index]), as: UTF8.self)
+                index += 1
+                return s
+            }
+            if b == UInt8(ascii: "\\") || b >= 0x80 || b < 0x20 { break }
+            index += 1
+        }
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[start..<index]))
+        while index < buffer.count {
+            let b = buffer[index]
+            if b == UInt8(ascii: "\"") {
+                index += 1
+                return String(decoding: scratch, as: UTF8.self)
+            }
+            if b < 0x20 { throw fail("control character in a string") }
+            if b == UInt8(ascii: "\\") {
+                index += 1
+                guard index < buffer.count else { break }
+                let e = buffer[index]
+                index += 1
+                switch e {
+                case UInt8(ascii: "\""): scratch.append(0x22)
+                case UInt8(ascii: "\\"): scratch.append(0x5C)
+                case UInt8(ascii: "/"): scratch.append(0x2F)
+                case UInt8(ascii: "b"): scratch.append(0x08)
+                case UInt8(ascii: "f"): scratch.append(0x0C)
+                case UInt8(ascii: "n"): scratch.append(0x0A)
+                case UInt8(ascii: "r"): scratch.append(0x0D)
+                case UInt8(ascii: "t"): scratch.append(0x09)
+                case UInt8(ascii: "u"):
+                    var scalar = try hex4()
+                    if scalar >= 0xD800 && scalar <= 0xDBFF {
+                        guard index + 1 < buffer.count, buffer[index] == UInt8(ascii: "\\"), buffer[index + 1] == UInt8(ascii: "u") else {
+                            throw fail("lone high surrogate")
+                        }
+                        index += 2
+                        let low = try hex4()
+                        guard low >= 0xDC00 && low <= 0xDFFF else { throw fail("invalid low surrogate") }
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    } else if scalar >= 0xDC00 && scalar <= 0xDFFF {
+                        throw fail("lone low surrogate")
+                    }
+                    appendUTF8(scalar)
+                default:
+                    index -= 1
+                    throw fail("invalid escape")
+                }
+                continue
+            }
+            if b < 0x80 {
+                scratch.append(b)
+                index += 1
+                continue
+            }
+            try copyUTF8Sequence()
+        }
+        throw fail("unterminated string")
+    }
+
+    private mutating func hex4() throws(Error) -> UInt32 {
+        guard index + 4 <= buffer.count else { throw fail("truncated \\u escape") }
+        var v: UInt32 = 0
+        for i in 0..<4 {
+            guard let h = ByteClass.hexValue(buffer[index + i]) else { throw fail("invalid \\u escape") }
+            v = v << 4 | UInt32(h)
+        }
+        index += 4
+        return v
+    }
+
+    private mutating func appendUTF8(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80: scratch.append(UInt8(scalar))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | (scalar >> 6)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | (scalar >> 12)))
+            scratch.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        default:
+            scratch.append(UInt8(0xF0 | (scalar >> 18)))
+            scratch.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
+            scratch.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        }
+    }
+
+    /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF) and copies it.
+    private mutating func copyUTF8Sequence() throws(Error) {
+        let b0 = buffer[index]
+        let length: Int
+        var lower: UInt8 = 0x80, upper: UInt8 = 0xBF
+        switch b0 {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; upper = 0x9F
+        case 0xF0: length = 4; lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; upper = 0x8F
+        default: throw fail("invalid UTF-8")
+        }
+        guard index + length <= buffer.count else { throw fail("truncated UTF-8") }
+        let b1 = buffer[index + 1]
+        guard b1 >= lower && b1 <= upper else { throw fail("invalid UTF-8") }
+        for i in 2..<max(2, length) where buffer[index + i] & 0xC0 != 0x80 { throw fail("invalid UTF-8") }
+        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[index..<index + length]))
+        index += length
+    }
+}

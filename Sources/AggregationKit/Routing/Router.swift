@@ -1,0 +1,141 @@
+/// Routes over method + path template, built once and then frozen.
+///
+/// Templates: literal segments, `{name}` for one segment, and a final `*` for the rest of the path
+/// (at least one more segment, possibly empty: `/legacy/*` matches `/legacy/` and `/legacy/a/b`, not
+/// `/legacy`). Precedence at each segment: literal, then parameter, then wildcard; a route for a
+/// specific method wins over an any-method route on the same template. Two routes with the same method
+/// and the same template shape (parameter names aside) are a conflict, reported when they are added.
+public struct Router<Value: Sendable>: Sendable {
+    public struct Match: Sendable {
+        public let value: Value
+        public let parameters: [(name: String, value: String)]
+        public let template: String
+    }
+
+    public enum Lookup: Sendable {
+        case matched(Match)
+        /// The path exists for other methods (for `405` with `Allow`).
+        case methodNotAllowed(allowed: [String])
+        case notFound
+    }
+
+    public struct Conflict: Error, Sendable, CustomStringConvertible {
+        public let template: String
+        public let existing: String
+        public let method: String
+        public var description: String { "route '\(method) \(template)' conflicts with '\(method) \(existing)'" }
+    }
+
+    public struct InvalidTemplate: Error, Sendable, CustomStringConvertible {
+        public let template: String
+        public let reason: String
+        public var description: String { "invalid path template '\(template)': \(reason)" }
+    }
+
+    private struct Entry: Sendable {
+        let value: Value
+        let names: [String]
+        let template: String
+    }
+
+    private final class Node: @unchecked Sendable {
+        var literals: [Substring: Node] = [:]
+        var parameter: Node?
+        /// Routes ending here, by method ("*" = any method).
+        var routes: [String: Entry] = [:]
+        /// Routes whose template ends in `*` after this node, by method.
+        var wildcard: [String: Entry] = [:]
+    }
+
+    private let root = Node()
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Adds a route. `method` nil means any method.
+    public mutating func add(method: String?, template: String, value: Value) throws {
+        guard template.hasPrefix("/") else { throw InvalidTemplate(template: template, reason: "must start with '/'") }
+        let segments = template.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        var node = root
+        var names: [String] = []
+        let key = method ?? "*"
+        for (index, segment) in segments.enumerated() {
+            let isLast = index == segments.count - 1
+            if segment == "*" {
+                guard isLast else { throw InvalidTemplate(template: template, reason: "'*' must be the last segment") }
+                if let existing = node.wildcard[key] {
+                    throw Conflict(template: template, existing: existing.template, method: key)
+                }
+                node.wildcard[key] = Entry(value: value, names: names, template: template)
+                count += 1
+                return
+            }
+            if segment.hasPrefix("{") {
+                guard segment.hasSuffix("}"), segment.count > 2 else { throw InvalidTemplate(template: template, reason: "parameter segment '\(segment)' must be '{name}'") }
+                let name = String(segment.dropFirst().dropLast())
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                    throw InvalidTemplate(template: template, reason: "parameter name '\(name)' may contain letters, digits and '_' only")
+                }
+                guard !names.contains(name) else { throw InvalidTemplate(template: template, reason: "parameter '\(name)' appears twice") }
+                names.append(name)
+                if node.parameter == nil { node.parameter = Node() }
+                node = node.parameter!
+            } else {
+                if segment.contains("{") || segment.contains("}") || segment.contains("*") {
+                    throw InvalidTemplate(template: template, reason: "segment '\(segment)' mixes text with '{', '}' or '*'")
+                }
+                if let next = node.literals[segment] { node = next } else {
+                    let next = Node()
+                    node.literals[segment] = next
+                    node = next
+                }
+            }
+        }
+        if let existing = node.routes[key] {
+            throw Conflict(template: template, existing: existing.template, method: key)
+        }
+        node.routes[key] = Entry(value: value, names: names, template: template)
+        count += 1
+    }
+
+    public func lookup(method: String, path: Substring) -> Lookup {
+        guard path.first == "/" else { return .notFound }
+        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        var captured: [Substring] = []
+        var allowed: Set<String> = []
+        if let (entry, values) = search(root, segments[...], method: method, captured: &captured, allowed: &allowed) {
+            let parameters = zip(entry.names, values).map { (name: $0, value: String($1)) }
+            return .matched(Match(value: entry.value, parameters: parameters, template: entry.template))
+        }
+        return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())
+    }
+
+    private func pick(_ routes: [String: Entry], _ method: String, allowed: inout Set<String>) -> Entry? {
+        if let e = routes[method] { return e }
+        if method == "HEAD", let e = routes["GET"] { return e }
+        if let e = routes["*"] { return e }
+        allowed.formUnion(routes.keys)
+        return nil
+    }
+
+    private func search(_ node: Node, _ rest: ArraySlice<Substring>, method: String,
+                        captured: inout [Substring], allowed: inout Set<String>) -> (Entry, [Substring])? {
+        guard let segment = rest.first else {
+            if let e = pick(node.routes, method, allowed: &allowed) { return (e, captured) }
+            return nil
+        }
+        let tail = rest.dropFirst()
+        if let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
+            return found
+        }
+        if !segment.isEmpty, let next = node.parameter {
+            captured.append(segment)
+            if let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) { return found }
+            captured.removeLast()
+        }
+        if !node.wildcard.isEmpty, let e = pick(node.wildcard, method, allowed: &allowed) {
+            return (e, captured)
+        }
+        return nil
+    }
+}
