@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(name: "BFFMobile", dependencies: ["AggregationKit"], swiftSettings: swiftSettings),
         .executableTarget(name: "BFFPartner", dependencies: ["AggregationKit"], swiftSettings: swiftSettings),
         .testTarget(name: "AggregationKitTests", dependencies: ["AggregationKit"],
-                    resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
+                    exclude: ["Support/downstream.py"], resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )
