@@ -70,7 +70,8 @@ public struct ConnectionPoolStateMachine: Sendable {
             let waiter = enqueueWaiter()
             return .wait(waiter, create: startConnection())
         }
-        guard waiterCount < configuration.maxWaiters else { return .rejected }
+        // Waiters that a connection being opened will serve do not count against the queue.
+        guard waiterCount - connectingCount < configuration.maxWaiters else { return .rejected }
         return .wait(enqueueWaiter(), create: nil)
     }
 

@@ -1,0 +1,96 @@
+import XCTest
+@testable import AggregationKit
+
+final class ConnectionPoolStateMachineTests: XCTestCase {
+    typealias SM = ConnectionPoolStateMachine
+    let second: UInt64 = 1_000_000_000
+
+    func testFirstLeaseOpensAConnectionThenReusesIt() {
+        var sm = SM(configuration: .init(maxConnections: 2, maxIdle: 2, idleTimeout: 10 * second, maxWaiters: 1))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertEqual(sm.connectionEstablished(c1, now: 1), [.handOver(c1, to: w1)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 2), [])
+        XCTAssertEqual(sm.idleCount, 1)
+        XCTAssertEqual(sm.lease(now: 3), .leased(c1))
+        XCTAssertEqual(sm.connectionCount, 1)
+    }
+
+    func testQueueBoundAndFIFOHandOver() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 2))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0) else { return XCTFail() }
+        guard case .wait(let w2, nil) = sm.lease(now: 0) else { return XCTFail("at the limit: wait, no new connection") }
+        guard case .wait(let w3, nil) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertEqual(sm.lease(now: 0), .rejected, "queue of 2 is full")
+        XCTAssertEqual(sm.connectionEstablished(c1, now: 1), [.handOver(c1, to: w1)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 2), [.handOver(c1, to: w2)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 3), [.handOver(c1, to: w3)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 4), [])
+        XCTAssertEqual(sm.waiterCount, 0)
+    }
+
+    func testNonReusableReleaseOpensAReplacementForWaiters() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 5))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0) else { return XCTFail() }
+        guard case .wait(let w2, nil) = sm.lease(now: 0) else { return XCTFail() }
+        _ = sm.connectionEstablished(c1, now: 0)
+        _ = w1
+        let actions = sm.connectionReleased(c1, reusable: false, now: 1)
+        guard actions.count == 2, actions[0] == .close(c1), case .create(let c2) = actions[1] else { return XCTFail("\(actions)") }
+        XCTAssertEqual(sm.connectionEstablished(c2, now: 2), [.handOver(c2, to: w2)])
+    }
+
+    func testConnectFailureFailsOldestWaiter() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 5))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0) else { return XCTFail() }
+        guard case .wait(let w2, nil) = sm.lease(now: 0) else { return XCTFail() }
+        let actions = sm.connectionFailed(c1)
+        XCTAssertEqual(actions.first, .fail(w1))
+        guard actions.count == 2, case .create(let c2) = actions[1] else { return XCTFail("w2 still waits and gets a new attempt: \(actions)") }
+        XCTAssertEqual(sm.connectionFailed(c2), [.fail(w2)])
+        XCTAssertEqual(sm.connectionCount, 0)
+        XCTAssertEqual(sm.waiterCount, 0)
+    }
+
+    func testCancelledWaiterIsSkipped() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 5))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0) else { return XCTFail() }
+        guard case .wait(let w2, nil) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertTrue(sm.cancelWaiter(w1))
+        XCTAssertFalse(sm.cancelWaiter(w1))
+        XCTAssertEqual(sm.connectionEstablished(c1, now: 1), [.handOver(c1, to: w2)])
+    }
+
+    func testIdleLimitAndExpiry() {
+        var sm = SM(configuration: .init(maxConnections: 3, maxIdle: 1, idleTimeout: 5 * second, maxWaiters: 0))
+        guard case .wait(_, let a?) = sm.lease(now: 0), case .wait(_, let b?) = sm.lease(now: 0) else { return XCTFail() }
+        _ = sm.connectionEstablished(a, now: 0)
+        _ = sm.connectionEstablished(b, now: 0)
+        XCTAssertEqual(sm.connectionReleased(a, reusable: true, now: 1 * second), [])
+        XCTAssertEqual(sm.connectionReleased(b, reusable: true, now: 1 * second), [.close(b)], "maxIdle 1: the second idle one closes")
+        XCTAssertEqual(sm.expireIdle(now: 5 * second), [])
+        XCTAssertEqual(sm.expireIdle(now: 6 * second), [.close(a)])
+        XCTAssertEqual(sm.connectionCount, 0)
+    }
+
+    func testMostRecentlyUsedIdleConnectionFirst() {
+        var sm = SM(configuration: .init(maxConnections: 2, maxIdle: 2, idleTimeout: 5 * second, maxWaiters: 0))
+        guard case .wait(_, let a?) = sm.lease(now: 0), case .wait(_, let b?) = sm.lease(now: 0) else { return XCTFail() }
+        _ = sm.connectionEstablished(a, now: 0)
+        _ = sm.connectionEstablished(b, now: 0)
+        _ = sm.connectionReleased(a, reusable: true, now: 1)
+        _ = sm.connectionReleased(b, reusable: true, now: 2)
+        XCTAssertEqual(sm.lease(now: 3), .leased(b))
+    }
+
+    func testIdleConnectionClosedByPeerAndShutdown() {
+        var sm = SM(configuration: .init(maxConnections: 2, maxIdle: 2, idleTimeout: 5 * second, maxWaiters: 3))
+        guard case .wait(_, let a?) = sm.lease(now: 0) else { return XCTFail() }
+        _ = sm.connectionEstablished(a, now: 0)
+        _ = sm.connectionReleased(a, reusable: true, now: 1)
+        sm.idleConnectionClosed(a)
+        XCTAssertEqual(sm.connectionCount, 0)
+        guard case .wait(let w, let c?) = sm.lease(now: 2) else { return XCTFail() }
+        XCTAssertEqual(sm.shutdown(), [.fail(w)])
+        XCTAssertEqual(sm.connectionFailed(c), [])
+    }
+}
