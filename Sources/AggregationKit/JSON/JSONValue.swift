@@ -20,6 +20,21 @@ public enum JSONValue: Sendable, Equatable {
     public var numberValue: JSONNumber? { if case .number(let n) = self { return n }; return nil }
     public var isNull: Bool { if case .null = self { return true }; return false }
 
+    /// Structural equality as JSON defines it: strings and keys compare by code points (not by Swift's
+    /// canonical equivalence, under which NFC and NFD forms are equal), numbers by value, objects
+    /// ignoring member order.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.number(let x), .number(let y)): return x == y
+        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+        case (.array(let x), .array(let y)): return x == y
+        case (.object(let x), .object(let y)): return x == y
+        default: return false
+        }
+    }
+
     /// The JSON type name, for error messages: `object`, `array`, `string`, `number`, `boolean`, `null`.
     public var typeName: String {
         switch self {
@@ -64,22 +79,27 @@ public struct JSONObject: Sendable, Equatable {
 
     public subscript(key: String) -> JSONValue? {
         get {
-            for entry in entries.reversed() where entry.key == key { return entry.value }
+            for entry in entries.reversed() where entry.key.utf8.elementsEqual(key.utf8) { return entry.value }
             return nil
         }
         set {
-            if let i = entries.lastIndex(where: { $0.key == key }) {
-                if let newValue { entries[i].value = newValue } else { entries.removeAll { $0.key == key } }
+            if let i = entries.lastIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+                if let newValue { entries[i].value = newValue } else { entries.removeAll { $0.key.utf8.elementsEqual(key.utf8) } }
             } else if let newValue {
                 entries.append((key, newValue))
             }
         }
     }
 
-    /// Object equality ignores member order.
+    /// Object equality ignores member order; with duplicate keys, the last of each is what counts.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        guard a.entries.count == b.entries.count else { return false }
-        for entry in a.entries where b[entry.key] != entry.value { return false }
+        if a.entries.count == b.entries.count
+            && zip(a.entries, b.entries).allSatisfy({ $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }) {
+            return true
+        }
+        let ka = Set(a.entries.map { Array($0.key.utf8) }), kb = Set(b.entries.map { Array($0.key.utf8) })
+        guard ka == kb else { return false }
+        for entry in a.entries where b[entry.key] != a[entry.key] { return false }
         return true
     }
 }

@@ -1,0 +1,115 @@
+import XCTest
+import Foundation
+@testable import AggregationKit
+
+/// The real executables as child processes.
+final class ExecutableTests: XCTestCase {
+    static var productsDirectory: URL { Bundle.module.bundleURL.deletingLastPathComponent() }
+
+    private func run(_ executable: String, _ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        let p = Process()
+        p.executableURL = Self.productsDirectory.appendingPathComponent(executable)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    private func tempConfig(_ json: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bff-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try json.write(to: dir.appendingPathComponent("gateway.json"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func testCheckReportsProblemsWithExitCode2() throws {
+        let dir = try tempConfig("{\"services\": {}, \"routes\": [{\"name\": \"r\", \"path\": \"/x\", \"proxy\": {\"service\": \"nope\"}}]}")
+        let r = try run("BFFWeb", ["check", "--config", dir.path])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.err.contains("gateway.json: $.routes[0].proxy.service: unknown service 'nope'"), r.err)
+        let missing = try run("BFFMobile", ["check", "--config", "/nonexistent"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.err.contains("/nonexistent/gateway.json: $: cannot read the file"), missing.err)
+    }
+
+    func testCheckAcceptsShippedContractsAndFlags() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for (exe, client) in [("BFFWeb", "web"), ("BFFMobile", "mobile"), ("BFFPartner", "partner")] {
+            let r = try run(exe, ["check", "--config", root.appendingPathComponent("contracts/\(client)").path])
+            XCTAssertEqual(r.status, 0, r.err)
+            XCTAssertEqual(try run(exe, ["--version"]).out, "\(exe) \(gatewayVersion)\n")
+            XCTAssertTrue(try run(exe, ["--help"]).out.contains("--demo"))
+            XCTAssertEqual(try run(exe, ["--bogus"]).status, 2)
+        }
+    }
+
+    /// Starts an executable, waits for its "listening" line, returns the process and its port.
+    private func start(_ executable: String, _ args: [String]) throws -> (Process, Int, Pipe) {
+        let p = Process()
+        p.executableURL = Self.productsDirectory.appendingPathComponent(executable)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var line = Data()
+        while true {
+            let b = out.fileHandleForReading.readData(ofLength: 1)
+            if b.isEmpty { throw TestError("exited before listening") }
+            if b == Data([10]) { break }
+            line.append(b)
+        }
+        let json = try JSONParser.parse(Array(line))
+        let address = try XCTUnwrap(json["address"]?.stringValue)
+        let port = try XCTUnwrap(Int(address.split(separator: ":").last!))
+        return (p, port, out)
+    }
+
+    func testDemoServesRealDataWithNoSetup() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let (p, port, _) = try start("BFFWeb", ["--demo", "--port", "0", "--threads", "1", "--config", root.appendingPathComponent("contracts/web").path])
+        defer { p.terminate(); p.waitUntilExit() }
+        let client = try RawClient(port: port)
+        client.send("GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n")
+        let r = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.json?["id"]?.numberValue?.intValue, 7)
+        XCTAssertNotNil(r.json?["email"]?.stringValue)
+        client.send("GET /api/web/users/7/orders?limit=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try XCTUnwrap(client.readResponse()).json?["orders"]?.arrayValue?.count, 2)
+        client.send("GET /api/web/users/100000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 404)
+    }
+
+    func testSIGTERMLetsTheSlowRequestFinishThenExitsZero() throws {
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        let dir = try tempConfig(proxyConfig(port: downstream.port))
+        let (p, port, out) = try start("BFFWeb", ["--config", dir.path, "--port", "0", "--threads", "2"])
+        let client = try RawClient(port: port)
+        let idle = try RawClient(port: port)
+        idle.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(idle.readResponse()?.status, 200)
+        client.send("GET /slow?ms=1200 HTTP/1.1\r\nHost: t\r\n\r\n")
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(p.processIdentifier, SIGTERM)
+        XCTAssertTrue(idle.waitForClose(), "an idle keep-alive connection is closed at once")
+        let r = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.json?["slow"], .bool(true))
+        XCTAssertEqual(r.headers["connection"], "close")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(p.terminationReason, .exit)
+        let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(log.contains("\"path\":\"/slow\""), log)
+        XCTAssertTrue(log.contains("\"msg\":\"stopped\",\"connections_cut\":0"), log)
+        // New connections are refused once draining started.
+        XCTAssertThrowsError(try RawClient(port: port))
+    }
+}

@@ -1,0 +1,120 @@
+import XCTest
+import Foundation
+@testable import AggregationKit
+
+final class JSONParserTests: XCTestCase {
+    private func suiteFiles(_ folder: String) throws -> [(String, [UInt8])] {
+        let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/json-test-suite/\(folder)")
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { name in
+            (name, Array(try Data(contentsOf: dir.appendingPathComponent(name))))
+        }
+    }
+
+    /// JSONTestSuite: every y_ accepted, every n_ rejected (including 100 000 nested arrays, by the depth limit).
+    func testJSONTestSuiteMustAcceptAndMustReject() throws {
+        let files = try suiteFiles("test_parsing")
+        var checked = 0
+        for (name, bytes) in files {
+            if name.hasPrefix("y_") {
+                XCTAssertNoThrow(try JSONParser.parse(bytes), name)
+                checked += 1
+            } else if name.hasPrefix("n_") {
+                XCTAssertThrowsError(try JSONParser.parse(bytes), name)
+                checked += 1
+            }
+        }
+        XCTAssertEqual(checked, 95 + 188)
+    }
+
+    /// The implementation-defined cases: our verdict on each, pinned so a change shows up in review.
+    func testJSONTestSuiteImplementationDefinedVerdicts() throws {
+        let accepted: Set<String> = [
+            // Numbers are kept as text: any size or precision is accepted and round-trips unchanged.
+            "i_number_double_huge_neg_exp.json", "i_number_huge_exp.json", "i_number_neg_int_huge_exp.json",
+            "i_number_pos_double_huge_exp.json", "i_number_real_neg_overflow.json", "i_number_real_pos_overflow.json",
+            "i_number_real_underflow.json", "i_number_too_big_neg_int.json", "i_number_too_big_pos_int.json",
+            "i_number_very_big_negative_int.json",
+            // 500 levels are within the limit of 512.
+            "i_structure_500_nested_arrays.json",
+        ]
+        for (name, bytes) in try suiteFiles("test_parsing") where name.hasPrefix("i_") {
+            // Everything else is rejected: invalid UTF-8, lone surrogates, UTF-16 and byte order marks.
+            if accepted.contains(name) {
+                XCTAssertNoThrow(try JSONParser.parse(bytes), name)
+            } else {
+                XCTAssertThrowsError(try JSONParser.parse(bytes), name)
+            }
+        }
+    }
+
+    func testTransformCasesRoundTripExactly() throws {
+        for (name, bytes) in try suiteFiles("test_transform") {
+            guard let value = try? JSONParser.parse(bytes) else {
+                XCTAssertTrue(name.contains("invalid_codepoint"), "\(name) should parse")
+                continue
+            }
+            let again = try JSONParser.parse(JSONSerializer.serialize(value))
+            XCTAssertEqual(again, value, name)
+            if name.hasPrefix("number_") {
+                let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                XCTAssertEqual(JSONSerializer.string(value), text, "\(name): numbers keep their exact text")
+            }
+        }
+    }
+
+    func testNumbersKeepTheirText() throws {
+        let text = #"{"id":9007199254740993,"price":1.10,"tiny":1e-999,"neg":-0}"#
+        XCTAssertEqual(JSONSerializer.string(try JSONParser.parse(text)), text)
+    }
+
+    func testKeyOrderAndDuplicateKeys() throws {
+        let v = try JSONParser.parse(#"{"b":1,"a":2,"b":3}"#)
+        XCTAssertEqual(v.objectValue?.keys, ["b", "a", "b"])
+        XCTAssertEqual(v["b"], .number(JSONNumber(3)), "the last duplicate wins on lookup")
+        XCTAssertEqual(JSONSerializer.string(v), #"{"b":1,"a":2,"b":3}"#)
+    }
+
+    func testEscapesAndSurrogatePairs() throws {
+        let v = try JSONParser.parse(#"["\u00e9\ud83d\ude00\n\t\"\\\/\u0000"]"#)
+        XCTAssertEqual(v.arrayValue?.first?.stringValue, "é😀\n\t\"\\/\u{0}")
+        XCTAssertEqual(JSONSerializer.string(v), "[\"é😀\\n\\t\\\"\\\\/\\u0000\"]")
+        XCTAssertThrowsError(try JSONParser.parse(#"["\ud83d"]"#))
+        XCTAssertThrowsError(try JSONParser.parse(#"["\ude00"]"#))
+        XCTAssertThrowsError(try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]), "invalid UTF-8")
+        XCTAssertThrowsError(try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]), "encoded surrogate")
+        XCTAssertThrowsError(try JSONParser.parse([0x22, 0xC0, 0xAF, 0x22]), "overlong")
+    }
+
+    func testDepthLimit() {
+        let deep = String(repeating: "[", count: 513) + String(repeating: "]", count: 513)
+        XCTAssertThrowsError(try JSONParser.parse(deep)) { error in
+            XCTAssertTrue("\(error)".contains("nesting deeper than 512"))
+        }
+        let ok = String(repeating: "[", count: 512) + String(repeating: "]", count: 512)
+        XCTAssertNoThrow(try JSONParser.parse(ok))
+        XCTAssertNoThrow(try JSONParser.parse(String(repeating: "[", count: 10) + String(repeating: "]", count: 10), maxDepth: 10))
+        XCTAssertThrowsError(try JSONParser.parse(String(repeating: "[", count: 11) + String(repeating: "]", count: 11), maxDepth: 10))
+    }
+
+    func testInvalidInputsThrowWithOffsets() {
+        for bad in ["", " ", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru", "nul", "\"abc", "[1 2]", "{\"a\" 1}", "1 2", "\u{FEFF}1"] {
+            XCTAssertThrowsError(try JSONParser.parse(bad), bad.debugDescription)
+        }
+    }
+}
+
+final class JSONValueTests: XCTestCase {
+    func testKeysAndStringsCompareByCodePoints() throws {
+        let nfc = "\u{E9}", nfd = "e\u{301}"
+        XCTAssertNotEqual(JSONValue.string(nfc), JSONValue.string(nfd))
+        let o = try JSONParser.parse("{\"\(nfc)\":1,\"\(nfd)\":2}")
+        XCTAssertEqual(o[nfc], .number(JSONNumber(1)))
+        XCTAssertEqual(o[nfd], .number(JSONNumber(2)))
+    }
+
+    func testNumbersCompareByValueAndObjectsIgnoreOrder() throws {
+        XCTAssertEqual(try JSONParser.parse("1"), try JSONParser.parse("1.0"))
+        XCTAssertEqual(try JSONParser.parse(#"{"a":1,"b":[true,null]}"#), try JSONParser.parse(#"{"b":[true,null],"a":1}"#))
+        XCTAssertNotEqual(try JSONParser.parse("0"), try JSONParser.parse("false"))
+    }
+}
