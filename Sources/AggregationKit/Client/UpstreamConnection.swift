@@ -54,7 +54,6 @@ final class UpstreamConnection: EventLoopHandler {
         outgoingOffset = 0
         deadline = loop.now + timeout
         flush()
-        if phase == .busy { readAvailable() }
     }
 
     func handleEvents(_ events: UInt32) {

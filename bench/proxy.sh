@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Pass-through proxy benchmark: BFFWeb (release) vs nginx (one worker, upstream keepalive), same downstream.
+# Gateway / nginx pinned to CPU 0; wrk and the downstream pinned to CPU 1.
+# Usage: bash bench/proxy.sh [duration_seconds] [connections]     Writes bench/out/proxy.md and prints it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-64}
+OUT=bench/out
+mkdir -p "$OUT"
+ulimit -n 65536 || true
+
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+swift build -c release --product BFFWeb 2>&1 | tail -1
+BIN=$(swift build -c release --show-bin-path)/BFFWeb
+
+DOWN_PORT=19100; NGINX_PORT=19180; GW_PORT=19080
+PAYLOAD='{"id":7,"username":"linus.hopper7","name":"Linus Hopper","email":"linus.hopper@example.com","avatarUrl":"https://cdn.example.com/avatars/7/512.jpg","tier":"plus","createdAt":"2026-01-22T19:35:00Z","address":{"street":"21 Main Street","city":"Lisbon","country":"PT","postalCode":"10259"}}'
+WORK=$(mktemp -d)
+cleanup() { for p in $(cat "$WORK"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# Downstream: nginx returning a fixed JSON document, on CPU 1.
+mkdir -p "$WORK/down" "$WORK/proxy"
+cat > "$WORK/down/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $WORK/down/nginx.pid; error_log /dev/null crit;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$DOWN_PORT; location / { default_type application/json; return 200 '$PAYLOAD'; } } }
+NGX
+taskset -c 1 "$NGINX" -c "$WORK/down/nginx.conf" -p "$WORK/down" & echo $! > "$WORK/down.pid"
+
+# nginx as the proxy, one worker on CPU 0.
+cat > "$WORK/proxy/nginx.conf" <<NGX
+worker_processes 1; daemon off; pid $WORK/proxy/nginx.pid; error_log /dev/null crit;
+worker_rlimit_nofile 65536;
+events { worker_connections 20000; }
+http { access_log off; keepalive_requests 1000000;
+  upstream down { server 127.0.0.1:$DOWN_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://down; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGX
+taskset -c 0 "$NGINX" -c "$WORK/proxy/nginx.conf" -p "$WORK/proxy" & echo $! > "$WORK/nginx.pid"
+
+# The gateway, one loop thread on CPU 0, access log off (nginx's is off too).
+mkdir -p "$WORK/gw"
+cat > "$WORK/gw/gateway.json" <<JSON
+{ "name": "bff-web", "listen": {"host": "127.0.0.1", "port": $GW_PORT}, "threads": 1, "accessLog": false,
+  "limits": {"maxConnections": 20000},
+  "services": {"down": {"instances": ["127.0.0.1:$DOWN_PORT"], "pool": {"maxConnections": 64, "maxIdle": 64}}},
+  "routes": [{"name": "pass", "path": "/*", "proxy": {"service": "down"}}] }
+JSON
+taskset -c 0 "$BIN" --config "$WORK/gw" > "$WORK/gw.log" 2>&1 & echo $! > "$WORK/gw.pid"
+sleep 1
+curl -sf "http://127.0.0.1:$GW_PORT/api/users/7" > /dev/null
+curl -sf "http://127.0.0.1:$NGINX_PORT/api/users/7" > /dev/null
+
+rss_peak() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
+rss_now() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
+worker_pid() { pgrep -P "$(cat "$WORK/nginx.pid")" | head -1; }
+
+run_wrk() { # name port -> "rps p50 p99"
+  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/api/users/7" > /dev/null   # warm-up
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$2/api/users/7" > "$OUT/wrk-$1.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-$1.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk-$1.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk-$1.txt")
+  echo "$rps $p50 $p99"
+}
+
+read -r NG_RPS NG_P50 NG_P99 < <(run_wrk nginx $NGINX_PORT)
+NG_RSS=$(rss_peak "$(worker_pid)")
+read -r GW_RPS GW_P50 GW_P99 < <(run_wrk gateway $GW_PORT)
+GW_RSS=$(rss_peak "$(cat "$WORK/gw.pid")")
+
+# 10,000 idle keep-alive connections: resident memory while they are open.
+idle_rss() { # port pid
+  python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+socks = []
+req = b"GET /api/users/7 HTTP/1.1\r\nHost: bench\r\n\r\n"
+for i in range(10000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+for s in socks:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+time.sleep(1)
+alive = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        alive += 0 if s.recv(1) == b"" else 1
+    except BlockingIOError:
+        alive += 1
+rss = [l.split()[1] for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0]
+print(alive, rss)
+PY
+}
+read -r GW_IDLE_OPEN GW_IDLE_RSS < <(idle_rss $GW_PORT "$(cat "$WORK/gw.pid")")
+read -r NG_IDLE_OPEN NG_IDLE_RSS < <(idle_rss $NGINX_PORT "$(worker_pid)")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+cat > "$OUT/proxy.md" <<MD
+### Pass-through proxy ($(date -u +%Y-%m-%d), wrk -t1 -c$CONNS -d${DURATION}s, ~400-byte JSON)
+
+| | requests/s | p50 | p99 | peak RSS |
+| --- | --- | --- | --- | --- |
+| nginx $($NGINX -v 2>&1 | sed 's/.*nginx\///') (1 worker, upstream keepalive 64) | $NG_RPS | $NG_P50 | $NG_P99 | $((NG_RSS / 1024)) MB |
+| BFFWeb (1 loop thread, pool 64) | $GW_RPS | $GW_P50 | $GW_P99 | $((GW_RSS / 1024)) MB |
+| **ratio gateway / nginx** | **$(ratio "$GW_RPS" "$NG_RPS")×** | | | |
+
+10,000 idle keep-alive connections (one request each, then left open): BFFWeb $GW_IDLE_OPEN open, **$((GW_IDLE_RSS / 1024)) MB** resident;
+nginx worker $NG_IDLE_OPEN open, $((NG_IDLE_RSS / 1024)) MB resident.
+MD
+cat "$OUT/proxy.md"
