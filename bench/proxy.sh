@@ -8,7 +8,7 @@ DURATION=${1:-10}
 CONNS=${2:-64}
 OUT=bench/out
 mkdir -p "$OUT"
-ulimit -n 65536 || true
+ulimit -n 65536 2>/dev/null || true
 
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)

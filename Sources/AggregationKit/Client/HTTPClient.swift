@@ -44,7 +44,7 @@ private final class PendingCall: @unchecked Sendable {
         self.timeout = timeout
     }
 
-    private var pool: UpstreamPool { UpstreamPools.on(loop).pool(for: origin, loop: loop) }
+    private var pool: UpstreamPool { origin.pools.pool(for: origin, on: loop) }
 
     func start() {
         started = true

@@ -42,6 +42,10 @@ public struct UpstreamOrigin: Sendable, Hashable {
     public var connectTimeout: UInt64
     public var responseTimeout: UInt64
     public var limits: HTTPParserLimits
+    /// `host:port`, the value of `Host` sent upstream.
+    public let authority: String
+    /// This origin's pool on each loop (each loop touches only its own slot).
+    let pools = PoolSlots()
 
     public init(host: String, port: Int, pool: ConnectionPoolStateMachine.Configuration = .init(),
                 connectTimeout: UInt64 = 2_000_000_000, responseTimeout: UInt64 = 30_000_000_000) throws {
@@ -55,10 +59,8 @@ public struct UpstreamOrigin: Sendable, Hashable {
         limits.maxBodyBytes = 16 * 1024 * 1024
         limits.maxHeaderBytes = 64 * 1024
         self.limits = limits
+        self.authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
-
-    /// `host:port`, the value of `Host` sent upstream and the pool's key.
-    public var authority: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     public static func == (a: UpstreamOrigin, b: UpstreamOrigin) -> Bool { a.authority == b.authority }
     public func hash(into hasher: inout Hasher) { hasher.combine(authority) }

@@ -107,21 +107,23 @@ final class UpstreamPool: EventLoopHandler {
     func handleEvents(_ events: UInt32) {}
 }
 
-/// The pools of one loop, by origin.
-final class UpstreamPools {
-    var pools: [String: UpstreamPool] = [:]
+/// One slot per loop for an origin's pool. A loop reads and writes only the slot of its own index, so
+/// the slots need no lock; the array never grows (at most `capacity` loops).
+final class PoolSlots: @unchecked Sendable {
+    static let capacity = 256
+    private let slots = UnsafeMutablePointer<UpstreamPool?>.allocate(capacity: PoolSlots.capacity)
 
-    static func on(_ loop: EventLoop) -> UpstreamPools {
-        if let p = loop.attachments["upstream-pools"] as? UpstreamPools { return p }
-        let p = UpstreamPools()
-        loop.attachments["upstream-pools"] = p
-        return p
+    init() { slots.initialize(repeating: nil, count: Self.capacity) }
+    deinit {
+        slots.deinitialize(count: Self.capacity)
+        slots.deallocate()
     }
 
-    func pool(for origin: UpstreamOrigin, loop: EventLoop) -> UpstreamPool {
-        if let p = pools[origin.authority] { return p }
+    /// The pool of `origin` on `loop`, created on first use. Loop thread only.
+    func pool(for origin: UpstreamOrigin, on loop: EventLoop) -> UpstreamPool {
+        if let p = slots[loop.index] { return p }
         let p = UpstreamPool(origin: origin, loop: loop)
-        pools[origin.authority] = p
+        slots[loop.index] = p
         loop.addTicker(p)
         return p
     }

@@ -41,8 +41,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var lastTick: UInt64 = 0
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
-    /// Per-loop state owned by higher layers (the upstream pools of this loop), keyed by name.
-    var attachments: [String: AnyObject] = [:]
     let log = LogBuffer()
     let clock = WallClock()
     /// One scratch buffer for every read on this loop, so idle connections hold no read memory.

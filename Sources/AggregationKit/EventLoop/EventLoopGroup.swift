@@ -10,7 +10,7 @@ public final class EventLoopGroup: Sendable {
     private let threads: Mutex<[pthread_t]> = Mutex([])
 
     public init(threads count: Int) throws {
-        precondition(count > 0)
+        precondition(count > 0 && count <= PoolSlots.capacity)
         loops = try (0..<count).map { try EventLoop(index: $0) }
         var started: [pthread_t] = []
         for loop in loops {

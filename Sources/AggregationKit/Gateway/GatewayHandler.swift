@@ -66,6 +66,7 @@ public struct GatewayHandler: HTTPHandler {
 
     /// `.` or `..` segments, literal or percent-encoded: refused rather than forwarded for an upstream to resolve.
     static func hasDotSegment(_ path: Substring) -> Bool {
+        guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return false }
         for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
             let s = segment.lowercased()
             if s == "." || s == ".." || s == "%2e" || s == "%2e%2e" || s == ".%2e" || s == "%2e." { return true }

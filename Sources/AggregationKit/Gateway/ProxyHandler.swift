@@ -30,39 +30,27 @@ public struct ProxyHandler: HTTPHandler {
     }
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded in either direction.
-    static let hopByHop: Set<String> = [
+    static let hopByHop: [String] = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
 
+    @inline(__always) static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
+        for h in hopByHop where name.utf8.count == h.utf8.count && name.asciiCaseInsensitiveEquals(h) { return true }
+        for t in connectionTokens where name.asciiCaseInsensitiveEquals(t) { return true }
+        return false
+    }
+
     /// Removes hop-by-hop fields and those the `Connection` field names.
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        let named = Set(headers.tokens("connection"))
-        headers.removeAll { field in
-            let lower = field.name.lowercased()
-            return hopByHop.contains(lower) || named.contains(lower)
-        }
+        let named = headers.contains("connection") ? headers.tokens("connection") : []
+        headers.removeAll { isHopByHop($0.name, connectionTokens: named) }
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         let origin = service.pick()
-        var headers = request.headers
-        Self.stripHopByHop(&headers)
-        let clientHost = request.headers["host"]
-        if let prior = headers["x-forwarded-for"] {
-            headers.set("X-Forwarded-For", prior + ", " + context.clientAddress)
-        } else {
-            headers.add("X-Forwarded-For", context.clientAddress)
-        }
-        headers.set("X-Forwarded-Proto", "http")
-        if let clientHost { headers.set("X-Forwarded-Host", clientHost) }
-        let priorVia = headers.values("via")
-        headers.set("Via", (priorVia + ["1.\(request.versionMinor) \(via)"]).joined(separator: ", "))
-        headers.set("X-Request-ID", context.requestID)
-        if !configuration.preserveHost || clientHost == nil { headers.set("Host", origin.authority) }
-
         let upstreamRequest = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
-                                              headers: headers, body: request.body)
+                                              headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
         context.upstream = origin.authority
         var response: HTTPResponse
         do {
@@ -71,10 +59,56 @@ public struct ProxyHandler: HTTPHandler {
             throw HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
                             detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
         }
-        Self.stripHopByHop(&response.headers)
-        let upstreamVia = response.headers.values("via")
-        response.headers.set("Via", (upstreamVia + ["1.1 \(via)"]).joined(separator: ", "))
+        var via: String? = nil
+        let named = response.headers.contains("connection") ? response.headers.tokens("connection") : []
+        response.headers.removeAll { field in
+            if field.name.utf8.count == 3 && field.name.asciiCaseInsensitiveEquals("via") {
+                via = via.map { $0 + ", " + field.value } ?? field.value
+                return true
+            }
+            return Self.isHopByHop(field.name, connectionTokens: named)
+        }
+        response.headers.add("Via", via.map { $0 + ", 1.1 " + self.via } ?? "1.1 " + self.via)
         return response
+    }
+
+    /// The request's fields for upstream, in one pass: hop-by-hop fields dropped, forwarding fields
+    /// (RFC 7239's de-facto `X-Forwarded-*`, and `Via`) extended, `Host` and `X-Request-ID` set.
+    func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
+        let named = request.headers.contains("connection") ? request.headers.tokens("connection") : []
+        var out = HTTPHeaders()
+        out.fields.reserveCapacity(request.headers.count + 6)
+        var forwardedFor: String? = nil
+        var via: String? = nil
+        var clientHost: String? = nil
+        for field in request.headers {
+            let name = field.name
+            switch name.utf8.count {
+            case 4 where name.asciiCaseInsensitiveEquals("host"):
+                clientHost = field.value
+                continue
+            case 3 where name.asciiCaseInsensitiveEquals("via"):
+                via = via.map { $0 + ", " + field.value } ?? field.value
+                continue
+            case 15 where name.asciiCaseInsensitiveEquals("x-forwarded-for"):
+                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
+                continue
+            case 17 where name.asciiCaseInsensitiveEquals("x-forwarded-proto"), 16 where name.asciiCaseInsensitiveEquals("x-forwarded-host"),
+                 12 where name.asciiCaseInsensitiveEquals("x-request-id"):
+                continue
+            default:
+                if Self.isHopByHop(name, connectionTokens: named) { continue }
+            }
+            out.fields.append(field)
+        }
+        out.add("X-Forwarded-For", forwardedFor.map { $0 + ", " + context.clientAddress } ?? context.clientAddress)
+        out.add("X-Forwarded-Proto", "http")
+        if let clientHost { out.add("X-Forwarded-Host", clientHost) }
+        let hop = request.versionMinor == 1 ? "1.1 " + self.via : "1.0 " + self.via
+        out.add("Via", via.map { $0 + ", " + hop } ?? hop)
+        out.add("X-Request-ID", context.requestID)
+        out.add("Host", configuration.preserveHost ? (clientHost ?? origin.authority) : origin.authority)
+        return out
     }
 
     func upstreamTarget(_ request: HTTPRequest, context: RequestContext) -> String {

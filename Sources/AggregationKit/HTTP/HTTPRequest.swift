@@ -30,9 +30,11 @@ public struct HTTPRequest: Sendable {
 
     /// The path part of the target (before `?` or `#`).
     public var path: Substring {
-        var end = target.endIndex
-        if let q = target.firstIndex(where: { $0 == "?" || $0 == "#" }) { end = q }
-        return target[target.startIndex..<end]
+        let utf8 = target.utf8
+        if let q = utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
+            return target[target.startIndex..<q]
+        }
+        return target[...]
     }
 
     /// The query part of the target (after `?`, before `#`), or nil.

@@ -142,14 +142,16 @@ public struct HTTPResponseParser: Sendable {
             switch HTTPWire.parseField(buffer, cursor..<end) {
             case .failure(let e): return .failure(e)
             case .success(let (name, value)):
-                if name.asciiCaseInsensitiveEquals("content-length") {
+                switch name.utf8.count {
+                case 14 where name.asciiCaseInsensitiveEquals("content-length"):
                     guard let n = HTTPRequestParser.parseContentLength(value), contentLength == nil || contentLength == n
                     else { return .failure(.invalidContentLength) }
                     contentLength = n
-                } else if name.asciiCaseInsensitiveEquals("transfer-encoding") {
+                case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"):
                     codings += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
-                } else if name.asciiCaseInsensitiveEquals("connection") {
+                case 10 where name.asciiCaseInsensitiveEquals("connection"):
                     connectionTokens += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                default: break
                 }
                 headers.fields.append((name: name, value: value))
                 if headers.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
