@@ -65,11 +65,8 @@ private final class PendingCall: @unchecked Sendable {
         let reused = connection.requestsServed > 0
         var headers = request.headers
         if !headers.contains("host") { headers.add("Host", origin.authority) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(512 + request.body.count)
-        HTTPRequestSerializer.serialize(method: request.method, target: request.target, headers: headers, body: request.body, into: &bytes)
         let pool = self.pool
-        connection.send(bytes, isHead: request.method == "HEAD", timeout: timeout) { [self] result, reusable in
+        connection.send(request, headers: headers, timeout: timeout) { [self] result, reusable in
             self.connection = nil
             pool.release(connection, reusable: reusable)
             if case .failure(let e) = result, e.kind == .connectionClosed, reused, !retried, request.isIdempotent, !cancelled {

@@ -43,14 +43,15 @@ final class UpstreamConnection: EventLoopHandler {
     }
 
     /// Sends one request; `completion` is called once, on the loop, with the response or the error.
-    func send(_ bytes: [UInt8], isHead: Bool, timeout: UInt64,
+    func send(_ request: UpstreamRequest, headers: HTTPHeaders, timeout: UInt64,
               completion: @escaping (Result<HTTPResponse, UpstreamError>, _ reusable: Bool) -> Void) {
         precondition(phase == .idle)
         phase = .busy
         self.completion = completion
-        parser = HTTPResponseParser(limits: pool.origin.limits, requestWasHead: isHead)
+        parser = HTTPResponseParser(limits: pool.origin.limits, requestWasHead: request.method == "HEAD")
         incoming.removeAll(keepingCapacity: true)
-        outgoing = bytes
+        outgoing.removeAll(keepingCapacity: true)
+        HTTPRequestSerializer.serialize(method: request.method, target: request.target, headers: headers, body: request.body, into: &outgoing)
         outgoingOffset = 0
         deadline = loop.now + timeout
         flush()
@@ -96,7 +97,7 @@ final class UpstreamConnection: EventLoopHandler {
             }
             outgoingOffset += n
         }
-        outgoing = []
+        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
         outgoingOffset = 0
         if wantsWrite { wantsWrite = false; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue) }
     }

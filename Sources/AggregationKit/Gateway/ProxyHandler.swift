@@ -43,8 +43,17 @@ public struct ProxyHandler: HTTPHandler {
 
     /// Removes hop-by-hop fields and those the `Connection` field names.
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        let named = headers.contains("connection") ? headers.tokens("connection") : []
+        let named = connectionNamedFields(headers)
         headers.removeAll { isHopByHop($0.name, connectionTokens: named) }
+    }
+
+    /// The field names a `Connection` header lists, other than the usual `keep-alive`/`close` (fast path).
+    static func connectionNamedFields(_ headers: HTTPHeaders) -> [String] {
+        guard let value = headers["connection"] else { return [] }
+        if headers.count(of: "connection") == 1 && (value.asciiCaseInsensitiveEquals("keep-alive") || value.asciiCaseInsensitiveEquals("close")) {
+            return []
+        }
+        return headers.tokens("connection")
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
@@ -60,7 +69,7 @@ public struct ProxyHandler: HTTPHandler {
                             detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
         }
         var via: String? = nil
-        let named = response.headers.contains("connection") ? response.headers.tokens("connection") : []
+        let named = Self.connectionNamedFields(response.headers)
         response.headers.removeAll { field in
             if field.name.utf8.count == 3 && field.name.asciiCaseInsensitiveEquals("via") {
                 via = via.map { $0 + ", " + field.value } ?? field.value
@@ -75,7 +84,7 @@ public struct ProxyHandler: HTTPHandler {
     /// The request's fields for upstream, in one pass: hop-by-hop fields dropped, forwarding fields
     /// (RFC 7239's de-facto `X-Forwarded-*`, and `Via`) extended, `Host` and `X-Request-ID` set.
     func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
-        let named = request.headers.contains("connection") ? request.headers.tokens("connection") : []
+        let named = Self.connectionNamedFields(request.headers)
         var out = HTTPHeaders()
         out.fields.reserveCapacity(request.headers.count + 6)
         var forwardedFor: String? = nil

@@ -37,6 +37,13 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
 
     public func contains(_ name: String) -> Bool { self[name] != nil }
 
+    /// How many fields are called `name`.
+    public func count(of name: String) -> Int {
+        var n = 0
+        for field in fields where field.name.asciiCaseInsensitiveEquals(name) { n += 1 }
+        return n
+    }
+
     /// The comma-separated tokens of every `name` field, lower-cased and trimmed (e.g. `Connection`).
     public func tokens(_ name: String) -> [String] {
         var out: [String] = []

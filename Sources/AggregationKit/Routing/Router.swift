@@ -100,10 +100,9 @@ public struct Router<Value: Sendable>: Sendable {
 
     public func lookup(method: String, path: Substring) -> Lookup {
         guard path.first == "/" else { return .notFound }
-        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         var captured: [Substring] = []
         var allowed: Set<String> = []
-        if let (entry, values) = search(root, segments[...], method: method, captured: &captured, allowed: &allowed) {
+        if let (entry, values) = search(root, path.dropFirst(), method: method, captured: &captured, allowed: &allowed) {
             let parameters = zip(entry.names, values).map { (name: $0, value: String($1)) }
             return .matched(Match(value: entry.value, parameters: parameters, template: entry.template))
         }
@@ -118,13 +117,16 @@ public struct Router<Value: Sendable>: Sendable {
         return nil
     }
 
-    private func search(_ node: Node, _ rest: ArraySlice<Substring>, method: String,
+    /// `rest` is what follows a `/`: the current segment, then possibly `/` and more; nil when the path ended.
+    private func search(_ node: Node, _ rest: Substring?, method: String,
                         captured: inout [Substring], allowed: inout Set<String>) -> (Entry, [Substring])? {
-        guard let segment = rest.first else {
+        guard let rest else {
             if let e = pick(node.routes, method, allowed: &allowed) { return (e, captured) }
             return nil
         }
-        let tail = rest.dropFirst()
+        let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/"))
+        let segment = slash.map { rest[..<$0] } ?? rest
+        let tail: Substring? = slash.map { rest[rest.index(after: $0)...] }
         if let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
             return found
         }

@@ -202,12 +202,12 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     }
 
     private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256 + response.body.count)
-        HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
-                                         date: loop.clock.httpDate(), into: &bytes)
         if close { phase = .writingLast }
-        queueWrite(bytes)
+        if outgoing.isEmpty { outgoingOffset = 0 }
+        HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
+                                         date: loop.clock.httpDate(), into: &outgoing)
+        writeProgressAt = loop.now
+        flush()
         if phase == .closed { return }
         if outgoing.isEmpty { responseWritten() }
     }
