@@ -239,3 +239,12 @@ final class HTTPRequestParserTests: XCTestCase {
         print("stricter than llhttp:\n" + stricter.joined(separator: "\n"))
     }
 }
+
+final class ByteClassTests: XCTestCase {
+    func testTokenSetIsExactlyRFC9110tchar() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for b in 0...255 {
+            XCTAssertEqual(ByteClass.isToken(UInt8(b)), tchar.contains(UInt8(b)), "byte \(b)")
+        }
+    }
+}

@@ -1,16 +1,17 @@
 /// Character classes of RFC 9110 §5.6, as lookup tables over bytes.
 enum ByteClass {
-    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-    static let token: [Bool] = {
-        var table = [Bool](repeating: false, count: 256)
-        for b in UInt8(ascii: "0")...UInt8(ascii: "9") { table[Int(b)] = true }
-        for b in UInt8(ascii: "a")...UInt8(ascii: "z") { table[Int(b)] = true }
-        for b in UInt8(ascii: "A")...UInt8(ascii: "Z") { table[Int(b)] = true }
-        for c in "!#$%&'*+-.^_`|~".utf8 { table[Int(c)] = true }
-        return table
-    }()
+    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA,
+    /// as a 256-bit set in four constants (no global table, so no lazy-initialisation check in hot loops).
+    @inline(__always) static func isToken(_ b: UInt8) -> Bool {
+        let word: UInt64
+        switch b >> 6 {
+        case 0: word = 0x03FF_6CFA_0000_0000  // ! # $ % & ' * + - . 0-9
+        case 1: word = 0x57FF_FFFF_C7FF_FFFE  // A-Z ^ _ ` a-z | ~
+        default: return false
+        }
+        return (word >> UInt64(b & 63)) & 1 == 1
+    }
 
-    @inline(__always) static func isToken(_ b: UInt8) -> Bool { token[Int(b)] }
     /// field-vchar / SP / HTAB (obs-text allowed).
     @inline(__always) static func isFieldValue(_ b: UInt8) -> Bool { b == 9 || (b >= 0x20 && b != 0x7F) }
     /// Visible ASCII: what a request target may contain.

@@ -232,10 +232,7 @@ public struct HTTPRequestParser: Sendable {
                 head.transferCodings.append(part.trimmingHTTPWhitespace().lowercased())
             }
         case 10 where name.asciiCaseInsensitiveEquals("connection"):
-            for part in value.split(separator: ",") {
-                let t = part.trimmingHTTPWhitespace().lowercased()
-                if !t.isEmpty { head.connectionTokens.append(t) }
-            }
+            head.connectionTokens += HTTPWire.connectionTokens(value)
         case 7 where name.asciiCaseInsensitiveEquals("upgrade"):
             head.hasUpgrade = true
         case 6 where name.asciiCaseInsensitiveEquals("expect"):
@@ -269,7 +266,10 @@ public struct HTTPRequestParser: Sendable {
         else { return .unsupportedVersion }
         head.minor = Int(buffer[v + 7] - 48)
         head.method = buffer.string(range.lowerBound..<sp1)
-        guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
+        switch head.method {
+        case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS": break
+        default: guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
+        }
         head.target = buffer.string((sp1 + 1)..<sp2)
         guard Self.validTargetForm(head.target, method: head.method) else { return .invalidTarget }
         head.sawRequestLine = true

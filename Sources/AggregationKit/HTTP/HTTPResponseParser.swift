@@ -150,7 +150,7 @@ public struct HTTPResponseParser: Sendable {
                 case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"):
                     codings += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
                 case 10 where name.asciiCaseInsensitiveEquals("connection"):
-                    connectionTokens += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                    connectionTokens += HTTPWire.connectionTokens(value)
                 default: break
                 }
                 headers.fields.append((name: name, value: value))

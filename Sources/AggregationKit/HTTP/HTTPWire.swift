@@ -1,5 +1,12 @@
 /// Line-level pieces shared by the request and response parsers.
 enum HTTPWire {
+    /// The lower-cased tokens of a `Connection` value, with the common single values allocation-free.
+    static func connectionTokens(_ value: String) -> [String] {
+        if value.utf8.count == 10 && value.asciiCaseInsensitiveEquals("keep-alive") { return ["keep-alive"] }
+        if value.utf8.count == 5 && value.asciiCaseInsensitiveEquals("close") { return ["close"] }
+        return value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }.filter { !$0.isEmpty }
+    }
+
     /// One `name: value` line (header or trailer), value trimmed of OWS.
     static func parseField(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<(String, String), HTTPParseError> {
         var colon = range.lowerBound
