@@ -22,11 +22,16 @@ public struct ProxyHandler: HTTPHandler {
     let service: ServiceInstances
     let configuration: ProxyConfiguration
     let via: String
+    /// `Via` entries for this hop, made once: `1.1 name` and `1.0 name`.
+    private let viaHop11: String
+    private let viaHop10: String
 
     public init(service: ServiceInstances, configuration: ProxyConfiguration, via: String) {
         self.service = service
         self.configuration = configuration
         self.via = via
+        viaHop11 = "1.1 " + via
+        viaHop10 = "1.0 " + via
     }
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded in either direction.
@@ -77,7 +82,7 @@ public struct ProxyHandler: HTTPHandler {
             }
             return Self.isHopByHop(field.name, connectionTokens: named)
         }
-        response.headers.add("Via", via.map { $0 + ", 1.1 " + self.via } ?? "1.1 " + self.via)
+        response.headers.add("Via", via.map { $0 + ", " + viaHop11 } ?? viaHop11)
         return response
     }
 
@@ -113,7 +118,7 @@ public struct ProxyHandler: HTTPHandler {
         out.add("X-Forwarded-For", forwardedFor.map { $0 + ", " + context.clientAddress } ?? context.clientAddress)
         out.add("X-Forwarded-Proto", "http")
         if let clientHost { out.add("X-Forwarded-Host", clientHost) }
-        let hop = request.versionMinor == 1 ? "1.1 " + self.via : "1.0 " + self.via
+        let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
         out.add("Via", via.map { $0 + ", " + hop } ?? hop)
         out.add("X-Request-ID", context.requestID)
         out.add("Host", configuration.preserveHost ? (clientHost ?? origin.authority) : origin.authority)
@@ -121,6 +126,9 @@ public struct ProxyHandler: HTTPHandler {
     }
 
     func upstreamTarget(_ request: HTTPRequest, context: RequestContext) -> String {
+        if configuration.path == nil && configuration.stripPrefix == nil && request.target.utf8.first == UInt8(ascii: "/") {
+            return request.target
+        }
         let query = request.query.map { "?" + $0 } ?? ""
         if let template = configuration.path {
             var out = ""

@@ -14,6 +14,8 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
 
     let fd: Int32
     let peer: SocketAddress
+    /// The client's address as text, formatted once per connection (inet_ntop is not free).
+    private lazy var peerIP: String = peer.ipString
     let loop: EventLoop
     let server: HTTPServer
     private unowned let state: ServerLoopState
@@ -154,9 +156,11 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         }
     }
 
+    private lazy var requestIDPrefix: String = "\(server.requestIDPrefix)-\(loop.index)-"
+
     private func makeRequestID(_ request: HTTPRequest?) -> String {
         if let given = request?.headers["x-request-id"], RequestIDs.isValid(given) { return given }
-        return "\(server.requestIDPrefix)-\(loop.index)-\(String(state.nextRequestID(), radix: 16))"
+        return requestIDPrefix + String(state.nextRequestID(), radix: 16)
     }
 
     private func dispatch(_ request: HTTPRequest) {
@@ -166,7 +170,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         currentID = id
         let loop = self.loop
         let handler = server.handler
-        let client = peer.ipString
+        let client = peerIP
         let start = loop.now
         requestDispatchedAt = Syscall.monotonicNanoseconds()
         Task(executorPreference: loop) {
@@ -345,7 +349,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         line += ",\"route\":" + (route.map(JSONText.quoted) ?? "null")
         line += ",\"status\":\(status),\"duration_ms\":\(formatMilliseconds(Syscall.monotonicNanoseconds(), since: requestDispatchedAt))"
         line += ",\"bytes\":\(bytes),\"upstream\":" + (upstream.map(JSONText.quoted) ?? "null")
-        line += ",\"client\":" + JSONText.quoted(peer.ipString)
+        line += ",\"client\":" + JSONText.quoted(peerIP)
         if let error { line += ",\"error\":" + JSONText.quoted(error) }
         line += "}"
         loop.log.append(line)
