@@ -65,19 +65,34 @@ rss_peak() { awk '/VmHWM/ {print $2}' /proc/"$1"/status; }
 rss_now() { awk '/VmRSS/ {print $2}' /proc/"$1"/status; }
 worker_pid() { pgrep -P "$(cat "$WORK/nginx.pid")" | head -1; }
 
-run_wrk() { # name port -> "rps p50 p99"
-  taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$2/api/users/7" > /dev/null   # warm-up
+run_wrk() { # name port pid -> "rps p50 p99 user_us sys_us" (CPU time per request of the proxy process)
+  local rps p50 p99 u1 s1 u2 s2 n
+  read -r u1 s1 < <(awk '{print $14, $15}' /proc/"$3"/stat)
   taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$2/api/users/7" > "$OUT/wrk-$1.txt"
-  local rps p50 p99
+  read -r u2 s2 < <(awk '{print $14, $15}' /proc/"$3"/stat)
   rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-$1.txt")
+  n=$(awk '/requests in/ {print $1}' "$OUT/wrk-$1.txt")
   p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk-$1.txt")
   p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk-$1.txt")
-  echo "$rps $p50 $p99"
+  awk -v r="$rps" -v a="$p50" -v b="$p99" -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$n" -v t="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%s %s %s %.1f %.1f\n", r, a, b, u / t * 1e6 / n, s / t * 1e6 / n }'
 }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-read -r NG_RPS NG_P50 NG_P99 < <(run_wrk nginx $NGINX_PORT)
-NG_RSS=$(rss_peak "$(worker_pid)")
-read -r GW_RPS GW_P50 GW_P99 < <(run_wrk gateway $GW_PORT)
+# Warm-up (pools fill, pages fault in), then ROUNDS alternating runs; medians are reported.
+ROUNDS=${ROUNDS:-3}
+NGW=$(worker_pid)
+taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NGINX_PORT/api/users/7" > /dev/null
+taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$GW_PORT/api/users/7" > /dev/null
+: > "$OUT/rounds.txt"
+for round in $(seq "$ROUNDS"); do
+  echo "nginx $(run_wrk nginx $NGINX_PORT "$NGW")" >> "$OUT/rounds.txt"
+  echo "gateway $(run_wrk gateway $GW_PORT "$(cat "$WORK/gw.pid")")" >> "$OUT/rounds.txt"
+done
+col() { awk -v who="$1" -v c="$2" '$1 == who { print $c }' "$OUT/rounds.txt" | sed 's/ms$//' | median; }
+NG_RPS=$(col nginx 2); NG_P50=$(col nginx 3); NG_P99=$(col nginx 4); NG_US=$(col nginx 5); NG_SYS=$(col nginx 6)
+GW_RPS=$(col gateway 2); GW_P50=$(col gateway 3); GW_P99=$(col gateway 4); GW_US=$(col gateway 5); GW_SYS=$(col gateway 6)
+NG_RSS=$(rss_peak "$NGW")
 GW_RSS=$(rss_peak "$(cat "$WORK/gw.pid")")
 
 # 10,000 idle keep-alive connections: resident memory while they are open.
@@ -112,13 +127,18 @@ read -r NG_IDLE_OPEN NG_IDLE_RSS < <(idle_rss $NGINX_PORT "$(worker_pid)")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat > "$OUT/proxy.md" <<MD
-### Pass-through proxy ($(date -u +%Y-%m-%d), wrk -t1 -c$CONNS -d${DURATION}s, ~400-byte JSON)
+### Pass-through proxy ($(date -u +%Y-%m-%d), wrk -t1 -c$CONNS -d${DURATION}s, ~400-byte JSON, median of $ROUNDS alternating rounds)
 
-| | requests/s | p50 | p99 | peak RSS |
-| --- | --- | --- | --- | --- |
-| nginx $($NGINX -v 2>&1 | sed 's/.*nginx\///') (1 worker, upstream keepalive 64) | $NG_RPS | $NG_P50 | $NG_P99 | $((NG_RSS / 1024)) MB |
-| BFFWeb (1 loop thread, pool 64) | $GW_RPS | $GW_P50 | $GW_P99 | $((GW_RSS / 1024)) MB |
-| **ratio gateway / nginx** | **$(ratio "$GW_RPS" "$NG_RPS")×** | | | |
+| | requests/s | p50 | p99 | CPU per request (user + sys) | peak RSS |
+| --- | --- | --- | --- | --- | --- |
+| nginx $($NGINX -v 2>&1 | sed 's/.*nginx\///') (1 worker, upstream keepalive 64) | $NG_RPS | ${NG_P50}ms | ${NG_P99}ms | ${NG_US} + ${NG_SYS} µs | $((NG_RSS / 1024)) MB |
+| BFFWeb (1 loop thread, pool 64) | $GW_RPS | ${GW_P50}ms | ${GW_P99}ms | ${GW_US} + ${GW_SYS} µs | $((GW_RSS / 1024)) MB |
+| **gateway / nginx** | **$(ratio "$GW_RPS" "$NG_RPS")×** | $(ratio "$GW_P50" "$NG_P50")× | $(ratio "$GW_P99" "$NG_P99")× | | |
+
+Rounds (name rps p50 p99 user_us sys_us):
+\`\`\`
+$(cat "$OUT/rounds.txt")
+\`\`\`
 
 10,000 idle keep-alive connections (one request each, then left open): BFFWeb $GW_IDLE_OPEN open, **$((GW_IDLE_RSS / 1024)) MB** resident;
 nginx worker $NG_IDLE_OPEN open, $((NG_IDLE_RSS / 1024)) MB resident.
