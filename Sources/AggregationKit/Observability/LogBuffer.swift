@@ -6,7 +6,15 @@ final class LogBuffer {
     private(set) var dropped = 0
     nonisolated(unsafe) static var enabled = true
 
-    init() { bytes.reserveCapacity(16384) }
+    /// Past this many bytes the buffer is written out at once rather than at the end of the iteration.
+    let flushThreshold: Int
+
+    init(flushThreshold: Int = 65536) {
+        self.flushThreshold = flushThreshold
+        bytes.reserveCapacity(16384)
+    }
+
+    var bufferedBytes: Int { bytes.count }
 
     func append(_ line: String) {
         guard Self.enabled else { return }
@@ -16,7 +24,7 @@ final class LogBuffer {
         }
         bytes.append(contentsOf: line.utf8)
         bytes.append(10)
-        if bytes.count > 65536 { flush() }
+        if bytes.count > flushThreshold { flush() }
     }
 
     func flush() {

@@ -1,0 +1,132 @@
+import XCTest
+import Foundation
+@testable import AggregationKit
+
+/// Timeouts and limits of the server, over real sockets, with a built-in handler (no downstream).
+final class ServerLimitsTests: XCTestCase {
+    private func startServer(_ configure: (inout ServerConfiguration) -> Void) throws -> HTTPServer {
+        LogBuffer.enabled = false
+        var c = ServerConfiguration()
+        c.port = 0
+        c.accessLog = false
+        configure(&c)
+        let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { request, _ in
+            HTTPResponse(status: 200, contentType: "text/plain", body: "\(request.method) \(request.target) \(request.body.count)")
+        })
+        try server.start()
+        return server
+    }
+
+    private func stop(_ server: HTTPServer) {
+        server.shutdown()
+        server.group.shutdown()
+    }
+
+    func testIdleKeepAliveConnectionIsClosed() throws {
+        let server = try startServer { $0.idleTimeout = 300_000_000 }
+        defer { stop(server) }
+        let c = try RawClient(port: server.port, timeoutSeconds: 3)
+        c.send("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.status, 200)
+        let start = Date()
+        XCTAssertTrue(c.waitForClose())
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertGreaterThan(elapsed, 0.2)
+        XCTAssertLessThan(elapsed, 1.5)
+    }
+
+    func testSlowBodyGets408() throws {
+        let server = try startServer { $0.bodyTimeout = 300_000_000 }
+        defer { stop(server) }
+        let c = try RawClient(port: server.port, timeoutSeconds: 3)
+        c.send("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 408)
+        XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:body_timeout")
+        XCTAssertTrue(c.waitForClose())
+    }
+
+    func testConnectionCapHoldsNewConnectionsUntilOneCloses() throws {
+        let server = try startServer { $0.maxConnections = 2 }
+        defer { stop(server) }
+        let a = try RawClient(port: server.port), b = try RawClient(port: server.port)
+        for c in [a, b] {
+            c.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+            XCTAssertEqual(c.readResponse()?.status, 200)
+        }
+        let third = try RawClient(port: server.port, timeoutSeconds: 1)
+        third.send("GET /third HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertNil(third.readResponse(), "not accepted while two connections are open")
+        XCTAssertEqual(server.connectionCount, 2)
+        a.send("GET /bye HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        XCTAssertEqual(a.readResponse()?.status, 200)
+        // The third connection is accepted once the first is gone, and its waiting request answered.
+        var answered: HTTPResponse? = nil
+        for _ in 0..<3 where answered == nil { answered = third.readResponse() }
+        XCTAssertEqual(answered?.text, "GET /third 0")
+    }
+
+    func testManyPipelinedRequestsAreAnsweredInOrderWithBoundedBuffering() throws {
+        let server = try startServer { config in
+            config.limits.maxHeaderBytes = 1024
+            config.limits.maxBodyBytes = 1024
+        }
+        defer { stop(server) }
+        let c = try RawClient(port: server.port, timeoutSeconds: 5)
+        // ~200 KB of pipelined requests in one go: far more than the server buffers (about 66 KB here);
+        // it stops reading until it has answered, and the kernel's buffers hold the rest.
+        var batch = ""
+        for i in 0..<2000 { batch += "POST /r\(i) HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n" + String(repeating: "x", count: 40) }
+        let payload = Array(batch.utf8)
+        let fd = c.fd
+        let writer = Thread {
+            payload.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
+                    if n <= 0 { return }
+                    off += n
+                }
+            }
+        }
+        writer.start()
+        for i in 0..<2000 {
+            guard let r = c.readResponse() else { return XCTFail("response \(i) missing") }
+            XCTAssertEqual(r.text, "POST /r\(i) 40")
+            if r.text != "POST /r\(i) 40" { break }
+        }
+    }
+
+    func testOversizedRequestsGetTheirOwnStatus() throws {
+        let server = try startServer { config in
+            config.limits.maxRequestLineBytes = 100
+            config.limits.maxHeaderBytes = 300
+            config.limits.maxBodyBytes = 10
+        }
+        defer { stop(server) }
+        for (request, status) in [
+            ("GET /\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+            ("GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 400))\r\n\r\n", 431),
+            ("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n", 413),
+        ] {
+            let c = try RawClient(port: server.port)
+            c.send(request)
+            let r = try XCTUnwrap(c.readResponse())
+            XCTAssertEqual(r.status, status)
+            XCTAssertEqual(r.headers["content-type"], "application/problem+json")
+            XCTAssertTrue(c.waitForClose())
+        }
+    }
+}
+
+final class LogBufferTests: XCTestCase {
+    func testBoundedWhenNotFlushed() {
+        LogBuffer.enabled = true
+        defer { LogBuffer.enabled = false }
+        let log = LogBuffer(flushThreshold: Int.max)
+        let line = String(repeating: "x", count: 1000)
+        for _ in 0..<2000 { log.append(line) }
+        XCTAssertLessThanOrEqual(log.bufferedBytes, log.limit)
+        XCTAssertEqual(log.dropped, 2000 - log.limit / 1001)
+    }
+}
