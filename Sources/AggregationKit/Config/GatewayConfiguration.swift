@@ -25,6 +25,8 @@ public struct GatewayConfiguration: Sendable {
     public var routes: [RouteConfiguration] = []
     /// The folder it was loaded from.
     public var directory: String = ""
+    /// Whether the file set `listen.port` (if not, each executable uses its own default port).
+    public var portConfigured = false
 
     public init() {}
 
@@ -95,7 +97,10 @@ extension GatewayConfiguration {
         if let name = r.string(top, "name", "$") { config.server.name = name }
         let listen = r.object(top?["listen"], "$.listen", allowed: ["host", "port"])
         if let host = r.string(listen, "host", "$.listen") { config.server.host = host }
-        if let port = r.int(listen, "port", "$.listen", range: 0...65535) { config.server.port = port }
+        if let port = r.int(listen, "port", "$.listen", range: 0...65535) {
+            config.server.port = port
+            config.portConfigured = true
+        }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
         if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
 

@@ -123,6 +123,7 @@ public enum GatewayCommand {
             print("\(directory): OK (\(configuration.services.count) services, \(configuration.routes.count) routes)")
             exit(0)
         }
+        if !configuration.portConfigured { configuration.server.port = profile.defaultPort }
         if let host = options.host { configuration.server.host = host }
         if let port = options.port { configuration.server.port = port }
         if let threads = options.threads { configuration.threads = threads }
