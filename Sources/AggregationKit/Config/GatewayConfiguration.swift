@@ -27,6 +27,10 @@ public struct GatewayConfiguration: Sendable {
     public var directory: String = ""
     /// Whether the file set `listen.port` (if not, each executable uses its own default port).
     public var portConfigured = false
+    /// Composite endpoints from `endpoints/*.json`, compiled.
+    public var endpoints: [CompiledEndpoint] = []
+    /// Whether composite responses are checked against their schema at run time (`off`, `log`, `enforce`).
+    public var responseValidation: ResponseValidation.Mode = .log
 
     public init() {}
 
@@ -72,13 +76,67 @@ public struct ProxyConfiguration: Sendable {
 extension GatewayConfiguration {
     public static let fileName = "gateway.json"
 
-    /// Loads `<directory>/gateway.json`. Throws `ConfigurationError` listing every problem.
+    /// Loads `<directory>/gateway.json` and the composite endpoints in `<directory>/endpoints/*.json`.
+    /// Throws `ConfigurationError` listing every problem of every file.
     public static func load(directory: String) throws(ConfigurationError) -> GatewayConfiguration {
-        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let path = base + "/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(issues: [ConfigurationIssue(file: path, path: "$", reason: "cannot read the file (missing or unreadable)")])
         }
-        return try parse(Array(data), file: path, directory: directory)
+        var config = try parse(Array(data), file: path, directory: directory)
+        let folder = base + "/endpoints"
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        var issues: [ConfigurationIssue] = []
+        for name in files {
+            let file = folder + "/" + name
+            guard let bytes = FileManager.default.contents(atPath: file) else {
+                issues.append(ConfigurationIssue(file: file, path: "$", reason: "cannot read the file"))
+                continue
+            }
+            switch compileEndpoint(Array(bytes), file: file, services: Set(config.services.map(\.name))) {
+            case .success(let endpoint): config.endpoints.append(endpoint)
+            case .failure(let e): issues += e.issues
+            }
+        }
+        issues += routeConflicts(config)
+        guard issues.isEmpty else { throw ConfigurationError(issues: issues) }
+        return config
+    }
+
+    /// Compiles one endpoint contract.
+    public static func compileEndpoint(_ bytes: [UInt8], file: String, services: Set<String>) -> Result<CompiledEndpoint, ConfigurationError> {
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            let (line, column) = ConfigReader.lineAndColumn(bytes, offset: error.offset)
+            return .failure(ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")]))
+        }
+        let reader = ConfigReader(file: file)
+        guard let endpoint = EndpointCompiler(services: services, reader: reader).compile(root) else {
+            return .failure(ConfigurationError(issues: reader.issues))
+        }
+        return .success(endpoint)
+    }
+
+    /// Composite endpoints and proxy routes share one route table: a clash is an error.
+    static func routeConflicts(_ config: GatewayConfiguration) -> [ConfigurationIssue] {
+        var router = Router<String>()
+        var issues: [ConfigurationIssue] = []
+        for route in config.routes { try? router.add(method: route.method, template: route.path, value: route.name) }
+        var names = Set(config.routes.map(\.name))
+        for endpoint in config.endpoints {
+            if !names.insert(endpoint.name).inserted {
+                issues.append(ConfigurationIssue(file: endpoint.file, path: "$.name", reason: "name '\(endpoint.name)' is already used by another route or endpoint"))
+            }
+            do {
+                try router.add(method: endpoint.method, template: endpoint.path, value: endpoint.name)
+            } catch {
+                issues.append(ConfigurationIssue(file: endpoint.file, path: "$.path", reason: "\(error)"))
+            }
+        }
+        return issues
     }
 
     public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
@@ -92,7 +150,10 @@ extension GatewayConfiguration {
         let r = ConfigReader(file: file)
         var config = GatewayConfiguration()
         config.directory = directory
-        let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes"])
+        let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation"])
+        if let mode = r.string(top, "responseValidation", "$") {
+            if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
+        }
         if top == nil && r.issues.isEmpty { r.issue("$", "expected an object") }
         if let name = r.string(top, "name", "$") { config.server.name = name }
         let listen = r.object(top?["listen"], "$.listen", allowed: ["host", "port"])

@@ -131,6 +131,24 @@ public final class JSONSchema: Sendable {
 
     public func isValid(_ value: JSONValue) -> Bool { validate(value, limit: 1).isEmpty }
 
+    /// Why a value described by this schema can never have `steps` (nil if it can): used to refuse, when a
+    /// contract is compiled, a selection into a call's declared response that can never exist.
+    func impossibility(of steps: ArraySlice<SourcePath.Step>) -> String? {
+        guard let step = steps.first else { return nil }
+        if alwaysValid == false { return "the schema allows no value here" }
+        if alwaysValid == true { return nil }
+        switch step {
+        case .key(let k):
+            if let types, !types.contains(.object) { return "'\(k)' is read from a value that is \(types.map(\.rawValue).joined(separator: " or ")), never an object" }
+            if let child = properties.first(where: { $0.0 == k })?.1 { return child.impossibility(of: steps.dropFirst()) }
+            if additionalProperties?.alwaysValid == false { return "no property '\(k)' (allowed: \(properties.map(\.0).joined(separator: ", ")))" }
+            return additionalProperties?.impossibility(of: steps.dropFirst())
+        case .index, .each:
+            if let types, !types.contains(.array) { return "indexed into a value that is \(types.map(\.rawValue).joined(separator: " or ")), never an array" }
+            return items?.impossibility(of: steps.dropFirst())
+        }
+    }
+
     /// Every violation (up to `limit`), each with the instance path.
     public func validate(_ value: JSONValue, limit: Int = 100) -> [Violation] {
         var out: [Violation] = []

@@ -4,17 +4,19 @@ public final class Gateway: Sendable {
     public let group: EventLoopGroup
     public let server: HTTPServer
     public let readiness = Readiness()
+    public let validation: ResponseValidation
 
     /// Builds the route table (every proxy route and its service) and the server. Nothing listens yet.
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, middleware: [any Middleware] = []) throws {
         self.configuration = configuration
         self.group = group
-        let router = try Self.buildRouter(configuration)
+        validation = ResponseValidation(mode: configuration.responseValidation)
+        let router = try Self.buildRouter(configuration, validation: validation)
         let front = middleware.chained(to: GatewayHandler(router: router, readiness: readiness))
         server = HTTPServer(configuration: configuration.server, group: group, handler: front)
     }
 
-    static func buildRouter(_ configuration: GatewayConfiguration) throws -> Router<GatewayHandler.Route> {
+    static func buildRouter(_ configuration: GatewayConfiguration, validation: ResponseValidation) throws -> Router<GatewayHandler.Route> {
         var services: [String: ServiceInstances] = [:]
         for service in configuration.services {
             services[service.name] = ServiceInstances(name: service.name, origins: try service.origins())
@@ -26,6 +28,10 @@ public final class Gateway: Sendable {
             }
             let handler = ProxyHandler(service: service, configuration: route.proxy, via: configuration.server.name)
             try router.add(method: route.method, template: route.path, value: GatewayHandler.Route(name: route.name, handler: handler))
+        }
+        for endpoint in configuration.endpoints {
+            let handler = CompositeHandler(endpoint: endpoint, services: services, validation: validation)
+            try router.add(method: endpoint.method, template: endpoint.path, value: GatewayHandler.Route(name: endpoint.name, handler: handler))
         }
         return router
     }

@@ -120,7 +120,7 @@ public enum GatewayCommand {
             exit(2)
         }
         if options.command == "check" {
-            print("\(directory): OK (\(configuration.services.count) services, \(configuration.routes.count) routes)")
+            print("\(directory): OK (\(configuration.services.count) services, \(configuration.routes.count) routes, \(configuration.endpoints.count) endpoints)")
             exit(0)
         }
         if !configuration.portConfigured { configuration.server.port = profile.defaultPort }

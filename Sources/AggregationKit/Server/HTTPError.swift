@@ -5,12 +5,15 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let code: String
     public let detail: String
     public var extraHeaders: HTTPHeaders
+    /// Extra members of the problem document (RFC 9457 §3.2), e.g. `call` for a failed downstream call.
+    public var extensions: [(String, String)]
 
-    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders()) {
+    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders(), extensions: [(String, String)] = []) {
         self.status = status
         self.code = code
         self.detail = detail
         self.extraHeaders = headers
+        self.extensions = extensions
     }
 
     public var description: String { "\(status) \(code): \(detail)" }
@@ -26,6 +29,12 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         JSONText.appendQuoted(HTTPStatus.reason(status), to: &body)
         body += ",\"status\":\(status),\"detail\":"
         JSONText.appendQuoted(detail, to: &body)
+        for (name, value) in extensions {
+            body += ","
+            JSONText.appendQuoted(name, to: &body)
+            body += ":"
+            JSONText.appendQuoted(value, to: &body)
+        }
         if let requestID {
             body += ",\"requestId\":"
             JSONText.appendQuoted(requestID, to: &body)

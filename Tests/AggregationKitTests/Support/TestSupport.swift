@@ -119,12 +119,22 @@ final class TestGateway {
     let port: Int
 
     init(_ json: String, threads: Int = 1) throws {
-        LogBuffer.enabled = false
         var config = try GatewayConfiguration.parse(Array(json.utf8), file: "test.json")
         config.server.port = 0
-        let group = try EventLoopGroup(threads: threads)
-        gateway = try Gateway(configuration: config, group: group)
-        port = try gateway.start()
+        (gateway, port) = try Self.start(config, threads: threads)
+    }
+
+    /// From a contract folder (gateway.json and endpoints/).
+    init(directory: String, threads: Int = 1) throws {
+        var config = try GatewayConfiguration.load(directory: directory)
+        config.server.port = 0
+        (gateway, port) = try Self.start(config, threads: threads)
+    }
+
+    private static func start(_ config: GatewayConfiguration, threads: Int) throws -> (Gateway, Int) {
+        LogBuffer.enabled = false
+        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: threads))
+        return (gateway, try gateway.start())
     }
 
     func stop() {

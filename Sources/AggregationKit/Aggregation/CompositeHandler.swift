@@ -1,0 +1,285 @@
+import Synchronization
+
+/// How live composite responses are checked against their schema.
+public final class ResponseValidation: Sendable {
+    public enum Mode: String, Sendable { case off, log, enforce }
+    public let mode: Mode
+    private let count = Atomic<Int>(0)
+    public init(mode: Mode) { self.mode = mode }
+    /// Responses that violated their schema since start.
+    public var violations: Int { count.load(ordering: .relaxed) }
+    func recordViolation() { count.add(1, ordering: .relaxed) }
+}
+
+/// Runs a compiled endpoint: its calls as a DAG in a task group (independent calls concurrently, each
+/// dependent call as soon as its inputs are there), under one deadline, then reshapes the results.
+///
+///     request ─▶ scope (path, query, headers) ─▶ ready calls start ─▶ each result unblocks dependents
+///        ─▶ all done (or: required failure / deadline ⇒ cancel the rest, problem document)
+///        ─▶ response template ─▶ _meta / X-Partial-Response ─▶ schema check ─▶ ETag ─▶ bytes
+public struct CompositeHandler: HTTPHandler {
+    let endpoint: CompiledEndpoint
+    let services: [String: ServiceInstances]
+    let validation: ResponseValidation
+
+    public init(endpoint: CompiledEndpoint, services: [String: ServiceInstances], validation: ResponseValidation) {
+        self.endpoint = endpoint
+        self.services = services
+        self.validation = validation
+    }
+
+    struct CallFailure: Error, Sendable {
+        let status: Int?
+        let upstream: UpstreamError?
+        let reason: String
+        var isTimeout: Bool { upstream?.isTimeout ?? false }
+    }
+
+    enum Outcome: Sendable {
+        case success(JSONValue, HTTPHeaders)
+        case failure(CallFailure)
+        case deadline
+    }
+
+    public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
+        var pathParameters: [String: String] = [:]
+        for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value)) }
+        var scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
+        let calls = endpoint.calls
+        var failed: [String] = []
+        var passedByCall: [Int: HTTPHeaders] = [:]
+        let loop = context.loop
+        let deadline = endpoint.deadline
+
+        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            var started = [Bool](repeating: false, count: calls.count)
+            var finished = [Bool](repeating: false, count: calls.count)
+            var remaining = calls.count
+            group.addTask {
+                try? await Task.sleep(nanoseconds: deadline)
+                return (-1, .deadline)
+            }
+            while remaining > 0 {
+                for i in calls.indices where !started[i] && endpoint.dependencies[i].allSatisfy({ finished[$0] }) {
+                    started[i] = true
+                    let call = calls[i]
+                    let plan = Self.plan(call, scope: scope)
+                    let origin = services[call.service]!.pick()
+                    group.addTask { (i, await Self.run(call, plan: plan, origin: origin, loop: loop)) }
+                }
+                guard let (i, outcome) = try await group.next() else { break }
+                switch outcome {
+                case .deadline:
+                    group.cancelAll()
+                    let waiting = calls.indices.filter { !finished[$0] }.map { calls[$0].name }
+                    throw HTTPError(status: 504, code: "deadline_exceeded",
+                                    detail: "the endpoint's \(deadline / 1_000_000) ms deadline passed while waiting for: \(waiting.joined(separator: ", "))",
+                                    extensions: [("calls", waiting.joined(separator: ","))])
+                case .success(let value, let headers):
+                    scope.results[calls[i].name] = value
+                    if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
+                case .failure(let failure):
+                    let call = calls[i]
+                    if call.required {
+                        group.cancelAll()
+                        throw Self.problem(for: call, failure)
+                    }
+                    failed.append(call.name)
+                    scope.results[call.name] = call.fallback
+                }
+                finished[i] = true
+                remaining -= 1
+            }
+            group.cancelAll()
+        }
+
+        var value: JSONValue
+        do {
+            value = try endpoint.response.evaluate(scope)
+        } catch {
+            throw HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built: \(error.reason)")
+        }
+        // Contract order, not arrival order: the output never depends on timing.
+        failed.sort { a, b in calls.firstIndex { $0.name == a }! < calls.firstIndex { $0.name == b }! }
+        let partial = !failed.isEmpty
+        if partial && endpoint.partialMeta, case .object(var o) = value {
+            o["_meta"] = .object(JSONObject([(key: "failed", value: .array(failed.map(JSONValue.string)))]))
+            value = .object(o)
+        }
+        if let schema = endpoint.schema, validation.mode != .off {
+            let violations = schema.validate(value, limit: 5)
+            if !violations.isEmpty {
+                validation.recordViolation()
+                if context.loop.inEventLoop {
+                    context.loop.log.append("{\"level\":\"warn\",\"msg\":\"response schema violation\",\"endpoint\":\(JSONText.quoted(endpoint.name)),\"request_id\":\(JSONText.quoted(context.requestID)),\"violations\":\(JSONText.quoted(violations.map(\.description).joined(separator: "; ")))}")
+                }
+                if validation.mode == .enforce {
+                    throw HTTPError(status: 502, code: "response_schema_violation",
+                                    detail: "the composed response does not satisfy the contract: \(violations[0].description)")
+                }
+            }
+        }
+        let body = JSONSerializer.serialize(value)
+        var headers = HTTPHeaders()
+        for i in calls.indices {  // contract order: the first call that has a passed header wins
+            guard let h = passedByCall[i] else { continue }
+            for name in calls[i].passHeaders { if let v = h[name], !headers.contains(name) { headers.add(name, v) } }
+        }
+        headers.add("Content-Type", "application/json")
+        if partial { headers.add("X-Partial-Response", "true") }
+        if endpoint.etag {
+            let tag = "\"" + Digest.hex(Array(Digest.sha256(body).prefix(16))) + "\""
+            headers.add("ETag", tag)
+            if let inm = request.headers["if-none-match"], Self.matches(inm, tag) {
+                return HTTPResponse(status: 304, headers: headers)
+            }
+        }
+        return HTTPResponse(status: 200, headers: headers, body: body)
+    }
+
+    /// `If-None-Match` (RFC 9110 §13.1.2): `*` or a list of entity tags, compared weakly.
+    static func matches(_ header: String, _ tag: String) -> Bool {
+        if header.trimmingHTTPWhitespace() == "*" { return true }
+        return header.split(separator: ",").contains { candidate in
+            var c = candidate.trimmingHTTPWhitespace()
+            if c.hasPrefix("W/") { c = String(c.dropFirst(2)) }
+            return c == tag
+        }
+    }
+
+    static func problem(for call: CompiledCall, _ failure: CallFailure) -> HTTPError {
+        let status = failure.status.flatMap { call.statusMap[$0] } ?? (failure.isTimeout ? 504 : 502)
+        let code = failure.isTimeout ? "downstream_timeout" : (failure.status != nil && call.statusMap[failure.status!] != nil ? "downstream_status" : "downstream_call_failed")
+        return HTTPError(status: status, code: code, detail: "required call '\(call.name)' failed: \(failure.reason)", extensions: [("call", call.name)])
+    }
+
+    // MARK: One call
+
+    /// What a call will send: one request, several (forEach, batch), or a failure to build it.
+    enum Plan: Sendable {
+        case requests([UpstreamRequest])
+        case failed(String)
+    }
+
+    static func plan(_ call: CompiledCall, scope: EvaluationScope) -> Plan {
+        func build(_ s: EvaluationScope) -> UpstreamRequest? {
+            guard var target = call.path.render(s) else { return nil }
+            var first = !target.contains("?")
+            for (name, t) in call.query {
+                guard let v = t.render(s, encoding: .queryValue) else { continue }  // absent values are left out
+                target += (first ? "?" : "&") + StringTemplate.encode(name, .queryValue) + "=" + v
+                first = false
+            }
+            var headers = HTTPHeaders([("Accept", "application/json")])
+            for (name, t) in call.headers {
+                if let v = t.render(s) { headers.set(name, v) }
+            }
+            if let id = s.headers["x-request-id"] { headers.set("X-Request-ID", id) }
+            var body: [UInt8] = []
+            if let b = call.body, let v = try? b.evaluate(s) {
+                body = JSONSerializer.serialize(v)
+                headers.set("Content-Type", "application/json")
+            }
+            return UpstreamRequest(method: call.method, target: target, headers: headers, body: body)
+        }
+        switch call.expansion {
+        case .single:
+            guard let r = build(scope) else { return .failed("a value its request needs is missing") }
+            return .requests([r])
+        case .forEach(let source, let max, _):
+            guard case .array(let items)? = scope.resolve(source) ?? .array([]) else { return .failed("'\(source.text)' is not an array") }
+            var out: [UpstreamRequest] = []
+            var s = scope
+            for item in items.prefix(max) {
+                s.current = item
+                guard let r = build(s) else { return .failed("a value its request needs is missing") }
+                out.append(r)
+            }
+            return .requests(out)
+        case .batch(let source, let size, let max, _, _):
+            guard case .array(let items)? = scope.resolve(source) ?? .array([]) else { return .failed("'\(source.text)' is not an array") }
+            var unique: [JSONValue] = []
+            for item in items where !unique.contains(item) {
+                unique.append(item)
+                if unique.count == max { break }
+            }
+            var out: [UpstreamRequest] = []
+            var s = scope
+            var start = 0
+            while start < unique.count {
+                s.current = .array(Array(unique[start..<min(unique.count, start + size)]))
+                guard let r = build(s) else { return .failed("a value its request needs is missing") }
+                out.append(r)
+                start += size
+            }
+            return .requests(out)
+        }
+    }
+
+    static func run(_ call: CompiledCall, plan: Plan, origin: UpstreamOrigin, loop: EventLoop) async -> Outcome {
+        guard case .requests(let requests) = plan else {
+            if case .failed(let why) = plan { return .failure(CallFailure(status: nil, upstream: nil, reason: why)) }
+            return .failure(CallFailure(status: nil, upstream: nil, reason: "no request"))
+        }
+        switch call.expansion {
+        case .single:
+            return await send(call, requests[0], origin: origin, loop: loop)
+        case .forEach(_, _, let concurrency), .batch(_, _, _, let concurrency, _):
+            var results = [JSONValue?](repeating: nil, count: requests.count)
+            var headers = HTTPHeaders()
+            var failure: CallFailure? = nil
+            await withTaskGroup(of: (Int, Outcome).self) { group in
+                var next = 0
+                func startOne(_ group: inout TaskGroup<(Int, Outcome)>) {
+                    let i = next
+                    next += 1
+                    let r = requests[i]
+                    group.addTask { (i, await send(call, r, origin: origin, loop: loop)) }
+                }
+                while next < min(concurrency, requests.count) { startOne(&group) }
+                while let (i, outcome) = await group.next() {
+                    switch outcome {
+                    case .success(let v, let h):
+                        results[i] = v
+                        if headers.count == 0 { headers = h }
+                        if next < requests.count && failure == nil { startOne(&group) }
+                    case .failure(let f):
+                        failure = f
+                        group.cancelAll()
+                    case .deadline:
+                        break
+                    }
+                }
+            }
+            if let failure { return .failure(failure) }
+            let values = results.map { $0 ?? .null }
+            if case .batch(_, _, _, _, let resultPath) = call.expansion {
+                var joined: [JSONValue] = []
+                for v in values {
+                    let part = resultPath.map { $0.follow(v) ?? .null } ?? v
+                    if case .array(let items) = part { joined.append(contentsOf: items) } else if !part.isNull { joined.append(part) }
+                }
+                return .success(.array(joined), headers)
+            }
+            return .success(.array(values), headers)
+        }
+    }
+
+    static func send(_ call: CompiledCall, _ request: UpstreamRequest, origin: UpstreamOrigin, loop: EventLoop) async -> Outcome {
+        let response: HTTPResponse
+        do {
+            response = try await HTTPClient.execute(request, to: origin, on: loop, timeout: call.timeout)
+        } catch {
+            return .failure(CallFailure(status: nil, upstream: error, reason: error.isTimeout ? "timed out (\(error.kind.rawValue))" : error.description))
+        }
+        guard call.successStatus.contains(response.status) else {
+            return .failure(CallFailure(status: response.status, upstream: nil, reason: "downstream answered \(response.status)"))
+        }
+        if response.body.isEmpty { return .success(.null, response.headers) }
+        do {
+            return .success(try JSONParser.parse(response.body), response.headers)
+        } catch {
+            return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream body is not valid JSON (\(error))"))
+        }
+    }
+}
