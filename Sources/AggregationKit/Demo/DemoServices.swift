@@ -6,14 +6,18 @@
 /// | users     | `GET /users/{id}` (1...500; others 404) |
 /// | orders    | `GET /orders?userId=N&limit=K`, `GET /orders/{id}` |
 /// | catalog   | `GET /products/{id}`, `GET /products?ids=1,2,3`, `GET /recommendations?userId=N` |
+/// | notifications | `GET /notifications?userId=N` |
 /// | legacy    | any method, any path: echoes the request (method, path, query, headers, body) as JSON |
+///
+/// `/recommendations` is the slow one (150 ms). Services named in `failing` answer every request with
+/// 503, so a newcomer can watch a partial response (`--demo-fail notifications`).
 public final class DemoServices: Sendable {
     public let group: EventLoopGroup
     public let servers: [String: HTTPServer]
     /// Port of each service on 127.0.0.1.
     public let ports: [String: Int]
 
-    public static func start(threads: Int = 1) throws -> DemoServices {
+    public static func start(threads: Int = 1, failing: Set<String> = []) throws -> DemoServices {
         let group = try EventLoopGroup(threads: threads)
         var servers: [String: HTTPServer] = [:]
         var ports: [String: Int] = [:]
@@ -21,9 +25,13 @@ public final class DemoServices: Sendable {
             "users": try DemoUsers.handler(),
             "orders": try DemoOrders.handler(),
             "catalog": try DemoCatalog.handler(),
+            "notifications": try DemoNotifications.handler(),
             "legacy": ClosureHandler { request, _ in DemoLegacy.echo(request) },
         ]
-        for (name, handler) in handlers {
+        for (name, realHandler) in handlers {
+            let handler: any HTTPHandler = failing.contains(name)
+                ? ClosureHandler { _, _ in HTTPError(status: 503, code: "demo_failure", detail: "the demo service '\(name)' was told to fail").response(requestID: nil) }
+                : realHandler
             var config = ServerConfiguration()
             config.host = "127.0.0.1"
             config.port = 0
@@ -162,7 +170,12 @@ enum DemoCatalog {
                 Demo.object([("productId", Demo.num(id)), ("score", .number(JSONNumber(text: "0.\(90 - (id % 40))"))), ("reason", Demo.str("bought together"))])
             }))]))
         }
-        return DemoRouter(router: r)
+        let router = DemoRouter(router: r)
+        return ClosureHandler { request, context in
+            // The slow endpoint of the demo (without holding the loop).
+            if request.path == "/recommendations" { try? await Task.sleep(nanoseconds: 150_000_000) }
+            return try await router.handle(request, context: context)
+        }
     }
 }
 
@@ -200,6 +213,24 @@ enum DemoOrders {
         try r.add(method: "GET", template: "/orders/{id}") { _, p in
             guard let id = Int(p[0].value), id > 1000, id / 1000 <= 500 else { return Demo.notFound("order \(p[0].value)") }
             return Demo.json(order(id, user: id / 1000))
+        }
+        return DemoRouter(router: r)
+    }
+}
+
+enum DemoNotifications {
+    static func handler() throws -> any HTTPHandler {
+        var r = Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>()
+        try r.add(method: "GET", template: "/notifications") { request, _ in
+            let user = Int(Demo.query(request, "userId") ?? "") ?? 1
+            let kinds = [("order_shipped", "Your order has shipped"), ("price_drop", "A product on your wishlist is cheaper"),
+                         ("review_request", "How was your last order?"), ("security", "New sign-in from a new device")]
+            let items: [JSONValue] = (0..<(user % 4 + 2)).map { i in
+                let (kind, text) = kinds[(user + i) % kinds.count]
+                return Demo.object([("id", Demo.str("n-\(user)-\(i)")), ("kind", Demo.str(kind)), ("text", Demo.str(text)),
+                                    ("read", .bool(i > 1)), ("createdAt", Demo.str(Demo.date(day: user + i)))])
+            }
+            return Demo.json(Demo.object([("userId", Demo.num(user)), ("unread", Demo.num(min(2, items.count))), ("items", .array(items))]))
         }
         return DemoRouter(router: r)
     }

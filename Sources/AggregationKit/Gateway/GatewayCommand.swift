@@ -32,6 +32,7 @@ public enum GatewayCommand {
         var port: Int?
         var threads: Int?
         var demo = false
+        var demoFailing: Set<String> = []
     }
 
     static func usage(_ p: ClientProfile) -> String {
@@ -50,6 +51,7 @@ public enum GatewayCommand {
           --port PORT      Listen port (overrides listen.port; default \(p.defaultPort)).
           --threads N      Event-loop threads (default: one per core).
           --demo           Start built-in demo services on loopback and send every service to them.
+          --demo-fail S    With --demo: the demo services S (comma-separated) answer 503 (see a partial response).
           --help           Show this help.
           --version        Show the version.
         """
@@ -68,6 +70,11 @@ public enum GatewayCommand {
             switch a {
             case "serve", "check": o.command = a
             case "--demo": o.demo = true
+            case "--demo-fail":
+                switch value(a) {
+                case .success(let v): o.demo = true; o.demoFailing = Set(v.split(separator: ",").map(String.init))
+                case .failure(let e): return .failure(e)
+                }
             case "--help", "-h": o.command = "help"
             case "--version": o.command = "version"
             case "--config":
@@ -127,16 +134,16 @@ public enum GatewayCommand {
         if let host = options.host { configuration.server.host = host }
         if let port = options.port { configuration.server.port = port }
         if let threads = options.threads { configuration.threads = threads }
-        serve(configuration, profile: profile, demo: options.demo)
+        serve(configuration, profile: profile, demo: options.demo, demoFailing: options.demoFailing)
     }
 
-    static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool) -> Never {
+    static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool, demoFailing: Set<String>) -> Never {
         signal(SIGPIPE, SIG_IGN)
         var configuration = initial
         var demoServices: DemoServices?
         if demo {
             do {
-                let services = try DemoServices.start()
+                let services = try DemoServices.start(failing: demoFailing)
                 demoServices = services
                 for i in configuration.services.indices {
                     let name = configuration.services[i].demo ?? configuration.services[i].name
