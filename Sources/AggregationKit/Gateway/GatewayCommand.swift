@@ -44,6 +44,8 @@ public enum GatewayCommand {
         Commands:
           serve            Run the gateway (default).
           check            Validate the configuration and exit (0 valid, 2 invalid).
+          contract-test    Run the contract test cases (<config>/tests/*.json) through the real gateway
+                           with stub downstreams; exit 0 if all pass, 1 if any fails, 2 if invalid.
 
         Options:
           --config DIR     Contract folder (default: \(p.defaultConfigDirectory)).
@@ -68,7 +70,7 @@ public enum GatewayCommand {
         while i < args.count {
             let a = args[i]
             switch a {
-            case "serve", "check": o.command = a
+            case "serve", "check", "contract-test": o.command = a
             case "--demo": o.demo = true
             case "--demo-fail":
                 switch value(a) {
@@ -118,6 +120,7 @@ public enum GatewayCommand {
         default: break
         }
         let directory = options.configDirectory ?? profile.defaultConfigDirectory
+        if options.command == "contract-test" { runContractTests(directory: directory, profile: profile) }
         var configuration: GatewayConfiguration
         do {
             configuration = try GatewayConfiguration.load(directory: directory)
@@ -191,12 +194,36 @@ public enum GatewayCommand {
         withExtendedLifetime(sources) { dispatchMain() }
     }
 
+    static func runContractTests(directory: String, profile: ClientProfile) -> Never {
+        signal(SIGPIPE, SIG_IGN)
+        final class Outcome: @unchecked Sendable { var code: Int32 = 0 }
+        let outcome = Outcome()
+        let done = DispatchSemaphoreLite()
+        Task.detached {
+            do {
+                let summary = try await ContractTestRunner.run(directory: directory)
+                printOut(summary.report, terminator: "")
+                outcome.code = summary.failed > 0 ? 1 : 0
+            } catch let error as ConfigurationError {
+                printError("\(profile.executable): invalid contracts (\(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")):")
+                for issue in error.issues { printError("  \(issue)") }
+                outcome.code = 2
+            } catch {
+                printError("\(profile.executable): contract tests could not run: \(error)")
+                outcome.code = 2
+            }
+            done.signal()
+        }
+        done.wait()
+        exit(outcome.code)
+    }
+
     static func printError(_ text: String) { writeLine(text, fd: 2) }
-    static func printOut(_ text: String) { writeLine(text, fd: 1) }
+    static func printOut(_ text: String, terminator: String = "\n") { writeLine(text, fd: 1, terminator: terminator) }
 
     /// Unbuffered, so lines reach a pipe at once and never interleave with the loops' log writes mid-line.
-    static func writeLine(_ text: String, fd: Int32) {
-        let bytes = Array((text + "\n").utf8)
+    static func writeLine(_ text: String, fd: Int32, terminator: String = "\n") {
+        let bytes = Array((text + terminator).utf8)
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
