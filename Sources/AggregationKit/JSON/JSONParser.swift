@@ -74,6 +74,7 @@ public struct JSONParser {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         index += 1
         var entries: [(key: String, value: JSONValue)] = []
+        entries.reserveCapacity(8)
         skipWhitespace()
         if index < buffer.count && buffer[index] == UInt8(ascii: "}") {
             index += 1

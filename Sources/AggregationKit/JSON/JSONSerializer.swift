@@ -1,9 +1,9 @@
 /// Writes JSON text as bytes: members in stored order, numbers as their original text, strings escaped
 /// minimally (quote, backslash, control characters); other characters are written as UTF-8.
 public enum JSONSerializer {
-    public static func serialize(_ value: JSONValue) -> [UInt8] {
+    public static func serialize(_ value: JSONValue, capacityHint: Int = 1024) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(1024)
+        out.reserveCapacity(capacityHint)
         write(value, into: &out)
         return out
     }
@@ -12,9 +12,11 @@ public enum JSONSerializer {
 
     public static func write(_ value: JSONValue, into out: inout [UInt8]) {
         switch value {
-        case .null: out.append(contentsOf: [110, 117, 108, 108])
-        case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
-        case .number(let n): out.append(contentsOf: n.text.utf8)
+        case .null: appendLiteral("null", into: &out)
+        case .bool(let b): appendLiteral(b ? "true" : "false", into: &out)
+        case .number(let n):
+            var text = n.text
+            text.withUTF8 { out.append(contentsOf: $0) }
         case .string(let s): writeString(s, into: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
@@ -35,21 +37,41 @@ public enum JSONSerializer {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    @inline(__always) static func appendLiteral(_ literal: StaticString, into out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// Whether a byte needs escaping inside a JSON string (quote, backslash, control characters).
+    @inline(__always) static func needsEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5C }
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]])
-            default: out.append(b)
+        var copy = s
+        copy.withUTF8 { bytes in
+            // Runs of plain bytes are appended in one go; only escapes go byte by byte.
+            var runStart = 0
+            var i = 0
+            let n = bytes.count
+            while i < n {
+                let b = bytes[i]
+                if needsEscape(b) {
+                    if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
+                    switch b {
+                    case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
+                    case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
+                    case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                    case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                    case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                    default:
+                        out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]])
+                    }
+                    runStart = i + 1
+                }
+                i += 1
             }
+            if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<n])) }
         }
         out.append(UInt8(ascii: "\""))
     }
