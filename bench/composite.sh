@@ -95,34 +95,49 @@ for p in gw njs aio fapi; do
   echo "$p: composite response $size bytes" >&2
 done
 
-wrk_run() { # port path conns seconds -> "rps p50 p99"
+wrk_run() { # port path conns seconds -> "rps p50 p99 errors" (errors: non-2xx answers and socket errors)
   taskset -c 1 wrk -t1 -c"$3" -d"$4s" --latency "http://127.0.0.1:$1$2" > "$W/wrk.txt"
-  awk '/Requests\/sec/ {r=$2} $1=="50%" {a=$2} $1=="99%" {b=$2} END {print r, a, b}' "$W/wrk.txt"
+  awk '/Requests\/sec/ {r=$2} $1=="50%" {a=$2} $1=="99%" {b=$2} /Non-2xx/ {e+=$NF} /Socket errors/ {gsub(",", ""); e+=$4+$6+$8+$10}
+       END {print r, a, b, e+0}' "$W/wrk.txt"
 }
 rows=""; slowrows=""
 declare -A RPS
-for p in gw njs aio fapi; do
-  wrk_run "${PORT[$p]}" /composite 64 2 > /dev/null   # warm-up
-  read -r rps p50 p99 < <(wrk_run "${PORT[$p]}" /composite 64 "$DURATION")
-  RPS[$p]=$rps
-  rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$(pid_of $p)"/status)
-  rows+="| ${NAME[$p]} | $rps | $p50 | $p99 | $rss MB |"$'\n'
-  read -r srps sp50 sp99 < <(wrk_run "${PORT[$p]}" /composite-slow 8 "$DURATION")
-  slowrows+="| ${NAME[$p]} | $srps | $sp50 | $sp99 |"$'\n'
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ROUNDS=${ROUNDS:-3}
+for p in gw njs aio fapi; do wrk_run "${PORT[$p]}" /composite 64 2 > /dev/null; done   # warm-up
+: > "$W/rounds.txt"
+for round in $(seq "$ROUNDS"); do   # alternating rounds; medians reported
+  for p in gw njs aio fapi; do echo "$p $(wrk_run "${PORT[$p]}" /composite 64 "$DURATION")" >> "$W/rounds.txt"; done
 done
+cp "$W/rounds.txt" "$OUT/composite-rounds.txt"
+# A wrk latency ("850.12us", "12.3ms", "1.9s") in milliseconds.
+to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
+col() { awk -v who="$1" -v c="$2" '$1 == who { print $c }' "$W/rounds.txt" | to_ms | median; }
+for p in gw njs aio fapi; do
+  RPS[$p]=$(col $p 2)
+  errors=$(awk -v who="$p" '$1 == who { e += $5 } END { print e + 0 }' "$W/rounds.txt")
+  rss=$(awk '/VmHWM/ {print int($2/1024)}' /proc/"$(pid_of $p)"/status)
+  rows+="| ${NAME[$p]} | ${RPS[$p]} | $(col $p 3)ms | $(col $p 4)ms | $rss MB | $errors |"$'\n'
+  read -r srps sp50 sp99 serrors < <(wrk_run "${PORT[$p]}" /composite-slow 8 "$DURATION")
+  slowrows+="| ${NAME[$p]} | $srps | $sp50 | $sp99 | $serrors |"$'\n'
+done
+# The delayed downstream on its own, at the load it sees in that run (8 clients × 3 calls).
+read -r brps bp50 bp99 berrors < <(wrk_run $DOWN /slow/user 24 "$DURATION")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 cat > "$OUT/composite.md" <<MD
-### Composite endpoint, 3 concurrent downstream calls, ~4 KB merged JSON ($(date -u +%Y-%m-%d), wrk -t1 -c64 -d${DURATION}s)
+### Composite endpoint, 3 concurrent downstream calls, ~4 KB merged JSON ($(date -u +%Y-%m-%d), wrk -t1 -c64 -d${DURATION}s, median of $ROUNDS alternating rounds)
 
-| peer | requests/s | p50 | p99 | peak RSS |
-| --- | --- | --- | --- | --- |
+| peer | requests/s | p50 | p99 | peak RSS | errors |
+| --- | --- | --- | --- | --- | --- |
 $rows
 BFFWeb vs nginx + njs: **$(ratio "${RPS[gw]}" "${RPS[njs]}")×**; vs aiohttp: **$(ratio "${RPS[gw]}" "${RPS[aio]}")×**; vs FastAPI + httpx: **$(ratio "${RPS[gw]}" "${RPS[fapi]}")×**.
 
 Downstreams that each take 20 ms, 8 concurrent clients (wrk -t1 -c8 -d${DURATION}s):
 
-| peer | requests/s | p50 | p99 |
-| --- | --- | --- | --- |
+| peer | requests/s | p50 | p99 | errors |
+| --- | --- | --- | --- | --- |
 $slowrows
+The delayed downstream alone (24 clients, one document): p50 $bp50, p99 $bp99; so each peer's own share of
+the p50 is its p50 minus that (and the wait for the slowest of three).
 MD
 cat "$OUT/composite.md"
