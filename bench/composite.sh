@@ -49,7 +49,7 @@ taskset -c 1 $NGINX -c "$W/down/nginx.conf" -p "$W/down" & echo $! > "$W/down.pi
 mkdir -p "$W/gw/endpoints"
 cat > "$W/gw/gateway.json" <<JSON
 { "listen": {"host": "127.0.0.1", "port": $GW}, "threads": 1, "accessLog": false, "responseValidation": "off",
-  "services": {"down": {"instances": ["127.0.0.1:$DOWN"], "pool": {"maxConnections": 128, "maxIdle": 128}}}, "routes": [] }
+  "services": {"down": {"instances": ["127.0.0.1:$DOWN"], "pool": {"maxConnections": 256, "maxIdle": 256}}}, "routes": [] }
 JSON
 for slow in "" "-slow"; do
   prefix=$([ -n "$slow" ] && echo "/slow" || echo "")

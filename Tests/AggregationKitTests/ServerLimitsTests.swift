@@ -130,3 +130,32 @@ final class LogBufferTests: XCTestCase {
         XCTAssertEqual(log.dropped, 2000 - log.limit / 1001)
     }
 }
+
+/// A client that stops reading: the response cannot be written, and the write timeout drops the connection.
+final class WriteTimeoutTests: XCTestCase {
+    func testStalledReaderIsDroppedAtTheWriteTimeout() throws {
+        LogBuffer.enabled = false
+        var c = ServerConfiguration()
+        c.port = 0
+        c.writeTimeout = 300_000_000
+        let big = [UInt8](repeating: 120, count: 64 * 1024 * 1024)
+        let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { _, _ in
+            HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: big)
+        })
+        try server.start()
+        defer { server.shutdown(); server.group.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 5)
+        var small: Int32 = 4096
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &small, 4)
+        client.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Never read: after the kernel buffers fill, no progress is possible.
+        let start = Date()
+        var open = true
+        while open && Date().timeIntervalSince(start) < 5 {
+            Thread.sleep(forTimeInterval: 0.1)
+            open = server.connectionCount > 0
+        }
+        XCTAssertFalse(open, "the stalled connection was closed")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2.0)
+    }
+}
