@@ -65,6 +65,20 @@ final class CompositeIntegrationTests: XCTestCase {
         XCTAssertEqual(notFound.json?["call"]?.stringValue, "order")
     }
 
+    func testRequestIDIsSentOnEveryCall() throws {
+        let stub = try StubDownstream(["/echo": .init(body: #"{"ok":true}"#)])
+        defer { stub.stop() }
+        let gw = try compositeGateway(services: ["s": stub.port], endpoint: """
+        {"name": "id", "path": "/id", "calls": {"a": {"service": "s", "path": "/echo"}}, "response": "$a.ok"}
+        """)
+        defer { gw.stop() }
+        let r = try gw.get("/id", headers: [("X-Request-ID", "trace-123")])
+        XCTAssertEqual(r.headers["x-request-id"], "trace-123")
+        XCTAssertEqual(stub.requestIDs, ["trace-123"])
+        let generated = try gw.get("/id")
+        XCTAssertEqual(stub.requestIDs.last, generated.headers["x-request-id"], "a generated id goes downstream too")
+    }
+
     func testForEachKeepsOrder() throws {
         let stub = try StubDownstream([
             "/list": .init(body: #"{"ids":[3,1,2]}"#),

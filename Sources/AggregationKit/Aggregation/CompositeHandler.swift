@@ -71,7 +71,7 @@ public struct CompositeHandler: HTTPHandler {
                     }
                     started[i] = true
                     let call = calls[i]
-                    let plan = Self.plan(call, scope: scope)
+                    let plan = Self.plan(call, scope: scope, requestID: context.requestID)
                     let origin = services[call.service]!.pick()
                     let timeout = min(call.timeout ?? origin.responseTimeout, deadlineAt - now)
                     group.addTask { (i, await Self.run(call, plan: plan, origin: origin, loop: loop, timeout: timeout)) }
@@ -167,7 +167,7 @@ public struct CompositeHandler: HTTPHandler {
         case failed(String)
     }
 
-    static func plan(_ call: CompiledCall, scope: EvaluationScope) -> Plan {
+    static func plan(_ call: CompiledCall, scope: EvaluationScope, requestID: String) -> Plan {
         func build(_ s: EvaluationScope) -> UpstreamRequest? {
             guard var target = call.path.render(s) else { return nil }
             var first = !target.contains("?")
@@ -180,7 +180,7 @@ public struct CompositeHandler: HTTPHandler {
             for (name, t) in call.headers {
                 if let v = t.render(s) { headers.set(name, v) }
             }
-            if let id = s.headers["x-request-id"] { headers.set("X-Request-ID", id) }
+            headers.set("X-Request-ID", requestID)
             var body: [UInt8] = []
             if let b = call.body, let v = try? b.evaluate(s) {
                 body = JSONSerializer.serialize(v)

@@ -16,6 +16,7 @@ final class StubDownstream: Sendable {
     let port: Int
     final class Log: Sendable {
         let entries = Mutex<[(target: String, at: Double)]>([])
+        let ids = Mutex<[String]>([])
     }
     private let log = Log()
     private let start = Date()
@@ -30,6 +31,7 @@ final class StubDownstream: Sendable {
         let start = self.start
         server = HTTPServer(configuration: config, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { request, _ in
             log.entries.withLock { $0.append((request.target, Date().timeIntervalSince(start))) }
+            if let id = request.headers["x-request-id"] { log.ids.withLock { $0.append(id) } }
             guard let reply = replies[String(request.path)] else {
                 return HTTPResponse(status: 404, contentType: "application/json", body: #"{"error":"not found"}"#)
             }
@@ -42,6 +44,7 @@ final class StubDownstream: Sendable {
     }
 
     var requests: [(target: String, at: Double)] { log.entries.withLock { $0 } }
+    var requestIDs: [String] { log.ids.withLock { $0 } }
 
     func stop() {
         server.shutdown()
