@@ -80,12 +80,7 @@ enum Demo {
     static func str(_ s: String) -> JSONValue { .string(s) }
 
     static func query(_ request: HTTPRequest, _ name: String) -> String? {
-        guard let q = request.query else { return nil }
-        for pair in q.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            if parts[0] == name { return parts.count > 1 ? String(parts[1]) : "" }
-        }
-        return nil
+        EvaluationScope.parseQuery(request.query)[name]
     }
 
     static func notFound(_ what: String) -> HTTPResponse {

@@ -130,11 +130,17 @@ public struct HTTPRequestParser: Sendable {
         let count = buffer.count
         while i < count {
             let b = buffer[i]
-            if b == 10 { return .error(.bareLF) }
+            if b == 10 {
+                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
+                return .error(.bareLF)
+            }
             if i == lineStart && head.sawRequestLine && (b == 32 || b == 9) { return .error(.obsFold) }
             if b == 13 {
                 guard i + 1 < count else { break }
-                guard buffer[i + 1] == 10 else { return .error(.bareCR) }
+                guard buffer[i + 1] == 10 else {
+                    if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
+                    return .error(.bareCR)
+                }
                 if i == lineStart {
                     if !head.sawRequestLine {
                         // RFC 9112 §2.2: ignore empty lines before the request line.
@@ -167,7 +173,7 @@ public struct HTTPRequestParser: Sendable {
         scanned = i
         if !head.sawRequestLine {
             if i - headStart > limits.maxRequestLineBytes { return .error(.uriTooLong) }
-            if let e = checkPartialRequestLine(buffer, headStart..<i) { return .error(e) }
+            if let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
         }
         if i - headStart > limits.maxHeaderBytes { return .error(.headersTooLarge) }
         return .needMore
@@ -180,24 +186,34 @@ public struct HTTPRequestParser: Sendable {
         "MKCALENDAR", "LINK", "UNLINK", "BIND", "REBIND", "UNBIND", "ACL",
     ]
 
-    /// An unterminated request line is checked as far as it goes: a wrong version is refused at once.
-    private func checkPartialRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
-        var spaces = 0
-        var v = range.upperBound
-        for j in range where buffer[j] == 32 {
-            spaces += 1
-            if spaces == 2 { v = j + 1; break }
+    /// Checks a request line, or the part of it received so far, in a fixed order (method bytes, the
+    /// spacing, target bytes, version), so a request gets the same error however its bytes are split.
+    private func checkRequestLinePrefix(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+        var i = range.lowerBound
+        let end = range.upperBound
+        while i < end && buffer[i] != 32 {
+            if !ByteClass.isToken(buffer[i]) { return .invalidMethod }
+            i += 1
         }
-        guard spaces == 2 else { return nil }
-        let pattern = Array("HTTP/d.d".utf8)
-        for j in v..<range.upperBound {
+        guard i < end else { return nil }
+        if i == range.lowerBound { return .invalidRequestLine }
+        i += 1
+        let targetStart = i
+        while i < end && buffer[i] != 32 {
+            if !ByteClass.isTargetByte(buffer[i]) { return .invalidTarget }
+            i += 1
+        }
+        guard i < end else { return nil }
+        if i == targetStart { return .invalidRequestLine }
+        let v = i + 1
+        let pattern: StaticString = "HTTP/d.d"
+        for j in v..<end {
             let k = j - v
-            guard k < pattern.count else { return .invalidVersion }
-            let b = buffer[j]
-            if pattern[k] == UInt8(ascii: "d") { if !(b >= 48 && b <= 57) { return .invalidVersion } }
-            else if b != pattern[k] { return .invalidVersion }
+            guard k < pattern.utf8CodeUnitCount else { return .invalidVersion }
+            let b = buffer[j], want = pattern.utf8Start[k]
+            if want == UInt8(ascii: "d") { if !(b >= 48 && b <= 57) { return .invalidVersion } } else if b != want { return .invalidVersion }
         }
-        if range.upperBound - v == 8 && !(buffer[v + 5] == 49 && (buffer[v + 7] == 48 || buffer[v + 7] == 49)) {
+        if end - v == 8 && !(buffer[v + 5] == 49 && (buffer[v + 7] == 48 || buffer[v + 7] == 49)) {
             return .unsupportedVersion
         }
         return nil
@@ -246,6 +262,7 @@ public struct HTTPRequestParser: Sendable {
 
     /// request-line = method SP request-target SP HTTP-version
     private mutating func parseRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+        if let e = checkRequestLinePrefix(buffer, range) { return e }
         let lineEnd = range.upperBound
         var sp1 = range.lowerBound
         while sp1 < lineEnd && buffer[sp1] != 32 { sp1 += 1 }
