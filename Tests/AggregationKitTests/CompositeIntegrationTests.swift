@@ -79,6 +79,39 @@ final class CompositeIntegrationTests: XCTestCase {
         XCTAssertEqual(stub.requestIDs.last, generated.headers["x-request-id"], "a generated id goes downstream too")
     }
 
+    func testPathParametersCannotAddUpstreamSegments() throws {
+        let stub = try StubDownstream(["/users/1%2F..%2Fadmin": .init(body: #"{"id":"odd"}"#), "/admin": .init(body: #"{"secret":true}"#)])
+        defer { stub.stop() }
+        let gw = try compositeGateway(services: ["s": stub.port], endpoint: """
+        {"name": "u", "path": "/u/{id}", "calls": {"user": {"service": "s", "path": "/users/{path.id}"}}, "response": "$user"}
+        """)
+        defer { gw.stop() }
+        let r = try gw.get("/u/1%2F..%2Fadmin")
+        XCTAssertEqual(r.text, #"{"id":"odd"}"#)
+        XCTAssertEqual(stub.requests.map(\.target), ["/users/1%2F..%2Fadmin"])
+    }
+
+    func testHeaderTemplatesCannotInjectHeaders() throws {
+        let stub = try StubDownstream([
+            "/order": .init(body: #"{"tenant":"acme\r\nX-Injected: yes","plain":"acme"}"#),
+            "/who": .init(body: #"{"ok":true}"#),
+        ])
+        defer { stub.stop() }
+        let gw = try compositeGateway(services: ["s": stub.port], endpoint: """
+        {"name": "h", "path": "/h", "calls": {"order": {"service": "s", "path": "/order"},
+          "who": {"service": "s", "path": "/who", "headers": {"X-Tenant": "{order.tenant}", "X-Plain": "{order.plain}"}}},
+         "response": "$who.ok"}
+        """)
+        defer { gw.stop() }
+        let r = try gw.get("/h")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.text, "true")
+        let sent = try XCTUnwrap(stub.headers(of: "/who"))
+        XCTAssertEqual(sent["x-plain"], "acme")
+        XCTAssertNil(sent["x-tenant"], "a value with CR LF is left out")
+        XCTAssertNil(sent["x-injected"])
+    }
+
     func testForEachKeepsOrder() throws {
         let stub = try StubDownstream([
             "/list": .init(body: #"{"ids":[3,1,2]}"#),

@@ -169,7 +169,8 @@ public struct CompositeHandler: HTTPHandler {
 
     static func plan(_ call: CompiledCall, scope: EvaluationScope, requestID: String) -> Plan {
         func build(_ s: EvaluationScope) -> UpstreamRequest? {
-            guard var target = call.path.render(s) else { return nil }
+            // Values are percent-encoded as path segments: a decoded "/" or ".." can never add segments upstream.
+            guard var target = call.path.render(s, encoding: .pathSegment) else { return nil }
             var first = !target.contains("?")
             for (name, t) in call.query {
                 guard let v = t.render(s, encoding: .queryValue) else { continue }  // absent values are left out
@@ -178,7 +179,8 @@ public struct CompositeHandler: HTTPHandler {
             }
             var headers = HTTPHeaders([("Accept", "application/json")])
             for (name, t) in call.headers {
-                if let v = t.render(s) { headers.set(name, v) }
+                // A value with control bytes (CR, LF: header injection from a downstream's data) is left out.
+                if let v = t.render(s), v.utf8.allSatisfy(ByteClass.isFieldValue) { headers.set(name, v) }
             }
             headers.set("X-Request-ID", requestID)
             var body: [UInt8] = []

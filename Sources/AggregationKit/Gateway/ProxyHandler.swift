@@ -110,6 +110,9 @@ public struct ProxyHandler: HTTPHandler {
             case 17 where name.asciiCaseInsensitiveEquals("x-forwarded-proto"), 16 where name.asciiCaseInsensitiveEquals("x-forwarded-host"),
                  12 where name.asciiCaseInsensitiveEquals("x-request-id"):
                 continue
+            case 6 where name.asciiCaseInsensitiveEquals("expect"):
+                // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
+                continue
             default:
                 if Self.isHopByHop(name, connectionTokens: named) { continue }
             }

@@ -17,6 +17,7 @@ final class StubDownstream: Sendable {
     final class Log: Sendable {
         let entries = Mutex<[(target: String, at: Double)]>([])
         let ids = Mutex<[String]>([])
+        let headers = Mutex<[String: HTTPHeaders]>([:])
     }
     private let log = Log()
     private let start = Date()
@@ -32,6 +33,7 @@ final class StubDownstream: Sendable {
         server = HTTPServer(configuration: config, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { request, _ in
             log.entries.withLock { $0.append((request.target, Date().timeIntervalSince(start))) }
             if let id = request.headers["x-request-id"] { log.ids.withLock { $0.append(id) } }
+            log.headers.withLock { $0[String(request.path)] = request.headers }
             guard let reply = replies[String(request.path)] else {
                 return HTTPResponse(status: 404, contentType: "application/json", body: #"{"error":"not found"}"#)
             }
@@ -45,6 +47,8 @@ final class StubDownstream: Sendable {
 
     var requests: [(target: String, at: Double)] { log.entries.withLock { $0 } }
     var requestIDs: [String] { log.ids.withLock { $0 } }
+    /// The headers of the last request to each path.
+    func headers(of path: String) -> HTTPHeaders? { log.headers.withLock { $0[path] } }
 
     func stop() {
         server.shutdown()
