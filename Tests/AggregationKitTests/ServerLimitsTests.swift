@@ -159,3 +159,31 @@ final class WriteTimeoutTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 2.0)
     }
 }
+
+/// A client that half-closes after its request still gets the response, and the server does not spin
+/// on the EOF meanwhile.
+final class HalfCloseTests: XCTestCase {
+    func testHalfClosedClientGetsItsResponseWithoutBusyLooping() throws {
+        LogBuffer.enabled = false
+        var c = ServerConfiguration()
+        c.port = 0
+        let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { _, _ in
+            try? await Task.sleep(nanoseconds: 600_000_000)
+            return HTTPResponse(status: 200, contentType: "text/plain", body: "late")
+        })
+        try server.start()
+        defer { server.shutdown(); server.group.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 3)
+        client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        var before = rusage(), after = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &before)
+        let r = try XCTUnwrap(client.readResponse())
+        getrusage(RUSAGE_SELF.rawValue, &after)
+        XCTAssertEqual(r.text, "late")
+        XCTAssertEqual(r.headers["connection"], "close")
+        let cpu = Double(after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec)
+            + Double(after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6
+        XCTAssertLessThan(cpu, 0.2, "CPU seconds spent while the response was pending")
+    }
+}

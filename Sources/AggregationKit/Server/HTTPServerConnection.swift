@@ -81,7 +81,10 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             }
             guard let n else { break }
             if n == 0 {
+                // Stop watching for input, or level-triggered epoll would report the EOF again and again
+                // while a response is still being prepared.
                 peerClosedRead = true
+                if phase != .lingering { updateInterest() }
                 break
             }
             lastActivity = loop.now
