@@ -9,7 +9,7 @@ public enum HTTPClient {
                                timeout: UInt64? = nil) async throws(UpstreamError) -> HTTPResponse {
         let call = PendingCall(request: request, origin: origin, loop: loop, timeout: timeout ?? origin.responseTimeout)
         let result: Result<HTTPResponse, UpstreamError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, UpstreamError>, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<HTTPResponse, UpstreamError>, Never>) in
                 call.continuation = continuation
                 if loop.inEventLoop {
                     call.start()
@@ -30,7 +30,8 @@ private final class PendingCall: @unchecked Sendable {
     let origin: UpstreamOrigin
     let loop: EventLoop
     let timeout: UInt64
-    var continuation: CheckedContinuation<Result<HTTPResponse, UpstreamError>, Never>?
+    // Unsafe (not checked): resumed exactly once by `complete`, which clears it; the checked variant costs an allocation per call.
+    var continuation: UnsafeContinuation<Result<HTTPResponse, UpstreamError>, Never>?
     private var waitToken: Int?
     private var connection: UpstreamConnection?
     private var retried = false
