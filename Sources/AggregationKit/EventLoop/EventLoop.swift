@@ -38,6 +38,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var handlers: [EventLoopHandler?] = []
     private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
     private var timers = TimerHeap()
+    /// The other half of the job queue's double buffer (loop thread only).
+    private var spare: [Work] = []
     private var lastTick: UInt64 = 0
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
@@ -166,13 +168,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private func runQueuedWork() {
         // A few rounds, so work queued by work (a task resumed by a reply) runs before the next epoll_wait.
         for _ in 0..<4 {
-            let batch = queue.withLock { q -> [Work] in
-                if q.isEmpty { return [] }
-                let b = q
-                q.removeAll(keepingCapacity: true)
-                return b
+            // Swap the queue with an empty spare under the lock: no allocation per round.
+            var batch = spare
+            spare = []
+            queue.withLock { q in swap(&q, &batch) }
+            if batch.isEmpty {
+                spare = batch
+                return
             }
-            if batch.isEmpty { return }
             let executor = asUnownedTaskExecutor()
             for work in batch {
                 switch work {
@@ -180,6 +183,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 case .closure(let closure): closure()
                 }
             }
+            batch.removeAll(keepingCapacity: true)
+            spare = batch
         }
     }
 }

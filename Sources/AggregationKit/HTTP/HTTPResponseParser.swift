@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The upstream client's response parser (RFC 9112 §6.3 framing): Content-Length, chunked, or
 /// delimited by the server closing the connection. Interim 1xx responses are skipped. Pure.
 public struct HTTPResponseParser: Sendable {
@@ -107,13 +111,17 @@ public struct HTTPResponseParser: Sendable {
     }
 
     private mutating func findHeadEnd(_ buffer: UnsafeRawBufferPointer) -> HTTPWire.LineSearch? {
-        var i = max(0, scanned - 3)
+        // memchr for each LF (vectorised in libc), then look back for CR LF CR.
+        var i = max(3, scanned)
         let limit = min(buffer.count, limits.maxHeaderBytes + 4)
-        while i + 3 < limit {
-            if buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 { return .success(i) }
-            i += 1
+        let base = buffer.baseAddress!
+        while i < limit {
+            guard let hit = memchr(base + i, 10, limit - i) else { break }
+            let lf = base.distance(to: UnsafeRawPointer(hit))
+            if buffer[lf - 1] == 13 && buffer[lf - 2] == 10 && buffer[lf - 3] == 13 { return .success(lf - 3) }
+            i = lf + 1
         }
-        scanned = i
+        scanned = max(3, limit - 3)
         return nil
     }
 
