@@ -80,7 +80,7 @@ run_wrk() { # name port pid -> "rps p50 p99 user_us sys_us" (CPU time per reques
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Warm-up (pools fill, pages fault in), then ROUNDS alternating runs; medians are reported.
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 NGW=$(worker_pid)
 taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NGINX_PORT/api/users/7" > /dev/null
 taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$GW_PORT/api/users/7" > /dev/null
