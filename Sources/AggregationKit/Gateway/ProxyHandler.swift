@@ -40,24 +40,30 @@ public struct ProxyHandler: HTTPHandler {
         "proxy-authorization", "proxy-authenticate",
     ]
 
-    @inline(__always) static func isHopByHop(_ name: String, connectionTokens: [String]) -> Bool {
-        for h in hopByHop where name.utf8.count == h.utf8.count && name.asciiCaseInsensitiveEquals(h) { return true }
-        for t in connectionTokens where name.asciiCaseInsensitiveEquals(t) { return true }
+    /// Whether field `i` of `headers` is hop-by-hop, or named by the `Connection` field.
+    @inline(__always) static func isHopByHop(_ headers: HTTPHeaders, _ i: Int, connectionTokens: [String]) -> Bool {
+        let length = headers.nameLength(at: i)
+        for h in hopByHop where length == h.utf8.count && headers.nameEquals(at: i, h) { return true }
+        for t in connectionTokens where headers.nameEquals(at: i, t) { return true }
         return false
     }
 
     /// Removes hop-by-hop fields and those the `Connection` field names.
     static func stripHopByHop(_ headers: inout HTTPHeaders) {
         let named = connectionNamedFields(headers)
-        headers.removeAll { isHopByHop($0.name, connectionTokens: named) }
+        let snapshot = headers
+        headers.keepFields { !isHopByHop(snapshot, $0, connectionTokens: named) }
     }
 
     /// The field names a `Connection` header lists, other than the usual `keep-alive`/`close` (fast path).
     static func connectionNamedFields(_ headers: HTTPHeaders) -> [String] {
-        guard let value = headers["connection"] else { return [] }
-        if headers.count(of: "connection") == 1 && (value.asciiCaseInsensitiveEquals("keep-alive") || value.asciiCaseInsensitiveEquals("close")) {
-            return []
+        var found: Int? = nil
+        for i in 0..<headers.count where headers.nameLength(at: i) == 10 && headers.nameEquals(at: i, "connection") {
+            if found != nil { return headers.tokens("connection") }
+            found = i
         }
+        guard let i = found else { return [] }
+        if headers.valueEquals(at: i, ignoringCase: "keep-alive") || headers.valueEquals(at: i, ignoringCase: "close") { return [] }
         return headers.tokens("connection")
     }
 
@@ -75,48 +81,53 @@ public struct ProxyHandler: HTTPHandler {
         }
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
-        response.headers.removeAll { field in
-            if field.name.utf8.count == 3 && field.name.asciiCaseInsensitiveEquals("via") {
-                via = via.map { $0 + ", " + field.value } ?? field.value
-                return true
+        let snapshot = response.headers
+        response.headers.keepFields { i in
+            if snapshot.nameLength(at: i) == 3 && snapshot.nameEquals(at: i, "via") {
+                let v = snapshot.value(at: i)
+                via = via.map { $0 + ", " + v } ?? v
+                return false
             }
-            return Self.isHopByHop(field.name, connectionTokens: named)
+            return !Self.isHopByHop(snapshot, i, connectionTokens: named)
         }
         response.headers.add("Via", via.map { $0 + ", " + viaHop11 } ?? viaHop11)
         return response
     }
 
-    /// The request's fields for upstream, in one pass: hop-by-hop fields dropped, forwarding fields
-    /// (RFC 7239's de-facto `X-Forwarded-*`, and `Via`) extended, `Host` and `X-Request-ID` set.
+    /// The request's fields for upstream, in one pass over bytes: hop-by-hop fields dropped, forwarding
+    /// fields (the de-facto `X-Forwarded-*`, and `Via`) extended, `Host` and `X-Request-ID` set.
     func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
-        let named = Self.connectionNamedFields(request.headers)
+        let headers = request.headers
+        let named = Self.connectionNamedFields(headers)
         var out = HTTPHeaders()
-        out.fields.reserveCapacity(request.headers.count + 6)
+        out.fieldList.reserveCapacity(headers.count + 6)
+        out.storage.reserveCapacity(headers.storage.count + 256)
         var forwardedFor: String? = nil
         var via: String? = nil
         var clientHost: String? = nil
-        for field in request.headers {
-            let name = field.name
-            switch name.utf8.count {
-            case 4 where name.asciiCaseInsensitiveEquals("host"):
-                clientHost = field.value
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 4 where headers.nameEquals(at: i, "host"):
+                clientHost = headers.value(at: i)
                 continue
-            case 3 where name.asciiCaseInsensitiveEquals("via"):
-                via = via.map { $0 + ", " + field.value } ?? field.value
+            case 3 where headers.nameEquals(at: i, "via"):
+                let v = headers.value(at: i)
+                via = via.map { $0 + ", " + v } ?? v
                 continue
-            case 15 where name.asciiCaseInsensitiveEquals("x-forwarded-for"):
-                forwardedFor = forwardedFor.map { $0 + ", " + field.value } ?? field.value
+            case 15 where headers.nameEquals(at: i, "x-forwarded-for"):
+                let v = headers.value(at: i)
+                forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
                 continue
-            case 17 where name.asciiCaseInsensitiveEquals("x-forwarded-proto"), 16 where name.asciiCaseInsensitiveEquals("x-forwarded-host"),
-                 12 where name.asciiCaseInsensitiveEquals("x-request-id"):
+            case 17 where headers.nameEquals(at: i, "x-forwarded-proto"), 16 where headers.nameEquals(at: i, "x-forwarded-host"),
+                 12 where headers.nameEquals(at: i, "x-request-id"):
                 continue
-            case 6 where name.asciiCaseInsensitiveEquals("expect"):
+            case 6 where headers.nameEquals(at: i, "expect"):
                 // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
                 continue
             default:
-                if Self.isHopByHop(name, connectionTokens: named) { continue }
+                if Self.isHopByHop(headers, i, connectionTokens: named) { continue }
             }
-            out.fields.append(field)
+            out.append(fieldAt: i, of: headers)
         }
         out.add("X-Forwarded-For", forwardedFor.map { $0 + ", " + context.clientAddress } ?? context.clientAddress)
         out.add("X-Forwarded-Proto", "http")

@@ -1,47 +1,158 @@
 /// An ordered list of header fields. Names keep the case they arrived in; lookups ignore case.
 /// A value type: safe to share between threads.
+///
+/// Storage is one byte buffer plus a list of (name, value) ranges into it, so the parsers add fields
+/// without making Strings, and the proxy copies fields and serializes them as bytes. Strings are made
+/// only when a caller asks for a name or a value.
 public struct HTTPHeaders: Sendable, Sequence, Equatable {
     public typealias Element = (name: String, value: String)
-    @usableFromInline var fields: [Element] = []
+
+    @usableFromInline struct Field: Sendable {
+        var nameStart: Int32
+        var nameLength: Int32
+        var valueStart: Int32
+        var valueLength: Int32
+    }
+
+    @usableFromInline var storage: [UInt8] = []
+    @usableFromInline var fieldList: [Field] = []
 
     public init() {}
-    public init(_ fields: [(String, String)]) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public init(_ fields: [(String, String)]) {
+        for (n, v) in fields { add(n, v) }
+    }
 
-    public var count: Int { fields.count }
-    public func makeIterator() -> IndexingIterator<[Element]> { fields.makeIterator() }
+    public var count: Int { fieldList.count }
 
-    public mutating func add(_ name: String, _ value: String) { fields.append((name: name, value: value)) }
+    public struct Iterator: IteratorProtocol {
+        let headers: HTTPHeaders
+        var index = 0
+        public mutating func next() -> Element? {
+            guard index < headers.fieldList.count else { return nil }
+            defer { index += 1 }
+            return (headers.name(at: index), headers.value(at: index))
+        }
+    }
+
+    public func makeIterator() -> Iterator { Iterator(headers: self) }
+
+    // MARK: Bytes
+
+    public func name(at i: Int) -> String {
+        let f = fieldList[i]
+        return storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]), as: UTF8.self) }
+    }
+
+    public func value(at i: Int) -> String {
+        let f = fieldList[i]
+        return storage.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]), as: UTF8.self) }
+    }
+
+    /// The length in bytes of field `i`'s name.
+    @inline(__always) func nameLength(at i: Int) -> Int { Int(fieldList[i].nameLength) }
+
+    /// Whether field `i` is called `name` (ASCII case-insensitive), without making a String.
+    public func nameEquals(at i: Int, _ name: String) -> Bool {
+        let f = fieldList[i]
+        var name = name
+        return name.withUTF8 { n in
+            guard n.count == Int(f.nameLength) else { return false }
+            return storage.withUnsafeBufferPointer { s in
+                String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]), n)
+            }
+        }
+    }
+
+    /// Whether field `i`'s value is `value` (ASCII case-insensitive).
+    func valueEquals(at i: Int, ignoringCase value: String) -> Bool {
+        let f = fieldList[i]
+        var value = value
+        return value.withUTF8 { v in
+            guard v.count == Int(f.valueLength) else { return false }
+            return storage.withUnsafeBufferPointer { s in
+                String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]), v)
+            }
+        }
+    }
+
+    /// Appends a field from raw bytes (the parsers).
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        let nameStart = Int32(storage.count)
+        storage.append(contentsOf: name)
+        let valueStart = Int32(storage.count)
+        storage.append(contentsOf: value)
+        fieldList.append(Field(nameStart: nameStart, nameLength: Int32(name.count), valueStart: valueStart, valueLength: Int32(value.count)))
+    }
+
+    /// Appends field `i` of `other`, byte for byte.
+    mutating func append(fieldAt i: Int, of other: HTTPHeaders) {
+        let f = other.fieldList[i]
+        other.storage.withUnsafeBytes { raw in
+            add(name: UnsafeRawBufferPointer(rebasing: raw[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]),
+                value: UnsafeRawBufferPointer(rebasing: raw[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+        }
+    }
+
+    /// Writes field `i` as `name: value\r\n`.
+    @inline(__always) func write(fieldAt i: Int, into out: inout [UInt8]) {
+        let f = fieldList[i]
+        storage.withUnsafeBufferPointer { s in
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]))
+            out.append(58); out.append(32)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+            out.append(13); out.append(10)
+        }
+    }
+
+    /// Keeps only the fields for which `keep` is true (given their index in the current list).
+    mutating func keepFields(where keep: (Int) -> Bool) {
+        var kept: [Field] = []
+        kept.reserveCapacity(fieldList.count)
+        for i in fieldList.indices where keep(i) { kept.append(fieldList[i]) }
+        fieldList = kept
+    }
+
+    // MARK: Strings
+
+    public mutating func add(_ name: String, _ value: String) {
+        var n = name, v = value
+        n.withUTF8 { nb in v.withUTF8 { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) } }
+    }
 
     /// Replaces every field called `name` with one field.
     public mutating func set(_ name: String, _ value: String) {
         remove(name)
-        fields.append((name: name, value: value))
+        add(name, value)
     }
 
     public mutating func remove(_ name: String) {
-        fields.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
+        let snapshot = self
+        keepFields { !snapshot.nameEquals(at: $0, name) }
     }
 
-    public mutating func removeAll(where predicate: (Element) -> Bool) { fields.removeAll(where: predicate) }
+    public mutating func removeAll(where predicate: (Element) -> Bool) {
+        let snapshot = self
+        keepFields { !predicate((snapshot.name(at: $0), snapshot.value(at: $0))) }
+    }
 
     /// The first value of `name`, or nil.
     public subscript(_ name: String) -> String? {
-        for field in fields where field.name.asciiCaseInsensitiveEquals(name) { return field.value }
+        for i in fieldList.indices where nameEquals(at: i, name) { return value(at: i) }
         return nil
     }
 
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
-        fields.filter { $0.name.asciiCaseInsensitiveEquals(name) }.map(\.value)
+        fieldList.indices.filter { nameEquals(at: $0, name) }.map { value(at: $0) }
     }
 
-    public func contains(_ name: String) -> Bool { self[name] != nil }
+    public func contains(_ name: String) -> Bool {
+        fieldList.indices.contains { nameEquals(at: $0, name) }
+    }
 
     /// How many fields are called `name`.
     public func count(of name: String) -> Int {
-        var n = 0
-        for field in fields where field.name.asciiCaseInsensitiveEquals(name) { n += 1 }
-        return n
+        fieldList.indices.reduce(0) { $0 + (nameEquals(at: $1, name) ? 1 : 0) }
     }
 
     /// The comma-separated tokens of every `name` field, lower-cased and trimmed (e.g. `Connection`).
@@ -57,8 +168,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     }
 
     public static func == (lhs: HTTPHeaders, rhs: HTTPHeaders) -> Bool {
-        lhs.fields.count == rhs.fields.count
-            && zip(lhs.fields, rhs.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+        lhs.count == rhs.count && zip(lhs, rhs).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
 }
 
@@ -88,6 +198,7 @@ extension StringProtocol {
 
     @inlinable
     static func asciiFold(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
         for k in 0..<a.count {
             let x = a[k], y = b[k]
             if x != y {

@@ -228,35 +228,35 @@ public struct HTTPRequestParser: Sendable {
             return parseRequestLine(buffer, range)
         }
         if head.headers.count >= limits.maxHeaderCount { return .tooManyHeaders }
-        let name: String, value: String
+        let name: Range<Int>, value: Range<Int>
         switch HTTPWire.parseField(buffer, range) {
         case .failure(let e): return e
-        case .success(let field): (name, value) = field
+        case .success(let field): (name, value) = (field.name, field.value)
         }
-        switch name.utf8.count {
-        case 4 where name.asciiCaseInsensitiveEquals("host"):
+        switch name.count {
+        case 4 where buffer.equalsIgnoringCase(name, "host"):
             head.hostCount += 1
             if head.hostCount > 1 { return .multipleHost }
-            if !Self.validHost(value) { return .invalidHost }
-        case 14 where name.asciiCaseInsensitiveEquals("content-length"):
-            guard let n = Self.parseContentLength(value) else { return .invalidContentLength }
+            if !Self.validHost(UnsafeRawBufferPointer(rebasing: buffer[value])) { return .invalidHost }
+        case 14 where buffer.equalsIgnoringCase(name, "content-length"):
+            guard let n = Self.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return .invalidContentLength }
             if head.contentLength != nil { return .duplicateContentLength }
             head.contentLength = n
-        case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"):
+        case 17 where buffer.equalsIgnoringCase(name, "transfer-encoding"):
             head.sawTransferEncoding = true
-            for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+            for part in buffer.string(value).split(separator: ",", omittingEmptySubsequences: false) {
                 head.transferCodings.append(part.trimmingHTTPWhitespace().lowercased())
             }
-        case 10 where name.asciiCaseInsensitiveEquals("connection"):
-            head.connectionTokens += HTTPWire.connectionTokens(value)
-        case 7 where name.asciiCaseInsensitiveEquals("upgrade"):
+        case 10 where buffer.equalsIgnoringCase(name, "connection"):
+            head.connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
+        case 7 where buffer.equalsIgnoringCase(name, "upgrade"):
             head.hasUpgrade = true
-        case 6 where name.asciiCaseInsensitiveEquals("expect"):
-            guard value.asciiCaseInsensitiveEquals("100-continue") else { return .unsupportedExpectation }
+        case 6 where buffer.equalsIgnoringCase(name, "expect"):
+            guard buffer.equalsIgnoringCase(value, "100-continue") else { return .unsupportedExpectation }
             head.expectContinue = true
         default: break
         }
-        head.headers.fields.append((name: name, value: value))
+        head.headers.add(name: UnsafeRawBufferPointer(rebasing: buffer[name]), value: UnsafeRawBufferPointer(rebasing: buffer[value]))
         return nil
     }
 
@@ -321,9 +321,14 @@ public struct HTTPRequestParser: Sendable {
 
     /// Content-Length = 1*DIGIT; at most 15 digits so it cannot overflow.
     static func parseContentLength(_ value: String) -> Int? {
-        guard !value.isEmpty, value.utf8.count <= 15 else { return nil }
+        var v = value
+        return v.withUTF8 { parseContentLength(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func parseContentLength(_ value: UnsafeRawBufferPointer) -> Int? {
+        guard !value.isEmpty, value.count <= 15 else { return nil }
         var n = 0
-        for b in value.utf8 {
+        for b in value {
             guard b >= 48 && b <= 57 else { return nil }
             n = n * 10 + Int(b - 48)
         }
@@ -342,8 +347,8 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// Host = uri-host [ ":" port ] (RFC 9110 §7.2); empty is allowed.
-    static func validHost(_ value: String) -> Bool {
-        for b in value.utf8 {
+    static func validHost(_ value: UnsafeRawBufferPointer) -> Bool {
+        for b in value {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 continue

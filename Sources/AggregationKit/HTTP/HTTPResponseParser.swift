@@ -149,19 +149,20 @@ public struct HTTPResponseParser: Sendable {
             for j in cursor..<end where buffer[j] == 10 { return .failure(.bareLF) }
             switch HTTPWire.parseField(buffer, cursor..<end) {
             case .failure(let e): return .failure(e)
-            case .success(let (name, value)):
-                switch name.utf8.count {
-                case 14 where name.asciiCaseInsensitiveEquals("content-length"):
-                    guard let n = HTTPRequestParser.parseContentLength(value), contentLength == nil || contentLength == n
+            case .success(let field):
+                let name = field.name, value = field.value
+                switch name.count {
+                case 14 where buffer.equalsIgnoringCase(name, "content-length"):
+                    guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])), contentLength == nil || contentLength == n
                     else { return .failure(.invalidContentLength) }
                     contentLength = n
-                case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"):
-                    codings += value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
-                case 10 where name.asciiCaseInsensitiveEquals("connection"):
-                    connectionTokens += HTTPWire.connectionTokens(value)
+                case 17 where buffer.equalsIgnoringCase(name, "transfer-encoding"):
+                    codings += buffer.string(value).split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                case 10 where buffer.equalsIgnoringCase(name, "connection"):
+                    connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
                 default: break
                 }
-                headers.fields.append((name: name, value: value))
+                headers.add(name: UnsafeRawBufferPointer(rebasing: buffer[name]), value: UnsafeRawBufferPointer(rebasing: buffer[value]))
                 if headers.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
             }
             cursor = end + 2
@@ -197,9 +198,12 @@ public enum HTTPRequestSerializer {
         out.append(32)
         out.append(contentsOf: target.utf8)
         out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        for (name, value) in headers {
-            if name.asciiCaseInsensitiveEquals("content-length") || name.asciiCaseInsensitiveEquals("transfer-encoding") { continue }
-            HTTPResponseSerializer.appendField(name, value, into: &out)
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 14 where headers.nameEquals(at: i, "content-length"): continue
+            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
+            default: headers.write(fieldAt: i, into: &out)
+            }
         }
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) {
             HTTPResponseSerializer.appendField("Content-Length", String(body.count), into: &out)

@@ -13,18 +13,18 @@ public enum HTTPResponseSerializer {
         out.append(13); out.append(10)
         var givenLength: String? = nil
         var hasDate = false
-        for (name, value) in response.headers {
-            switch name.utf8.count {
-            case 14 where name.asciiCaseInsensitiveEquals("content-length"):
-                givenLength = value
+        let headers = response.headers
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 14 where headers.nameEquals(at: i, "content-length"):
+                givenLength = headers.value(at: i)
                 continue
-            case 17 where name.asciiCaseInsensitiveEquals("transfer-encoding"): continue
-            case 10 where name.asciiCaseInsensitiveEquals("connection"): continue
-            case 10 where name.asciiCaseInsensitiveEquals("keep-alive"): continue
-            case 4 where name.asciiCaseInsensitiveEquals("date"): hasDate = true
+            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
+            case 10 where headers.nameEquals(at: i, "connection") || headers.nameEquals(at: i, "keep-alive"): continue
+            case 4 where headers.nameEquals(at: i, "date"): hasDate = true
             default: break
             }
-            appendField(name, value, into: &out)
+            headers.write(fieldAt: i, into: &out)
         }
         if let date, !hasDate { appendField("Date", date, into: &out) }
         if HTTPResponse.statusAllowsBody(status) {

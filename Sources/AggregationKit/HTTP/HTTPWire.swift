@@ -8,7 +8,7 @@ enum HTTPWire {
     }
 
     /// One `name: value` line (header or trailer), value trimmed of OWS.
-    static func parseField(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<(String, String), HTTPParseError> {
+    static func parseField(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> Swift.Result<(name: Range<Int>, value: Range<Int>), HTTPParseError> {
         var colon = range.lowerBound
         while colon < range.upperBound && buffer[colon] != UInt8(ascii: ":") {
             let b = buffer[colon]
@@ -30,7 +30,7 @@ enum HTTPWire {
         while valueStart < valueEnd && (buffer[valueStart] == 32 || buffer[valueStart] == 9) { valueStart += 1 }
         while valueEnd > valueStart && (buffer[valueEnd - 1] == 32 || buffer[valueEnd - 1] == 9) { valueEnd -= 1 }
         for j in valueStart..<valueEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidHeaderValue) }
-        return .success((buffer.string(range.lowerBound..<colon), buffer.string(valueStart..<valueEnd)))
+        return .success((range.lowerBound..<colon, valueStart..<valueEnd))
     }
 
     /// chunk = chunk-size [ chunk-ext ] CRLF, with no whitespace (as llhttp's strict mode).
@@ -170,7 +170,7 @@ struct ChunkedDecoder: Sendable {
                 switch HTTPWire.parseField(buffer, position..<end) {
                 case .failure(let e): return .error(e)
                 case .success(let field):
-                    trailers.add(field.0, field.1)
+                    trailers.add(name: UnsafeRawBufferPointer(rebasing: buffer[field.name]), value: UnsafeRawBufferPointer(rebasing: buffer[field.value]))
                     if trailers.count > limits.maxHeaderCount { return .error(.tooManyHeaders) }
                 }
                 position = end + 2
