@@ -251,3 +251,36 @@ final class UpstreamFailureTests: XCTestCase {
         XCTAssertEqual(try gateway.get("/echo").status, 200)
     }
 }
+
+/// With middleware in front, proxy routes take the async path (no fast path): same behaviour.
+final class ProxyBehindMiddlewareTests: XCTestCase {
+    struct Stamp: Middleware {
+        func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPHandler) async throws -> HTTPResponse {
+            var r = try await next.handle(request, context: context)
+            r.headers.add("X-Stamped", context.route ?? "-")
+            return r
+        }
+    }
+
+    func testProxyThroughTheAsyncPath() throws {
+        LogBuffer.enabled = false
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        var config = try GatewayConfiguration.parse(Array(proxyConfig(port: downstream.port).utf8), file: "t.json")
+        config.server.port = 0
+        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: 1), middleware: [Stamp()])
+        let port = try gateway.start()
+        defer { gateway.shutdown(); gateway.group.shutdown() }
+        XCTAssertNil(gateway.server.fastPath)
+        let c = try RawClient(port: port)
+        c.send("GET /echo/x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.headers["x-stamped"], "all")
+        XCTAssertEqual(r.headers["via"], "1.1 bff-gateway")
+        XCTAssertNil(r.headers["x-hop"])
+        XCTAssertFalse(r.text.contains("X-Secret"))
+        c.send("GET /status/503 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.status, 503)
+    }
+}

@@ -22,6 +22,17 @@ public enum HTTPClient {
         }
         return try result.get()
     }
+
+    /// The same call with a completion instead of a task: for the proxy's fast path, which answers a
+    /// request without creating a Swift task. Call on `loop`'s thread; `completion` runs there, once
+    /// (possibly before this returns, e.g. when the pool refuses at once).
+    static func start(_ request: UpstreamRequest, to origin: UpstreamOrigin, on loop: EventLoop, timeout: UInt64? = nil,
+                      completion: @escaping (Result<HTTPResponse, UpstreamError>) -> Void) {
+        precondition(loop.inEventLoop)
+        let call = PendingCall(request: request, origin: origin, loop: loop, timeout: timeout ?? origin.responseTimeout)
+        call.completion = completion
+        call.start()
+    }
 }
 
 /// One upstream call in progress. Loop thread only, apart from being handed to the loop.
@@ -32,6 +43,8 @@ private final class PendingCall: @unchecked Sendable {
     let timeout: UInt64
     // Unsafe (not checked): resumed exactly once by `complete`, which clears it; the checked variant costs an allocation per call.
     var continuation: UnsafeContinuation<Result<HTTPResponse, UpstreamError>, Never>?
+    /// Used instead of `continuation` on the fast path (loop thread only).
+    var completion: ((Result<HTTPResponse, UpstreamError>) -> Void)?
     private var waitToken: Int?
     private var connection: UpstreamConnection?
     private var retried = false
@@ -93,8 +106,12 @@ private final class PendingCall: @unchecked Sendable {
     }
 
     private func complete(_ result: Result<HTTPResponse, UpstreamError>) {
-        guard let c = continuation else { return }
-        continuation = nil
-        c.resume(returning: result)
+        if let c = continuation {
+            continuation = nil
+            c.resume(returning: result)
+        } else if let done = completion {
+            completion = nil
+            done(result)
+        }
     }
 }

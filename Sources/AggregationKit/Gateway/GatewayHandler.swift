@@ -5,6 +5,14 @@ public struct GatewayHandler: HTTPHandler {
     public struct Route: Sendable {
         public let name: String
         public let handler: any HTTPHandler
+        /// Set for pass-through routes, which can be answered without a task.
+        let proxy: ProxyHandler?
+
+        public init(name: String, handler: any HTTPHandler) {
+            self.name = name
+            self.handler = handler
+            self.proxy = handler as? ProxyHandler
+        }
     }
 
     let router: Router<Route>
@@ -13,6 +21,21 @@ public struct GatewayHandler: HTTPHandler {
     public init(router: Router<Route>, readiness: Readiness) {
         self.router = router
         self.readiness = readiness
+    }
+
+    /// Answers a proxy route without a Swift task: routing and the upstream call run on the loop and the
+    /// response comes back through `completion`. Returns false (nothing done) for anything else, which
+    /// then takes the ordinary async path.
+    func handleFast(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) -> Bool {
+        let path = request.path
+        guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz", !Self.hasDotSegment(path) else { return false }
+        guard case .matched(let match) = router.lookup(method: request.method, path: path),
+              let proxy = match.value.proxy else { return false }
+        context.route = match.value.name
+        context.matchedTemplate = match.template
+        context.pathParameters = match.parameters
+        proxy.start(request, context: context, completion: completion)
+        return true
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {

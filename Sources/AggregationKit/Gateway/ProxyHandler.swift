@@ -67,6 +67,24 @@ public struct ProxyHandler: HTTPHandler {
         return headers.tokens("connection")
     }
 
+    /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
+    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) {
+        let origin = service.pick()
+        let upstreamRequest = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
+                                              headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
+        context.upstream = origin.authority
+        let requestID = context.requestID
+        HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { result in
+            switch result {
+            case .success(let response):
+                completion(self.passBack(response))
+            case .failure(let error):
+                completion(HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
+                                     detail: "service '\(self.service.name)' (\(origin.authority)): \(error.detail)").response(requestID: requestID))
+            }
+        }
+    }
+
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         let origin = service.pick()
         let upstreamRequest = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
@@ -79,6 +97,12 @@ public struct ProxyHandler: HTTPHandler {
             throw HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
                             detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
         }
+        return passBack(response)
+    }
+
+    /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended.
+    func passBack(_ upstream: HTTPResponse) -> HTTPResponse {
+        var response = upstream
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
         let snapshot = response.headers

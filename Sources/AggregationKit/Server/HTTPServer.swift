@@ -10,6 +10,8 @@ public final class HTTPServer: Sendable {
     public let configuration: ServerConfiguration
     public let group: EventLoopGroup
     let handler: any HTTPHandler
+    /// The gateway's front handler when nothing is in front of it: proxy routes then skip the task.
+    let fastPath: GatewayHandler?
     let draining = Atomic<Bool>(false)
     private let boundPort = Atomic<Int>(0)
     private let states: [ServerLoopState]
@@ -19,6 +21,7 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.group = group
         self.handler = handler
+        self.fastPath = handler as? GatewayHandler
         let perLoop = max(1, configuration.maxConnections / group.loops.count)
         states = group.loops.map { ServerLoopState(loop: $0, maxConnections: perLoop) }
         var random: UInt64 = 0

@@ -176,6 +176,23 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         let client = peerIP
         let start = loop.now
         requestDispatchedAt = Syscall.monotonicNanoseconds()
+        if let gateway = server.fastPath {
+            // Proxy routes: no task, the upstream call completes on this loop.
+            let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
+            var returned = false
+            let handled = gateway.handleFast(request, context: context) { [self] response in
+                var finished = response
+                finished.headers.set("X-Request-ID", id)
+                if returned {
+                    self.complete(finished, route: context.route, upstream: context.upstream)
+                } else {
+                    // Answered before handleFast returned: finish after it, not inside it.
+                    loop.schedule(at: loop.now) { self.complete(finished, route: context.route, upstream: context.upstream) }
+                }
+            }
+            returned = true
+            if handled { return }
+        }
         Task(executorPreference: loop) {
             let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
             var response: HTTPResponse
