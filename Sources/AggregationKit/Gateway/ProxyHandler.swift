@@ -69,35 +69,38 @@ public struct ProxyHandler: HTTPHandler {
 
     /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
     func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) {
-        let origin = service.pick()
-        let upstreamRequest = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
-                                              headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
-        context.upstream = origin.authority
+        let (upstreamRequest, origin) = prepare(request, context: context)
         let requestID = context.requestID
         HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { result in
             switch result {
-            case .success(let response):
-                completion(self.passBack(response))
-            case .failure(let error):
-                completion(HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
-                                     detail: "service '\(self.service.name)' (\(origin.authority)): \(error.detail)").response(requestID: requestID))
+            case .success(let response): completion(self.passBack(response))
+            case .failure(let error): completion(self.problem(error, origin).response(requestID: requestID))
             }
         }
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        let origin = service.pick()
-        let upstreamRequest = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
-                                              headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
-        context.upstream = origin.authority
-        var response: HTTPResponse
+        let (upstreamRequest, origin) = prepare(request, context: context)
         do {
-            response = try await HTTPClient.execute(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout)
+            return passBack(try await HTTPClient.execute(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout))
         } catch {
-            throw HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
-                            detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
+            throw problem(error, origin)
         }
-        return passBack(response)
+    }
+
+    /// Picks an instance and builds the request for it.
+    private func prepare(_ request: HTTPRequest, context: RequestContext) -> (UpstreamRequest, UpstreamOrigin) {
+        let origin = service.pick()
+        context.upstream = origin.authority
+        let upstream = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
+                                       headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
+        return (upstream, origin)
+    }
+
+    /// The client's problem document for an upstream failure: 502, 503 or 504 with a stable code.
+    private func problem(_ error: UpstreamError, _ origin: UpstreamOrigin) -> HTTPError {
+        HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
+                  detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
     }
 
     /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended.
