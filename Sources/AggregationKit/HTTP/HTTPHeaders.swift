@@ -54,24 +54,20 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     /// Whether field `i` is called `name` (ASCII case-insensitive), without making a String.
     public func nameEquals(at i: Int, _ name: String) -> Bool {
         let f = fieldList[i]
-        var name = name
-        return name.withUTF8 { n in
-            guard n.count == Int(f.nameLength) else { return false }
-            return storage.withUnsafeBufferPointer { s in
-                String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]), n)
-            }
-        }
+        return bytes(Int(f.nameStart), Int(f.nameLength), equalIgnoringCase: name)
     }
 
     /// Whether field `i`'s value is `value` (ASCII case-insensitive).
     func valueEquals(at i: Int, ignoringCase value: String) -> Bool {
         let f = fieldList[i]
-        var value = value
-        return value.withUTF8 { v in
-            guard v.count == Int(f.valueLength) else { return false }
-            return storage.withUnsafeBufferPointer { s in
-                String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]), v)
-            }
+        return bytes(Int(f.valueStart), Int(f.valueLength), equalIgnoringCase: value)
+    }
+
+    private func bytes(_ start: Int, _ length: Int, equalIgnoringCase text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { t in
+            guard t.count == length else { return false }
+            return storage.withUnsafeBufferPointer { s in String.asciiFold(UnsafeBufferPointer(rebasing: s[start..<start + length]), t) }
         }
     }
 
