@@ -187,3 +187,51 @@ final class HalfCloseTests: XCTestCase {
         XCTAssertLessThan(cpu, 0.2, "CPU seconds spent while the response was pending")
     }
 }
+
+/// Out of file descriptors: the listener stops spinning on the connection it cannot accept, and picks it
+/// up once a descriptor is free. The client is another process, so only the server runs out.
+final class DescriptorExhaustionTests: XCTestCase {
+    func testAcceptPausesOnEMFILEAndRecovers() throws {
+        LogBuffer.enabled = false
+        var c = ServerConfiguration()
+        c.port = 0
+        let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { _, _ in
+            HTTPResponse(status: 200, contentType: "text/plain", body: "ok")
+        })
+        try server.start()
+        defer { server.shutdown(); server.group.shutdown() }
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        client.arguments = ["python3", "-c", """
+        import socket, sys
+        s = socket.create_connection(("127.0.0.1", \(server.port)))
+        s.settimeout(5)
+        s.sendall(b"GET / HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n")
+        print(s.recv(4096).split(b"\\r\\n")[0].decode(), flush=True)
+        """]
+        let out = Pipe()
+        client.standardOutput = out
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
+        // Launch first (it needs descriptors here for its pipes), then leave this process none to spare.
+        try client.run()
+        // The next descriptor would be the lowest free number: a limit at that number leaves none.
+        let lowestFree = dup(0)
+        close(lowestFree)
+        var tight = saved
+        tight.rlim_cur = rlim_t(lowestFree)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &tight)
+        Thread.sleep(forTimeInterval: 0.2)  // the client connects; the server cannot accept
+        var before = rusage(), after = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &before)
+        Thread.sleep(forTimeInterval: 0.4)
+        getrusage(RUSAGE_SELF.rawValue, &after)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &saved)
+        let cpu = Double(after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec)
+            + Double(after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6
+        XCTAssertLessThan(cpu, 0.1, "the loop does not spin on a connection it cannot accept")
+        client.waitUntilExit()
+        let line = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(line, "HTTP/1.1 200 OK\n", "accepted and answered once a descriptor is free")
+    }
+}

@@ -115,8 +115,12 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
             do {
                 accepted = try Syscall.accept(listenFD)
             } catch {
-                // EMFILE, ENFILE, ECONNABORTED...: log and try again on the next event.
                 loop.log.append("{\"level\":\"error\",\"msg\":\"accept failed\",\"error\":\(JSONText.quoted(error.description))}")
+                if error.errno == EMFILE || error.errno == ENFILE || error.errno == ENOBUFS || error.errno == ENOMEM {
+                    // Out of descriptors or memory: the pending connection stays readable, so a
+                    // level-triggered listener would spin. Pause accepting for 100 ms, as nginx does.
+                    pauseAccepting(for: 100_000_000)
+                }
                 return
             }
             guard let (fd, address) = accepted else { return }
@@ -131,12 +135,25 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
         }
     }
 
+    private var acceptPausedUntil: UInt64 = 0
+
+    private func pauseAccepting(for nanoseconds: UInt64) {
+        guard listenFD >= 0 else { return }
+        accepting = false
+        acceptPausedUntil = loop.now + nanoseconds
+        loop.modify(listenFD, events: 0)
+        loop.schedule(at: acceptPausedUntil) { [weak self] in self?.resumeAccepting() }
+    }
+
+    private func resumeAccepting() {
+        guard !accepting, listenFD >= 0, !(server?.draining.load(ordering: .acquiring) ?? true), connections.count < maxConnections else { return }
+        accepting = true
+        loop.modify(listenFD, events: EPOLLIN.rawValue)
+    }
+
     func connectionClosed(_ connection: HTTPServerConnection) {
         connections[ObjectIdentifier(connection)] = nil
-        if !accepting && listenFD >= 0 && !(server?.draining.load(ordering: .acquiring) ?? true) && connections.count < maxConnections {
-            accepting = true
-            loop.modify(listenFD, events: EPOLLIN.rawValue)
-        }
+        if loop.now >= acceptPausedUntil { resumeAccepting() }
     }
 
     func tick(now: UInt64) {}
