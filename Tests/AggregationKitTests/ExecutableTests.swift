@@ -107,7 +107,16 @@ final class ExecutableTests: XCTestCase {
         XCTAssertEqual(p.terminationStatus, 0)
         XCTAssertEqual(p.terminationReason, .exit)
         let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertTrue(log.contains("\"path\":\"/slow\""), log)
+        let slowLine = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("\"path\":\"/slow\"") }, log)
+        let entry = try JSONParser.parse(String(slowLine))
+        for key in ["time", "request_id", "method", "path", "route", "status", "duration_ms", "bytes", "upstream", "client"] {
+            XCTAssertNotNil(entry[key], "access log field \(key)")
+        }
+        XCTAssertEqual(entry["status"]?.numberValue?.intValue, 200)
+        XCTAssertEqual(entry["route"]?.stringValue, "all")
+        XCTAssertEqual(entry["upstream"]?.stringValue, "127.0.0.1:\(downstream.port)")
+        XCTAssertGreaterThan(entry["duration_ms"]?.numberValue?.doubleValue ?? 0, 1000, "the slow request took 1.2 s")
+        XCTAssertTrue(JSONSchema.isRFC3339DateTime(entry["time"]?.stringValue ?? ""))
         XCTAssertTrue(log.contains("\"msg\":\"stopped\",\"connections_cut\":0"), log)
         // New connections are refused once draining started.
         XCTAssertThrowsError(try RawClient(port: port))
