@@ -29,12 +29,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     private var peerClosedRead = false
     private var draining = false
     private var continueSent = false
-    // Timeouts (monotonic ns; 0 = not running).
-    private var requestStartedAt: UInt64 = 0
-    private var bodyStartedAt: UInt64 = 0
-    private var lastActivity: UInt64
-    private var writeProgressAt: UInt64 = 0
-    private var lingerUntil: UInt64 = 0
+    private var deadlines: ConnectionDeadlines
     // The request being answered.
     private var current: HTTPRequest?
     private var currentID = ""
@@ -46,7 +41,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         self.server = server
         self.state = state
         self.parser = HTTPRequestParser(limits: server.configuration.limits)
-        self.lastActivity = loop.now
+        self.deadlines = ConnectionDeadlines(now: loop.now)
     }
 
     private var maxBuffered: Int {
@@ -87,7 +82,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 if phase != .lingering { updateInterest() }
                 break
             }
-            lastActivity = loop.now
+            deadlines.lastActivity = loop.now
             if phase == .lingering { continue }
             gotBytes = true
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
@@ -97,7 +92,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             if peerClosedRead { closeNow() }
             return
         }
-        if gotBytes && phase == .reading && requestStartedAt == 0 { requestStartedAt = loop.now }
+        if gotBytes && phase == .reading && deadlines.requestStartedAt == 0 { deadlines.requestStartedAt = loop.now }
         if phase == .reading { processBuffer() }
         if peerClosedRead && phase == .reading {
             // EOF between requests, or in the middle of one: nothing to answer.
@@ -132,7 +127,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         switch result {
         case .needMore:
             if let pending = parser.requestAwaitingBody {
-                if bodyStartedAt == 0 { bodyStartedAt = loop.now }
+                if deadlines.bodyStartedAt == 0 { deadlines.bodyStartedAt = loop.now }
                 if pending.expectsContinue && !continueSent {
                     continueSent = true
                     queueWrite(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -148,8 +143,8 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         case .request(var request, let consumed):
             buffer.removeSubrange(0..<consumed)
             if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
-            requestStartedAt = buffer.isEmpty ? 0 : loop.now
-            bodyStartedAt = 0
+            deadlines.requestStartedAt = buffer.isEmpty ? 0 : loop.now
+            deadlines.bodyStartedAt = 0
             continueSent = false
             if request.isUpgrade {
                 // Protocol upgrades are not proxied: answer the request as plain HTTP, then close.
@@ -230,7 +225,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         if outgoing.isEmpty { outgoingOffset = 0 }
         HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
                                          date: loop.clock.httpDate(), into: &outgoing)
-        writeProgressAt = loop.now
+        deadlines.writeProgressAt = loop.now
         flush()
         if phase == .closed { return }
         if outgoing.isEmpty { responseWritten() }
@@ -243,7 +238,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             startLingeringClose()
         case .processing:
             phase = .reading
-            lastActivity = loop.now
+            deadlines.lastActivity = loop.now
             resumeReading()
             processBuffer()
             if peerClosedRead && phase == .reading { closeNow() }
@@ -261,7 +256,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         } else {
             outgoing.append(contentsOf: bytes)
         }
-        writeProgressAt = loop.now
+        deadlines.writeProgressAt = loop.now
         flush()
     }
 
@@ -284,7 +279,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 return
             }
             outgoingOffset += n
-            writeProgressAt = loop.now
+            deadlines.writeProgressAt = loop.now
         }
         outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
         outgoingOffset = 0
@@ -305,7 +300,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         buffer = []
         Syscall.shutdownWrite(fd)
         if peerClosedRead { closeNow(); return }
-        lingerUntil = loop.now + 2_000_000_000
+        deadlines.lingerUntil = loop.now + 2_000_000_000
         readPaused = false
         updateInterest()
     }
@@ -326,25 +321,19 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     }
 
     func tick(now: UInt64) {
-        let c = server.configuration
+        let stage: ConnectionDeadlines.Stage
         switch phase {
-        case .reading:
-            if parser.requestAwaitingBody != nil {
-                if bodyStartedAt != 0 && now &- bodyStartedAt > c.bodyTimeout { timeOut(code: "body_timeout", "request body not received in time") }
-            } else if requestStartedAt != 0 {
-                if now &- requestStartedAt > c.headerTimeout { timeOut(code: "header_timeout", "request head not received in time") }
-            } else if draining {
-                closeNow()
-            } else if now &- lastActivity > c.idleTimeout {
-                closeNow()
-            }
-            if wantsWrite && now &- writeProgressAt > c.writeTimeout { closeNow() }
-        case .processing, .writingLast:
-            if wantsWrite && now &- writeProgressAt > c.writeTimeout { closeNow() }
-        case .lingering:
-            if now > lingerUntil { closeNow() }
-        case .closed:
-            break
+        case .reading: stage = .reading
+        case .processing, .writingLast: stage = .processing
+        case .lingering: stage = .lingering
+        case .closed: stage = .closed
+        }
+        switch deadlines.verdict(now: now, stage: stage, awaitingBody: parser.requestAwaitingBody != nil, draining: draining,
+                                 writePending: wantsWrite, configuration: server.configuration) {
+        case .keep: break
+        case .headerTimeout: timeOut(code: "header_timeout", "request head not received in time")
+        case .bodyTimeout: timeOut(code: "body_timeout", "request body not received in time")
+        case .close, .writeStalled: closeNow()
         }
     }
 

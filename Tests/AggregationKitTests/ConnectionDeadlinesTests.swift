@@ -1,0 +1,56 @@
+import XCTest
+@testable import AggregationKit
+
+/// The server connection's timeout decisions, with a manual clock.
+final class ConnectionDeadlinesTests: XCTestCase {
+    let ms: UInt64 = 1_000_000
+    var config: ServerConfiguration {
+        var c = ServerConfiguration()
+        c.headerTimeout = 100 * ms
+        c.bodyTimeout = 200 * ms
+        c.idleTimeout = 300 * ms
+        c.writeTimeout = 50 * ms
+        return c
+    }
+
+    private func verdict(_ d: ConnectionDeadlines, at now: UInt64, _ stage: ConnectionDeadlines.Stage = .reading,
+                         body: Bool = false, draining: Bool = false, writing: Bool = false) -> ConnectionDeadlines.Verdict {
+        d.verdict(now: now, stage: stage, awaitingBody: body, draining: draining, writePending: writing, configuration: config)
+    }
+
+    func testIdleKeepAlive() {
+        let d = ConnectionDeadlines(now: 1000 * ms)
+        XCTAssertEqual(verdict(d, at: 1300 * ms), .keep)
+        XCTAssertEqual(verdict(d, at: 1301 * ms), .close)
+        XCTAssertEqual(verdict(d, at: 1001 * ms, draining: true), .close, "draining closes idle connections at once")
+    }
+
+    func testHeaderTimeoutRunsFromTheFirstByte() {
+        var d = ConnectionDeadlines(now: 0)
+        d.requestStartedAt = 500 * ms
+        d.lastActivity = 590 * ms  // trickling bytes do not extend it (slowloris)
+        XCTAssertEqual(verdict(d, at: 600 * ms), .keep)
+        XCTAssertEqual(verdict(d, at: 601 * ms), .headerTimeout)
+        XCTAssertEqual(verdict(d, at: 601 * ms, draining: true), .headerTimeout, "a request in progress is not cut by draining")
+    }
+
+    func testBodyTimeoutRunsFromTheEndOfTheHead() {
+        var d = ConnectionDeadlines(now: 0)
+        d.requestStartedAt = 0
+        d.bodyStartedAt = 100 * ms
+        XCTAssertEqual(verdict(d, at: 300 * ms, body: true), .keep)
+        XCTAssertEqual(verdict(d, at: 301 * ms, body: true), .bodyTimeout)
+    }
+
+    func testWriteStallInAnyStageAndLinger() {
+        var d = ConnectionDeadlines(now: 0)
+        d.writeProgressAt = 1000 * ms
+        XCTAssertEqual(verdict(d, at: 1050 * ms, .processing, writing: true), .keep)
+        XCTAssertEqual(verdict(d, at: 1051 * ms, .processing, writing: true), .writeStalled)
+        XCTAssertEqual(verdict(d, at: 1051 * ms, .processing, writing: false), .keep, "no pending output, no write timeout")
+        XCTAssertEqual(verdict(d, at: 5000 * ms, .processing), .keep, "a slow handler is not the server's timeout")
+        d.lingerUntil = 2000 * ms
+        XCTAssertEqual(verdict(d, at: 2000 * ms, .lingering), .keep)
+        XCTAssertEqual(verdict(d, at: 2001 * ms, .lingering), .close)
+    }
+}
