@@ -48,6 +48,16 @@ final class ProxyIntegrationTests: XCTestCase {
         XCTAssertEqual(r.headers["x-request-id"], "abc-123")
     }
 
+    func testObsTextHeaderBytesAreForwardedUnchanged() throws {
+        let client = try RawClient(port: gateway.port)
+        // 0xE9 is "é" in ISO-8859-1 and invalid as UTF-8: it must reach upstream as the same single byte.
+        client.send(Array("GET /echo HTTP/1.1\r\nHost: t\r\nX-Latin: caf".utf8) + [0xE9] + Array("\r\n\r\n".utf8))
+        let r = try XCTUnwrap(client.readResponse())
+        var sent: [String: String] = [:]
+        for pair in r.json?["headers"]?.arrayValue ?? [] { sent[pair.arrayValue![0].stringValue!.lowercased()] = pair.arrayValue![1].stringValue! }
+        XCTAssertEqual(sent["x-latin"], "caf\u{e9}", "Python decodes header bytes as ISO-8859-1: one byte 0xE9")
+    }
+
     func testGeneratesRequestIDWhenMissingOrInvalid() throws {
         let a = try gateway.get("/echo")
         let b = try gateway.get("/echo", headers: [("X-Request-ID", "bad id with spaces")])
