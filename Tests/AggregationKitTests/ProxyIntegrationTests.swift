@@ -220,6 +220,13 @@ final class ProxyIntegrationTests: XCTestCase {
         XCTAssertEqual(r.status, 405)
         XCTAssertEqual(r.headers["allow"], "GET, HEAD")
         XCTAssertEqual(try gateway.get("/items/../admin").status, 400)
+        let connect = try RawClient(port: gateway.port)
+        connect.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        XCTAssertEqual(connect.readResponse()?.status, 501)
+        XCTAssertTrue(connect.waitForClose(), "bytes after CONNECT are never parsed as HTTP")
+        let trace = try RawClient(port: gateway.port)
+        trace.send("TRACE /items/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(trace.readResponse()?.status, 405)
         XCTAssertEqual(try gateway.get("/healthz").status, 200)
         XCTAssertEqual(try gateway.get("/readyz").status, 200)
     }

@@ -28,7 +28,8 @@ public struct GatewayHandler: HTTPHandler {
     /// then takes the ordinary async path.
     func handleFast(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) -> Bool {
         let path = request.path
-        guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz", !Self.hasDotSegment(path) else { return false }
+        guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz", !Self.hasDotSegment(path),
+              request.method != "TRACE" else { return false }
         guard case .matched(let match) = router.lookup(method: request.method, path: path),
               let proxy = match.value.proxy else { return false }
         context.route = match.value.name
@@ -49,6 +50,13 @@ public struct GatewayHandler: HTTPHandler {
             return readiness.isReady
                 ? HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ready\"}")
                 : HTTPResponse(status: 503, contentType: "application/json", body: "{\"status\":\"draining\"}")
+        }
+        if request.method == "CONNECT" {
+            throw HTTPError(status: 501, code: "connect_not_supported", detail: "the gateway does not open tunnels")
+        }
+        if request.method == "TRACE" {
+            // Never reflected to a service (cross-site tracing); as nginx does.
+            throw HTTPError(status: 405, code: "method_not_allowed", detail: "TRACE is not allowed")
         }
         if Self.hasDotSegment(path) {
             throw HTTPError(status: 400, code: "dot_segment", detail: "the path contains '.' or '..' segments")
