@@ -79,16 +79,7 @@ final class ServerLimitsTests: XCTestCase {
         for i in 0..<2000 { batch += "POST /r\(i) HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n" + String(repeating: "x", count: 40) }
         let payload = Array(batch.utf8)
         let fd = c.fd
-        let writer = Thread {
-            payload.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
-                    if n <= 0 { return }
-                    off += n
-                }
-            }
-        }
+        let writer = Thread { sendAll(payload, to: fd) }
         writer.start()
         for i in 0..<2000 {
             guard let r = c.readResponse() else { return XCTFail("response \(i) missing") }

@@ -33,7 +33,6 @@ public struct SourcePath: Sendable, Equatable, CustomStringConvertible {
     public let text: String
 
     public var description: String { text }
-    public var hasWildcard: Bool { steps.contains(.each) }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public let text: String

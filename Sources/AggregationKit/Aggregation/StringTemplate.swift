@@ -8,7 +8,6 @@ public struct StringTemplate: Sendable, CustomStringConvertible {
     public var description: String { text }
 
     public var paths: [SourcePath] { parts.compactMap { if case .value(let p) = $0 { return p }; return nil } }
-    public var isConstant: Bool { paths.isEmpty }
 
     public init(_ text: String) throws(SourcePath.ParseError) {
         self.text = text

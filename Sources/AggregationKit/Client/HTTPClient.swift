@@ -1,5 +1,3 @@
-import Synchronization
-
 /// The upstream HTTP/1.1 client. Connections belong to the loop of the request that uses them, so a
 /// handler running on its connection's loop talks to upstream without leaving that thread.
 public enum HTTPClient {

@@ -145,9 +145,6 @@ final class UpstreamConnection: EventLoopHandler {
         }
     }
 
-    /// Whether any byte of the current response has arrived (a request that got none may be retried).
-    var receivedResponseBytes: Bool { !incoming.isEmpty }
-
     private func finish(_ response: HTTPResponse, reusable: Bool) {
         requestsServed += 1
         phase = reusable ? .idle : .busy

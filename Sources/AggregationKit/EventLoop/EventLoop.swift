@@ -115,8 +115,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Adds a handler that has no descriptor of its own but wants `tick` (a pool's idle expiry).
     func addTicker(_ handler: EventLoopHandler) { tickers[ObjectIdentifier(handler)] = handler }
 
-    var registeredCount: Int { tickers.count }
-    func forEachHandler(_ body: (EventLoopHandler) -> Void) { for h in Array(tickers.values) { body(h) } }
 
     // MARK: Running
 

@@ -32,6 +32,18 @@ final class Downstream {
     deinit { if process.isRunning { stop() } }
 }
 
+/// Writes all of `bytes` to a blocking socket (stops early if the peer is gone).
+func sendAll(_ bytes: [UInt8], to fd: Int32) {
+    bytes.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
+            if n <= 0 { return }
+            off += n
+        }
+    }
+}
+
 struct TestError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
@@ -58,16 +70,7 @@ final class RawClient {
     deinit { close(fd) }
 
     func send(_ text: String) { send(Array(text.utf8)) }
-    func send(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Glibc.send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
-                if n <= 0 { return }
-                off += n
-            }
-        }
-    }
+    func send(_ bytes: [UInt8]) { sendAll(bytes, to: fd) }
 
     /// Reads one response (nil if the connection closed or timed out first).
     func readResponse(head: Bool = false) -> HTTPResponse? {
@@ -105,7 +108,6 @@ final class RawClient {
         }
     }
 
-    var bufferedByteCount: Int { buffer.count }
 }
 
 extension HTTPResponse {
