@@ -121,4 +121,22 @@ final class ExecutableTests: XCTestCase {
         // New connections are refused once draining started.
         XCTAssertThrowsError(try RawClient(port: port))
     }
+
+    /// The access log goes to a pipe that nobody reads (a stuck log shipper): the gateway keeps answering.
+    /// Before the log writer thread, the loop blocked in `write` once the pipe's 64 KiB were full.
+    func testStalledStdoutDoesNotFreezeTheGateway() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let (p, port, out) = try start("BFFWeb", ["--demo", "--port", "0", "--threads", "1", "--config", root.appendingPathComponent("contracts/web").path])
+        defer { p.terminate(); p.waitUntilExit(); _ = out }
+        let client = try RawClient(port: port)
+        // About 250 bytes of log per request: 2,000 requests are 8 times what the pipe holds.
+        for i in 0..<2000 {
+            client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            guard let r = client.readResponse() else { return XCTFail("no answer to request \(i)") }
+            XCTAssertEqual(r.status, 200)
+        }
+        let other = try RawClient(port: port)
+        other.send("GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(other.readResponse()?.status, 200)
+    }
 }

@@ -110,18 +110,6 @@ final class ServerLimitsTests: XCTestCase {
     }
 }
 
-final class LogBufferTests: XCTestCase {
-    func testBoundedWhenNotFlushed() {
-        LogBuffer.enabled = true
-        defer { LogBuffer.enabled = false }
-        let log = LogBuffer(flushThreshold: Int.max)
-        let line = String(repeating: "x", count: 1000)
-        for _ in 0..<2000 { log.append(line) }
-        XCTAssertLessThanOrEqual(log.bufferedBytes, log.limit)
-        XCTAssertEqual(log.dropped, 2000 - log.limit / 1001)
-    }
-}
-
 /// A client that stops reading: the response cannot be written, and the write timeout drops the connection.
 final class WriteTimeoutTests: XCTestCase {
     func testStalledReaderIsDroppedAtTheWriteTimeout() throws {

@@ -186,6 +186,8 @@ public enum GatewayCommand {
                 gateway.group.shutdown()
                 demoServices?.shutdown()
                 printOut("{\"level\":\"info\",\"msg\":\"stopped\",\"connections_cut\":\(cut)}")
+                // A reader that stopped reading must not keep the process alive: give the log 2 s.
+                LogWriter.standardOutput.flush(timeout: 2_000_000_000)
                 exit(0)
             }
             source.resume()
@@ -219,7 +221,12 @@ public enum GatewayCommand {
     }
 
     static func printError(_ text: String) { writeLine(text, fd: 2) }
-    static func printOut(_ text: String, terminator: String = "\n") { writeLine(text, fd: 1, terminator: terminator) }
+    /// Standard output goes through the log writer's queue: in order with the access log, and never
+    /// blocking the caller on a stalled pipe.
+    static func printOut(_ text: String, terminator: String = "\n") {
+        guard terminator == "\n" else { return writeLine(text, fd: 1, terminator: terminator) }
+        LogWriter.standardOutput.submit(line: text)
+    }
 
     /// Unbuffered, so lines reach a pipe at once and never interleave with the loops' log writes mid-line.
     static func writeLine(_ text: String, fd: Int32, terminator: String = "\n") {

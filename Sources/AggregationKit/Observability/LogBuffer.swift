@@ -1,15 +1,17 @@
-/// A loop's buffered writer to standard output: lines are appended during an iteration and written
-/// together at its end. Bounded: past `limit` bytes, lines are dropped and counted.
+/// A loop's batch of log lines: appended during an iteration and handed to the `LogWriter` together at
+/// its end (or earlier, past `flushThreshold`). Handing over never blocks: the writer's own thread does
+/// the `write`, and a batch it has no room for is dropped and counted there. Loop thread only.
 final class LogBuffer {
     private var bytes: [UInt8] = []
-    let limit = 1 << 20
-    private(set) var dropped = 0
+    private var lines = 0
+    let writer: LogWriter
     nonisolated(unsafe) static var enabled = true
 
-    /// Past this many bytes the buffer is written out at once rather than at the end of the iteration.
+    /// Past this many bytes the batch is handed over at once rather than at the end of the iteration.
     let flushThreshold: Int
 
-    init(flushThreshold: Int = 65536) {
+    init(writer: LogWriter = .standardOutput, flushThreshold: Int = 65536) {
+        self.writer = writer
         self.flushThreshold = flushThreshold
         bytes.reserveCapacity(16384)
     }
@@ -18,24 +20,16 @@ final class LogBuffer {
 
     func append(_ line: String) {
         guard Self.enabled else { return }
-        if bytes.count + line.utf8.count + 1 > limit {
-            dropped += 1
-            return
-        }
         bytes.append(contentsOf: line.utf8)
         bytes.append(10)
+        lines += 1
         if bytes.count > flushThreshold { flush() }
     }
 
     func flush() {
         guard !bytes.isEmpty else { return }
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                guard let n = try? Syscall.write(1, raw.baseAddress! + offset, raw.count - offset), n > 0 else { break }
-                offset += n
-            }
-        }
-        bytes.removeAll(keepingCapacity: true)
+        bytes.withUnsafeBytes { _ = writer.submit($0, lines: lines) }
+        bytes.removeAll(keepingCapacity: bytes.capacity <= 1 << 18)
+        lines = 0
     }
 }

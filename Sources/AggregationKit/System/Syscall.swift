@@ -45,6 +45,12 @@ enum Syscall {
         try call("write") { Glibc.write(fd, pointer, count) }
     }
 
+    /// Waits until `fd` is writable (or the timeout passes). For blocking helper threads, never a loop.
+    static func waitWritable(_ fd: Int32, timeoutMilliseconds: Int32) {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = try? call("poll") { Int(Glibc.poll(&p, 1, timeoutMilliseconds)) }
+    }
+
     static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
