@@ -35,6 +35,30 @@ final class ServerLimitsTests: XCTestCase {
         XCTAssertLessThan(elapsed, 1.5)
     }
 
+    /// A valid chunked body in 1-byte chunks is 6 bytes on the wire per body byte: 400 KB of body is
+    /// 2.4 MB of framing, more than the raw buffer may hold. The body limit applies to the decoded body,
+    /// so the request succeeds (before, reading paused with a full buffer and nothing resumed it: 408).
+    func testBodyInOneByteChunksWithinTheLimitSucceeds() throws {
+        let server = try startServer { $0.limits.maxBodyBytes = 1 << 20 }
+        defer { stop(server) }
+        let c = try RawClient(port: server.port, timeoutSeconds: 20)
+        var wire = Array("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        wire.reserveCapacity(2_500_000)
+        for _ in 0..<400_000 { wire += [49, 13, 10, 97, 13, 10] }   // "1\r\na\r\n"
+        wire += Array("0\r\n\r\n".utf8)
+        c.send(wire)
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(String(decoding: r.body, as: UTF8.self), "POST /upload 400000")
+        // The decoded body is still limited: 1 MiB + 1 byte in small chunks is refused.
+        let big = try RawClient(port: server.port, timeoutSeconds: 20)
+        var tooBig = Array("POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        for _ in 0..<((1 << 20) / 4096 + 1) { tooBig += Array("1000\r\n".utf8) + [UInt8](repeating: 97, count: 4096) + [13, 10] }
+        tooBig += Array("0\r\n\r\n".utf8)
+        big.send(tooBig)
+        XCTAssertEqual(big.readResponse()?.status, 413)
+    }
+
     func testSlowBodyGets408() throws {
         let server = try startServer { $0.bodyTimeout = 300_000_000 }
         defer { stop(server) }

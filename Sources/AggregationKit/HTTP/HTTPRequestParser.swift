@@ -93,6 +93,17 @@ public struct HTTPRequestParser: Sendable {
         }
     }
 
+    /// While a chunked body is arriving: how many bytes at the front of the caller's buffer are decoded
+    /// and no longer needed. The caller drops them from its buffer before the next `parse`, so the raw
+    /// buffer holds only undecoded bytes and the body limit applies to the decoded body: a valid body sent
+    /// in 1-byte chunks (six bytes of framing per byte) fits as well as one sent in one chunk.
+    public mutating func discardDecodedPrefix() -> Int {
+        guard case .chunked = phase else { return 0 }
+        let n = position
+        position = 0
+        return n
+    }
+
     private mutating func finish() -> Result {
         let request = pending!
         let consumed = position

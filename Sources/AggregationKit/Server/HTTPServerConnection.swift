@@ -126,6 +126,11 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         let result = buffer.withUnsafeBytes { parser.parse($0) }
         switch result {
         case .needMore:
+            let decoded = parser.discardDecodedPrefix()
+            if decoded > 0 {
+                buffer.removeSubrange(0..<decoded)
+                if readPaused && buffer.count < maxBuffered { resumeReading() }
+            }
             if let pending = parser.requestAwaitingBody {
                 if deadlines.bodyStartedAt == 0 { deadlines.bodyStartedAt = loop.now }
                 if pending.expectsContinue && !continueSent {
