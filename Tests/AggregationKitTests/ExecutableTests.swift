@@ -139,4 +139,37 @@ final class ExecutableTests: XCTestCase {
         other.send("GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(other.readResponse()?.status, 200)
     }
+
+    /// With a readiness grace, SIGTERM keeps the listener open for that long: health checks get `/readyz`
+    /// 503 instead of connection refused, other requests are still served with `Connection: close`, idle
+    /// keep-alive connections close at once; then the usual drain, and exit 0.
+    func testReadinessGraceKeepsServingWithReadyz503() throws {
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        let dir = try tempConfig(proxyConfig(port: downstream.port, timeouts: "\"readinessGraceMs\": 3000"))
+        let (p, port, _) = try start("BFFWeb", ["--config", dir.path, "--port", "0", "--threads", "2"])
+        defer { if p.isRunning { p.terminate(); p.waitUntilExit() } }
+        let idle = try RawClient(port: port)
+        idle.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(idle.readResponse()?.status, 200)
+        let started = Date()
+        kill(p.processIdentifier, SIGTERM)
+        XCTAssertTrue(idle.waitForClose(), "an idle keep-alive connection is closed at once")
+        let health = try RawClient(port: port)
+        health.send("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+        let ready = try XCTUnwrap(health.readResponse())
+        XCTAssertEqual(ready.status, 503)
+        XCTAssertEqual(ready.headers["connection"], "close")
+        let client = try RawClient(port: port)
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        let served = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(served.status, 200)
+        XCTAssertEqual(served.headers["connection"], "close")
+        XCTAssertTrue(client.waitForClose())
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3, "these checks ran inside the grace")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2.9, "the listener stayed open for the grace")
+        XCTAssertThrowsError(try RawClient(port: port))
+    }
 }

@@ -175,13 +175,14 @@ extension GatewayConfiguration {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
         }
 
-        let timeouts = r.object(top?["timeouts"], "$.timeouts", allowed: ["headerMs", "bodyMs", "idleMs", "writeMs", "drainMs"])
+        let timeouts = r.object(top?["timeouts"], "$.timeouts", allowed: ["headerMs", "bodyMs", "idleMs", "writeMs", "drainMs", "readinessGraceMs"])
         let ms: (String) -> UInt64? = { key in r.int(timeouts, key, "$.timeouts", range: 1...86_400_000).map { UInt64($0) * 1_000_000 } }
         if let v = ms("headerMs") { config.server.headerTimeout = v }
         if let v = ms("bodyMs") { config.server.bodyTimeout = v }
         if let v = ms("idleMs") { config.server.idleTimeout = v }
         if let v = ms("writeMs") { config.server.writeTimeout = v }
         if let v = ms("drainMs") { config.server.drainTimeout = v }
+        if let v = r.int(timeouts, "readinessGraceMs", "$.timeouts", range: 0...3_600_000) { config.server.readinessGrace = UInt64(v) * 1_000_000 }
 
         if let services = r.object(top?["services"], "$.services", allowed: top?["services"]?.objectValue?.keys ?? []) {
             for (name, value) in services.entries {

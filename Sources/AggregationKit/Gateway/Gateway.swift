@@ -40,11 +40,18 @@ public final class Gateway: Sendable {
     @discardableResult
     public func start() throws -> Int { try server.start() }
 
-    /// Graceful shutdown: `/readyz` turns 503, no new connections, in-flight requests finish within the
-    /// drain timeout. Returns how many connections were cut at the deadline.
+    /// Graceful shutdown: `/readyz` turns 503; during the readiness grace (if any) requests are still
+    /// served, each on a connection that then closes; then no new connections, and in-flight requests
+    /// finish within the drain timeout. Blocks the caller (not a loop thread). Returns how many
+    /// connections were cut at the deadline.
     @discardableResult
     public func shutdown() -> Int {
         readiness.markDraining()
+        let grace = configuration.server.readinessGrace
+        if grace > 0 {
+            server.closeConnectionsAfterResponses()
+            Syscall.sleep(nanoseconds: grace)
+        }
         return server.shutdown()
     }
 }

@@ -13,6 +13,8 @@ public final class HTTPServer: Sendable {
     /// The gateway's front handler when nothing is in front of it: proxy routes then skip the task.
     let fastPath: GatewayHandler?
     let draining = Atomic<Bool>(false)
+    /// The readiness grace is on: keep serving, but close every connection after its response.
+    let closingConnections = Atomic<Bool>(false)
     private let boundPort = Atomic<Int>(0)
     private let states: [ServerLoopState]
     let requestIDPrefix: String
@@ -54,6 +56,14 @@ public final class HTTPServer: Sendable {
         }
         boundPort.store(port, ordering: .releasing)
         return port
+    }
+
+    /// The first phase of a graceful stop: connections are still accepted and requests answered, but
+    /// every response carries `Connection: close` and idle keep-alive connections are closed now, so
+    /// clients and load balancers move away while health checks still get an answer. Returns at once.
+    public func closeConnectionsAfterResponses() {
+        closingConnections.store(true, ordering: .releasing)
+        for state in states { state.loop.execute { state.closeIdleConnections() } }
     }
 
     /// Stops accepting, lets in-flight requests finish within the drain timeout, closes idle connections,
@@ -157,6 +167,10 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     }
 
     func tick(now: UInt64) {}
+
+    func closeIdleConnections() {
+        for connection in Array(connections.values) { connection.drain() }
+    }
 
     func beginDrain() {
         if listenFD >= 0 {

@@ -218,7 +218,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?) {
         guard phase == .processing, let request = current else { return }
         current = nil
-        let close = !request.keepAlive || draining || peerClosedRead
+        let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
         logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: nil)
         send(response, head: request.method == "HEAD", close: close,

@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     public var writeTimeout: UInt64 = 30_000_000_000
     /// On SIGTERM, in-flight requests get this long to finish.
     public var drainTimeout: UInt64 = 10_000_000_000
+    /// On SIGTERM, before the drain: for this long the listener stays open, `/readyz` answers 503 and
+    /// every response closes its connection, so a load balancer's health checks see the instance leave
+    /// (0: the drain starts at once and new connections are refused).
+    public var readinessGrace: UInt64 = 0
     /// Open connections across all loops; past it the listener stops accepting until one closes.
     public var maxConnections: Int = 16384
     /// The name in `Via` and in the access log.

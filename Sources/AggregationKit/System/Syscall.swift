@@ -51,6 +51,13 @@ enum Syscall {
         _ = try? call("poll") { Int(Glibc.poll(&p, 1, timeoutMilliseconds)) }
     }
 
+    /// Blocks the calling thread (never a loop thread) for `nanoseconds`, resuming after signals.
+    static func sleep(nanoseconds: UInt64) {
+        var remaining = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var left = timespec()
+        while nanosleep(&remaining, &left) != 0 && Glibc.errno == EINTR { remaining = left }
+    }
+
     static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
