@@ -206,8 +206,10 @@ public struct CompositeHandler: HTTPHandler {
             return .requests(out)
         case .batch(let source, let size, let max, _, _):
             guard case .array(let items)? = scope.resolve(source) ?? .array([]) else { return .failed("'\(source.text)' is not an array") }
+            // Exact equality (ids beyond 2^53 stay apart), hashed: linear in the number of items.
             var unique: [JSONValue] = []
-            for item in items where !unique.contains(item) {
+            var seen: Set<JSONValue> = []
+            for item in items where seen.insert(item).inserted {
                 unique.append(item)
                 if unique.count == max { break }
             }
