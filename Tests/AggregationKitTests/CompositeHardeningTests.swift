@@ -131,6 +131,19 @@ final class CompositeHardeningTests: XCTestCase {
         }
     }
 
+    /// What the client does not see goes to `internalDetail`, for the log with the request id.
+    func testTheFullStoryIsKeptForTheLogOnly() throws {
+        let text = #"{"name": "t", "path": "/t", "calls": {"user": {"service": "users", "path": "/u"}}, "response": "$user"}"#
+        guard case .success(let endpoint) = GatewayConfiguration.compileEndpoint(Array(text.utf8), file: "e.json", services: ["users"]) else { return XCTFail() }
+        let failure = CompositeHandler.CallFailure(status: nil, upstream: UpstreamError(.connectFailed, "127.0.0.1:9101: connect: Connection refused (errno 111)"),
+                                                   reason: "connect failed", internalReason: "connect_failed: 127.0.0.1:9101: connect: Connection refused (errno 111)")
+        let problem = CompositeHandler.problem(for: endpoint.calls[0], failure)
+        XCTAssertEqual(problem.detail, "required call 'user' (service 'users') failed: connect failed")
+        XCTAssertEqual(problem.internalDetail, "required call 'user' (service 'users') failed: connect_failed: 127.0.0.1:9101: connect: Connection refused (errno 111)")
+        let body = String(decoding: problem.response(requestID: "r-1").body, as: UTF8.self)
+        XCTAssertFalse(body.contains("9101"), body)
+    }
+
     func testEnforcedSchemaViolationNeverQuotesDownstreamData() throws {
         let stub = try StubDownstream(["/u": .init(body: #"{"id":"4111-1111-1111-1111","age":-7,"role":"root-secret","extra-key-secret":1}"#)])
         defer { stub.stop() }
