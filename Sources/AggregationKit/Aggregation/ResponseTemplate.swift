@@ -233,7 +233,7 @@ public indirect enum ResponseTemplate: Sendable {
             var entries: [(key: String, value: JSONValue)] = []
             entries.reserveCapacity(fields.count)
             for (k, t) in fields { entries.append((k, try t.evaluate(scope))) }
-            return .object(JSONObject(entries))
+            return .object(JSONObject(uniqueEntries: entries))  // compile refused a key written twice
         case .operation(let op):
             return try op.evaluate(scope)
         }

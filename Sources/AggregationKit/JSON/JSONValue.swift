@@ -83,6 +83,9 @@ public struct JSONObject: Sendable, Hashable {
         if entries.count > 1 { collapseDuplicates() }
     }
 
+    /// For members whose keys are known to be distinct (a compiled template's keys): skips the check.
+    init(uniqueEntries: [(key: String, value: JSONValue)]) { entries = uniqueEntries }
+
     public var count: Int { entries.count }
     public var keys: [String] { entries.map(\.key) }
 
