@@ -59,7 +59,7 @@ final class EndpointCompilerTests: XCTestCase {
         XCTAssertEqual(issues(endpoint(calls: #""a": {"service": "users", "path": "/u", "fallback": {}}"#)),
                        ["e.json: $.calls.a.fallback: a required call never uses its fallback; set \"required\": false"])
         XCTAssertEqual(issues(endpoint(calls: #""a": {"service": "users", "path": "/u", "statusMap": {"404": 200}, "retries": 3}"#)).sorted(), [
-            "e.json: $.calls.a.retries: unknown key (allowed: service, method, path, query, headers, body, timeoutMs, required, fallback, successStatus, statusMap, passHeaders, dependsOn, forEach, batch, responseSchema, description)",
+            "e.json: $.calls.a.retries: unknown key (allowed: service, method, path, query, headers, body, timeoutMs, required, fallback, successStatus, statusMap, passHeaders, dependsOn, forEach, batch, responseSchema, description, emptyBody)",
             "e.json: $.calls.a.statusMap.404: values are client status codes 400...599",
         ])
         XCTAssertEqual(issues(endpoint(calls: #""a": {"service": "users", "path": "/u"}"#, response: #"{"$merge": [{"id": "$a.id"}, {"id": 2}]}"#)),

@@ -55,6 +55,14 @@ final class GatewayConfigurationTests: XCTestCase {
         XCTAssertEqual(issues("{\n  \"listen\": {,}\n}"), ["gateway.json: $: invalid JSON at line 2, column 14: expected a string key"])
     }
 
+    /// A key written twice in a configuration file is a mistake (which of the two was meant?), not last-wins.
+    func testDuplicateKeysAreRefused() {
+        XCTAssertEqual(issues("{\n  \"threads\": 1,\n  \"threads\": 2\n}"), ["gateway.json: $: invalid JSON at line 3, column 3: duplicate key \"threads\""])
+        let twice = #"{"name": "t", "path": "/t", "calls": {"a": {"service": "s", "path": "/a"}, "a": {"service": "s", "path": "/b"}}, "response": "$a"}"#
+        guard case .failure(let e) = GatewayConfiguration.compileEndpoint(Array(twice.utf8), file: "e.json", services: ["s"]) else { return XCTFail("a call defined twice must be refused") }
+        XCTAssertEqual(e.issues.map(\.description), ["e.json: $: invalid JSON at line 1, column 76: duplicate key \"a\""])
+    }
+
     func testWrongTypes() {
         XCTAssertEqual(issues("{\"threads\": \"two\", \"accessLog\": 1, \"routes\": {}}"), [
             "gateway.json: $.threads: expected an integer, found string",

@@ -69,9 +69,35 @@ final class JSONParserTests: XCTestCase {
 
     func testKeyOrderAndDuplicateKeys() throws {
         let v = try JSONParser.parse(#"{"b":1,"a":2,"b":3}"#)
-        XCTAssertEqual(v.objectValue?.keys, ["b", "a", "b"])
-        XCTAssertEqual(v["b"], .number(JSONNumber(3)), "the last duplicate wins on lookup")
-        XCTAssertEqual(JSONSerializer.string(v), #"{"b":1,"a":2,"b":3}"#)
+        XCTAssertEqual(v.objectValue?.keys, ["b", "a"], "one member per key, where it first appeared")
+        XCTAssertEqual(v["b"], .number(JSONNumber(3)), "with the last value")
+        XCTAssertEqual(JSONSerializer.string(v), #"{"b":3,"a":2}"#, "no stage and no client can see the other copy")
+        let nested = try JSONParser.parse(#"{"o":{"x":1,"x":2},"o":{"y":1,"y":2,"y":3}}"#)
+        XCTAssertEqual(JSONSerializer.string(nested), #"{"o":{"y":3}}"#)
+        // A large object goes through the indexed path.
+        let many = "{" + (0..<40).map { "\"k\($0 % 20)\":\($0)" }.joined(separator: ",") + "}"
+        let collapsed = try XCTUnwrap(try JSONParser.parse(many).objectValue)
+        XCTAssertEqual(collapsed.keys, (0..<20).map { "k\($0)" })
+        XCTAssertEqual(collapsed["k3"], .number(JSONNumber(23)))
+        // Keys that differ only in Unicode normalization are different keys.
+        XCTAssertEqual(try JSONParser.parse("{\"\u{E9}\":1,\"e\u{301}\":2}").objectValue?.count, 2)
+    }
+
+    func testDuplicateKeysCanBeRefused() throws {
+        XCTAssertThrowsError(try JSONParser.parse(#"{"a":1,"b":{"c":1,"c":2}}"#, duplicateKeys: .reject)) { error in
+            XCTAssertEqual((error as? JSONParser.Error)?.offset, 18, "where the second key starts")
+            XCTAssertEqual((error as? JSONParser.Error)?.reason, "duplicate key \"c\"")
+        }
+        XCTAssertNoThrow(try JSONParser.parse(#"{"a":{"c":1},"b":{"c":2}}"#, duplicateKeys: .reject))
+    }
+
+    func testObjectEditsKeepOneMemberPerKey() {
+        var o = JSONObject([(key: "a", value: .null), (key: "b", value: .bool(true))])
+        o.renameKey("a", to: "b")
+        XCTAssertEqual(JSONSerializer.string(.object(o)), #"{"b":null}"#, "the renamed member replaces the one it lands on")
+        o["c"] = .bool(false)
+        o.removeValue(forKey: "b")
+        XCTAssertEqual(JSONSerializer.string(.object(o)), #"{"c":false}"#)
     }
 
     func testEscapesAndSurrogatePairs() throws {

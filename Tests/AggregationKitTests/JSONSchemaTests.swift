@@ -60,7 +60,7 @@ final class JSONSchemaTests: XCTestCase {
         let bad = try JSONParser.parse(#"{"id": 0, "items": [{"sku": "X"}, {"sku": 1}, {}], "at": "2026-02-30T00:00:00Z", "kind": "c", "v": 3, "name": "abcd", "extra": true}"#)
         let found = schema.validate(bad).map(\.description)
         XCTAssertEqual(found, [
-            "$.id: 0 is less than 1.0 (minimum)",
+            "$.id: 0 is less than 1 (minimum)",
             "$.items: 3 items, at most 2 allowed (maxItems)",
             "$.items[0].sku: does not match /^SKU-/ (pattern)",
             "$.items[1].sku: expected string, found number (type)",

@@ -28,10 +28,14 @@ public struct CompositeHandler: HTTPHandler {
         self.validation = validation
     }
 
+    /// Why a call failed, twice: `reason` is shown to the client (what went wrong, in words of the
+    /// contract: a status, a stable error code), `internalReason` is logged (addresses, errno text, parser
+    /// offsets). Downstream content appears in neither.
     struct CallFailure: Error, Sendable {
         let status: Int?
         let upstream: UpstreamError?
         let reason: String
+        var internalReason: String? = nil
         var isTimeout: Bool { upstream?.isTimeout ?? false }
     }
 
@@ -103,7 +107,9 @@ public struct CompositeHandler: HTTPHandler {
         do {
             value = try endpoint.response.evaluate(scope)
         } catch {
-            throw HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built: \(error.reason)")
+            // The reason names keys that came from downstream data: logged, not shown.
+            throw HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built",
+                            internalDetail: "the response could not be built: \(error.reason)")
         }
         // Contract order, not arrival order: the output never depends on timing.
         failed.sort { a, b in calls.firstIndex { $0.name == a }! < calls.firstIndex { $0.name == b }! }
@@ -120,8 +126,10 @@ public struct CompositeHandler: HTTPHandler {
                     context.loop.log.append("{\"level\":\"warn\",\"msg\":\"response schema violation\",\"endpoint\":\(JSONText.quoted(endpoint.name)),\"request_id\":\(JSONText.quoted(context.requestID)),\"violations\":\(JSONText.quoted(violations.map(\.description).joined(separator: "; ")))}")
                 }
                 if validation.mode == .enforce {
+                    // Violation messages quote values and property names from downstream data: only the keyword is shown.
                     throw HTTPError(status: 502, code: "response_schema_violation",
-                                    detail: "the composed response does not satisfy the contract: \(violations[0].description)")
+                                    detail: "the composed response does not satisfy the contract (\(violations[0].keyword))",
+                                    internalDetail: "the composed response does not satisfy the contract: \(violations.map(\.description).joined(separator: "; "))")
                 }
             }
         }
@@ -156,7 +164,9 @@ public struct CompositeHandler: HTTPHandler {
     static func problem(for call: CompiledCall, _ failure: CallFailure) -> HTTPError {
         let status = failure.status.flatMap { call.statusMap[$0] } ?? (failure.isTimeout ? 504 : 502)
         let code = failure.isTimeout ? "downstream_timeout" : (failure.status != nil && call.statusMap[failure.status!] != nil ? "downstream_status" : "downstream_call_failed")
-        return HTTPError(status: status, code: code, detail: "required call '\(call.name)' failed: \(failure.reason)", extensions: [("call", call.name)])
+        let what = "required call '\(call.name)' (service '\(call.service)') failed: "
+        return HTTPError(status: status, code: code, detail: what + failure.reason, extensions: [("call", call.name)],
+                         internalDetail: what + (failure.internalReason ?? failure.reason))
     }
 
     // MARK: One call
@@ -206,8 +216,10 @@ public struct CompositeHandler: HTTPHandler {
             return .requests(out)
         case .batch(let source, let size, let max, _, _):
             guard case .array(let items)? = scope.resolve(source) ?? .array([]) else { return .failed("'\(source.text)' is not an array") }
+            // Exact equality (ids beyond 2^53 stay apart), hashed: linear in the number of items.
             var unique: [JSONValue] = []
-            for item in items where !unique.contains(item) {
+            var seen: Set<JSONValue> = []
+            for item in items where seen.insert(item).inserted {
                 unique.append(item)
                 if unique.count == max { break }
             }
@@ -276,16 +288,26 @@ public struct CompositeHandler: HTTPHandler {
         do {
             response = try await HTTPClient.execute(request, to: origin, on: loop, timeout: timeout)
         } catch {
-            return .failure(CallFailure(status: nil, upstream: error, reason: error.isTimeout ? "timed out (\(error.kind.rawValue))" : error.description))
+            // The error's detail holds the address and the system's error text: for the log only.
+            let code = String(error.kind.rawValue.map { $0 == "_" ? " " : $0 })
+            return .failure(CallFailure(status: nil, upstream: error, reason: error.isTimeout ? "timed out (\(code))" : code,
+                                        internalReason: "\(error.description) (\(request.method) \(origin.authority))"))
         }
         guard call.successStatus.contains(response.status) else {
             return .failure(CallFailure(status: response.status, upstream: nil, reason: "downstream answered \(response.status)"))
         }
-        if response.body.isEmpty { return .success(.null, response.headers) }
+        if response.body.isEmpty {
+            // An empty body is not JSON (a truncating proxy or a broken handler sends one with a 200 too):
+            // it is `null` only where HTTP says there is no content, or where the contract says so.
+            if call.emptyBodyIsNull || response.status == 204 || response.status == 205 || response.status == 304 || call.method == "HEAD" {
+                return .success(.null, response.headers)
+            }
+            return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream answered \(response.status) with an empty body, which is not JSON"))
+        }
         do {
             return .success(try JSONParser.parse(response.body), response.headers)
         } catch {
-            return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream body is not valid JSON (\(error))"))
+            return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream body is not valid JSON", internalReason: "the downstream body is not valid JSON (\(error))"))
         }
     }
 }

@@ -55,6 +55,10 @@ public struct CompiledCall: Sendable {
     public let statusMap: [Int: Int]
     public let passHeaders: [String]
     public let expansion: Expansion
+    /// `"emptyBody": "null"`: an empty success body is taken as `null`. By default (`"error"`) it fails the
+    /// call, since an empty body is not JSON; a response that by HTTP has no content (204, 205, 304, or an
+    /// answer to HEAD) is `null` either way.
+    public let emptyBodyIsNull: Bool
 }
 
 /// Compiles endpoint contracts, collecting every problem with its file and JSON path.
@@ -64,7 +68,7 @@ struct EndpointCompiler {
 
     static let endpointKeys = ["$schema", "name", "description", "method", "path", "policy", "deadlineMs", "partialMeta", "etag", "calls", "response", "schema"]
     static let callKeys = ["service", "method", "path", "query", "headers", "body", "timeoutMs", "required", "fallback", "successStatus",
-                           "statusMap", "passHeaders", "dependsOn", "forEach", "batch", "responseSchema", "description"]
+                           "statusMap", "passHeaders", "dependsOn", "forEach", "batch", "responseSchema", "description", "emptyBody"]
 
     func compile(_ root: JSONValue) -> CompiledEndpoint? {
         let r = reader
@@ -252,6 +256,8 @@ struct EndpointCompiler {
             statusMap[from] = to
         }
         let passHeaders = (r.array(c, "passHeaders", p) ?? []).compactMap(\.stringValue)
+        let emptyBody = r.string(c, "emptyBody", p) ?? "error"
+        if emptyBody != "error" && emptyBody != "null" { r.issue("\(p).emptyBody", "'\(emptyBody)' is not error or null") }
         var responseSchema: JSONSchema? = nil
         if let rs = c["responseSchema"] {
             do { responseSchema = try JSONSchema(rs) } catch { r.issue("\(p).responseSchema" + error.path.dropFirst(), error.reason) }
@@ -259,7 +265,8 @@ struct EndpointCompiler {
         guard let pathTemplate else { return nil }
         let call = CompiledCall(name: name, service: service, method: method, path: pathTemplate, query: query, headers: headers, body: body,
                                 timeout: timeout, required: required, fallback: c["fallback"] ?? .null, successStatus: success,
-                                statusMap: statusMap, passHeaders: passHeaders, expansion: expansion)
+                                statusMap: statusMap, passHeaders: passHeaders, expansion: expansion,
+                                emptyBodyIsNull: emptyBody == "null")
         return (call, refs, responseSchema)
     }
 

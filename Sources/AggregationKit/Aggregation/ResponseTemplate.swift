@@ -19,7 +19,8 @@
 ///   `$default` replaces null/absent; `$flatten` flattens one level of nested arrays; `$limit` keeps the
 ///   first N elements; `$map` builds each element with a template in which `$` is that element;
 ///   `$pick` keeps only the named keys (of the object, or of each element); `$omit` drops keys (dotted
-///   paths reach nested ones); `$rename` renames keys; `$groupBy` turns an array of objects into an
+///   paths reach nested ones); `$rename` renames keys (a renamed key replaces a member already named so:
+///   an object never holds a key twice, see `JSONObject`); `$groupBy` turns an array of objects into an
 ///   object of arrays keyed by a field's value (in first-seen order).
 public indirect enum ResponseTemplate: Sendable {
     case constant(JSONValue)
@@ -232,7 +233,7 @@ public indirect enum ResponseTemplate: Sendable {
             var entries: [(key: String, value: JSONValue)] = []
             entries.reserveCapacity(fields.count)
             for (k, t) in fields { entries.append((k, try t.evaluate(scope))) }
-            return .object(JSONObject(entries))
+            return .object(JSONObject(uniqueEntries: entries))  // compile refused a key written twice
         case .operation(let op):
             return try op.evaluate(scope)
         }
@@ -308,7 +309,7 @@ extension ResponseTemplate.Operation {
             for keyPath in omit { o = Self.remove(keyPath[...], from: o) }
         }
         for (old, new) in rename {
-            if let i = o.entries.firstIndex(where: { $0.key == old }) { o.entries[i].key = new }
+            o.renameKey(old, to: new)
         }
         return .object(o)
     }
@@ -317,7 +318,7 @@ extension ResponseTemplate.Operation {
         guard let first = keyPath.first else { return o }
         var out = o
         if keyPath.count == 1 {
-            out.entries.removeAll { $0.key == first }
+            out.removeValue(forKey: first)
         } else if case .object(let inner)? = o[first] {
             out[first] = .object(remove(keyPath.dropFirst(), from: inner))
         }
@@ -335,7 +336,7 @@ extension ResponseTemplate.Operation {
                 if let existing = out[k] {
                     out[k] = try mergeValue(existing, v, policy: policy, concatArrays: concatArrays, at: "\(path).\(k)")
                 } else {
-                    out.entries.append((k, v))
+                    out[k] = v
                 }
             }
             return .object(out)

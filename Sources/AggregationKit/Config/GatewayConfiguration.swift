@@ -108,7 +108,7 @@ extension GatewayConfiguration {
     public static func compileEndpoint(_ bytes: [UInt8], file: String, services: Set<String>) -> Result<CompiledEndpoint, ConfigurationError> {
         let root: JSONValue
         do {
-            root = try JSONParser.parse(bytes)
+            root = try JSONParser.parse(bytes, duplicateKeys: .reject)
         } catch {
             let (line, column) = ConfigReader.lineAndColumn(bytes, offset: error.offset)
             return .failure(ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")]))
@@ -142,7 +142,7 @@ extension GatewayConfiguration {
     public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
         let root: JSONValue
         do {
-            root = try JSONParser.parse(bytes)
+            root = try JSONParser.parse(bytes, duplicateKeys: .reject)
         } catch {
             let (line, column) = ConfigReader.lineAndColumn(bytes, offset: error.offset)
             throw ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")])

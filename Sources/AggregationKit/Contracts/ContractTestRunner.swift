@@ -200,7 +200,7 @@ public enum ContractTestRunner {
             let r = ConfigReader(file: file)
             guard let data = FileManager.default.contents(atPath: file) else { continue }
             let root: JSONValue
-            do { root = try JSONParser.parse(Array(data)) } catch {
+            do { root = try JSONParser.parse(Array(data), duplicateKeys: .reject) } catch {
                 issues.append(ConfigurationIssue(file: file, path: "$", reason: error.description))
                 continue
             }

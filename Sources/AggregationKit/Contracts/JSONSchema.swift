@@ -33,7 +33,7 @@ public final class JSONSchema: Sendable {
     private let constValue: JSONValue?
     private let minItems: Int?, maxItems: Int?
     private let minLength: Int?, maxLength: Int?
-    private let minimum: Double?, maximum: Double?
+    private let minimum: JSONNumber?, maximum: JSONNumber?
     private let pattern: PatternBox?
     private let dateTime: Bool
 
@@ -63,10 +63,10 @@ public final class JSONSchema: Sendable {
             guard case .number(let n) = v, let i = n.intValue, i >= 0 else { throw CompileError(path: "\(path).\(key)", reason: "must be a non-negative integer") }
             return i
         }
-        func number(_ key: String) throws(CompileError) -> Double? {
+        func number(_ key: String) throws(CompileError) -> JSONNumber? {
             guard let v = o[key] else { return nil }
             guard case .number(let n) = v else { throw CompileError(path: "\(path).\(key)", reason: "must be a number") }
-            return n.doubleValue
+            return n
         }
         switch o["type"] {
         case nil: types = nil
@@ -206,9 +206,9 @@ public final class JSONSchema: Sendable {
                 out.append(Violation(instancePath: path, keyword: "format", message: "not an RFC 3339 date-time"))
             }
         case .number(let n):
-            let d = n.doubleValue
-            if let minimum, d < minimum { out.append(Violation(instancePath: path, keyword: "minimum", message: "\(n.text) is less than \(minimum)")) }
-            if let maximum, d > maximum { out.append(Violation(instancePath: path, keyword: "maximum", message: "\(n.text) is greater than \(maximum)")) }
+            // Exact decimal comparison: a bound of 9007199254740992 refuses 9007199254740993, which a Double cannot tell apart.
+            if let minimum, JSONNumber.compare(n, minimum) == .less { out.append(Violation(instancePath: path, keyword: "minimum", message: "\(n.text) is less than \(minimum.text)")) }
+            if let maximum, JSONNumber.compare(n, maximum) == .greater { out.append(Violation(instancePath: path, keyword: "maximum", message: "\(n.text) is greater than \(maximum.text)")) }
         default:
             break
         }
@@ -218,9 +218,7 @@ public final class JSONSchema: Sendable {
         switch (kind, value) {
         case (.null, .null), (.boolean, .bool), (.object, .object), (.array, .array), (.number, .number), (.string, .string): return true
         case (.integer, .number(let n)):
-            if Int(n.text) != nil { return true }
-            let d = n.doubleValue
-            return d.isFinite && d == d.rounded(.towardZero)
+            return n.isInteger
         default: return false
         }
     }

@@ -1,7 +1,13 @@
 /// A byte-level JSON parser (RFC 8259). Strict: invalid UTF-8, lone surrogates, control characters in
 /// strings, leading zeros, trailing commas and a byte order mark are errors, and nesting deeper than
 /// `maxDepth` is an error rather than a stack overflow.
+///
+/// Duplicate object keys are valid JSON (RFC 8259 says names "SHOULD", not "MUST", be unique). By default
+/// they are collapsed into one member as `JSONObject` does (first position, last value), so no later stage
+/// can see two copies; configuration files are read with `.reject`, where a key written twice is a mistake.
 public struct JSONParser {
+    public enum DuplicateKeys: Sendable { case lastWins, reject }
+
     public struct Error: Swift.Error, Sendable, CustomStringConvertible, Equatable {
         public let offset: Int
         public let reason: String
@@ -10,19 +16,19 @@ public struct JSONParser {
 
     public static let defaultMaxDepth = 512
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, duplicateKeys: DuplicateKeys = .lastWins) throws(Error) -> JSONValue {
         let result: Result<JSONValue, Error> = bytes.withUnsafeBytes { raw in
-            do throws(Error) { return .success(try parse(raw, maxDepth: maxDepth)) } catch { return .failure(error) }
+            do throws(Error) { return .success(try parse(raw, maxDepth: maxDepth, duplicateKeys: duplicateKeys)) } catch { return .failure(error) }
         }
         return try result.get()
     }
 
-    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
-        try parse(Array(text.utf8), maxDepth: maxDepth)
+    public static func parse(_ text: String, maxDepth: Int = defaultMaxDepth, duplicateKeys: DuplicateKeys = .lastWins) throws(Error) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: maxDepth, duplicateKeys: duplicateKeys)
     }
 
-    public static func parse(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(Error) -> JSONValue {
-        var p = JSONParser(buffer: buffer, maxDepth: maxDepth)
+    public static func parse(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, duplicateKeys: DuplicateKeys = .lastWins) throws(Error) -> JSONValue {
+        var p = JSONParser(buffer: buffer, maxDepth: maxDepth, rejectDuplicateKeys: duplicateKeys == .reject)
         p.skipWhitespace()
         let value = try p.parseValue(depth: 0)
         p.skipWhitespace()
@@ -32,12 +38,14 @@ public struct JSONParser {
 
     private let buffer: UnsafeRawBufferPointer
     private let maxDepth: Int
+    private let rejectDuplicateKeys: Bool
     private var index = 0
     private var scratch: [UInt8] = []
 
-    private init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
+    private init(buffer: UnsafeRawBufferPointer, maxDepth: Int, rejectDuplicateKeys: Bool) {
         self.buffer = buffer
         self.maxDepth = maxDepth
+        self.rejectDuplicateKeys = rejectDuplicateKeys
     }
 
     private func fail(_ reason: String) -> Error { Error(offset: index, reason: reason) }
@@ -83,7 +91,11 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyStart = index
             let key = try parseString()
+            if rejectDuplicateKeys && entries.contains(where: { JSONObject.sameKey($0.key, key) }) {
+                throw Error(offset: keyStart, reason: "duplicate key \(JSONSerializer.string(.string(key)))")
+            }
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1

@@ -1,6 +1,10 @@
-/// A JSON value that keeps what a round trip must keep: object key order (and duplicate keys, where the
-/// last one wins on lookup) and each number's exact text, so a 64-bit id or `1.10` comes out as it went in.
-public enum JSONValue: Sendable, Equatable {
+/// A JSON value that keeps what a round trip must keep: object key order and each number's exact text,
+/// so a 64-bit id or `1.10` comes out as it went in.
+///
+/// Equality and hashing are JSON's, exactly: strings and keys by code points, numbers by their exact
+/// decimal value (see `JSONNumber`), objects ignoring member order. An object never holds two members
+/// with the same key (see `JSONObject`), so no stage can read one copy while the client reads another.
+public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case number(JSONNumber)
@@ -21,17 +25,32 @@ public enum JSONValue: Sendable, Equatable {
     public var isNull: Bool { if case .null = self { return true }; return false }
 
     /// Structural equality as JSON defines it: strings and keys compare by code points (not by Swift's
-    /// canonical equivalence, under which NFC and NFD forms are equal), numbers by value, objects
-    /// ignoring member order.
+    /// canonical equivalence, under which NFC and NFD forms are equal), numbers by exact value (`1 == 1.0`,
+    /// `9007199254740992 != 9007199254740993`), objects ignoring member order.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case (.bool(let x), .bool(let y)): return x == y
         case (.number(let x), .number(let y)): return x == y
-        case (.string(let x), .string(let y)): return x.utf8.elementsEqual(y.utf8)
+        case (.string(let x), .string(let y)): return JSONObject.sameKey(x, y)
         case (.array(let x), .array(let y)): return x == y
         case (.object(let x), .object(let y)): return x == y
         default: return false
+        }
+    }
+
+    /// Consistent with `==`: strings by their UTF-8 bytes, numbers by exact value, objects independent of order.
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0 as UInt8)
+        case .bool(let b): hasher.combine(1 as UInt8); hasher.combine(b)
+        case .number(let n): hasher.combine(2 as UInt8); hasher.combine(n)
+        case .string(let s): hasher.combine(3 as UInt8); JSONObject.hashKey(s, into: &hasher)
+        case .array(let items):
+            hasher.combine(4 as UInt8)
+            hasher.combine(items.count)
+            for item in items { hasher.combine(item) }
+        case .object(let o): hasher.combine(5 as UInt8); hasher.combine(o)
         }
     }
 
@@ -48,58 +67,120 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// A number as its JSON text.
-public struct JSONNumber: Sendable, Equatable, CustomStringConvertible {
-    public let text: String
-    public init(text: String) { self.text = text }
-    public init(_ value: Int) { text = String(value) }
-    public var description: String { text }
-    public var doubleValue: Double { Double(text) ?? .nan }
-    /// The value as an integer, if it is one exactly (`3`, `3.0`, `3e0`), within Int's range.
-    public var intValue: Int? {
-        if let i = Int(text) { return i }
-        let d = doubleValue
-        guard d.isFinite, d == d.rounded(), abs(d) < 9.0e15 else { return nil }
-        return Int(d)
-    }
-    /// Compares by numeric value (`1 == 1.0`), as JSON Schema's `enum`/`const` do.
-    public static func == (a: JSONNumber, b: JSONNumber) -> Bool {
-        a.text == b.text || a.doubleValue == b.doubleValue
-    }
-}
+/// An object's members in order, each key at most once.
+///
+/// A key given more than once (valid JSON: RFC 8259 only says names "SHOULD be unique") is collapsed when
+/// the object is made: one member, at the position of the first occurrence, with the value of the last
+/// (what JavaScript's `JSON.parse` does). Collapsing here rather than in each stage means a lookup, a
+/// `$omit` or a schema check and the serializer all see the same single member: a deny-listed field
+/// cannot survive as an earlier copy, and what the gateway checks is what the client gets.
+public struct JSONObject: Sendable, Hashable {
+    public private(set) var entries: [(key: String, value: JSONValue)]
 
-/// An object's members in order.
-public struct JSONObject: Sendable, Equatable {
-    public var entries: [(key: String, value: JSONValue)]
+    /// Members in order; duplicate keys are collapsed (first position, last value).
+    public init(_ entries: [(key: String, value: JSONValue)] = []) {
+        self.entries = entries
+        if entries.count > 1 { collapseDuplicates() }
+    }
 
-    public init(_ entries: [(key: String, value: JSONValue)] = []) { self.entries = entries }
+    /// For members whose keys are known to be distinct (a compiled template's keys): skips the check.
+    init(uniqueEntries: [(key: String, value: JSONValue)]) { entries = uniqueEntries }
 
     public var count: Int { entries.count }
     public var keys: [String] { entries.map(\.key) }
 
+    /// Whether two keys (or strings) are the same in JSON's sense: the same code points. Swift's `==`
+    /// (canonical equivalence) is a fast filter: byte-equal strings are always `==`.
+    @inline(__always) static func sameKey(_ a: String, _ b: String) -> Bool {
+        a == b && a.utf8.elementsEqual(b.utf8)
+    }
+
+    static func hashKey(_ s: String, into hasher: inout Hasher) {
+        var s = s
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    func index(of key: String) -> Int? { entries.firstIndex { Self.sameKey($0.key, key) } }
+
     public subscript(key: String) -> JSONValue? {
         get {
-            for entry in entries.reversed() where entry.key.utf8.elementsEqual(key.utf8) { return entry.value }
+            for entry in entries where Self.sameKey(entry.key, key) { return entry.value }
             return nil
         }
         set {
-            if let i = entries.lastIndex(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
-                if let newValue { entries[i].value = newValue } else { entries.removeAll { $0.key.utf8.elementsEqual(key.utf8) } }
+            if let i = index(of: key) {
+                if let newValue { entries[i].value = newValue } else { entries.remove(at: i) }
             } else if let newValue {
                 entries.append((key, newValue))
             }
         }
     }
 
-    /// Object equality ignores member order; with duplicate keys, the last of each is what counts.
+    /// Removes the member named `key`, if there is one.
+    public mutating func removeValue(forKey key: String) {
+        if let i = index(of: key) { entries.remove(at: i) }
+    }
+
+    /// Renames a member in place. A member already named `newKey` is dropped: the renamed one is the one asked for.
+    public mutating func renameKey(_ oldKey: String, to newKey: String) {
+        guard let i = index(of: oldKey), !Self.sameKey(oldKey, newKey) else { return }
+        entries[i].key = newKey
+        if let j = entries.indices.first(where: { $0 != i && Self.sameKey(entries[$0].key, newKey) }) { entries.remove(at: j) }
+    }
+
+    /// Object equality ignores member order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        if a.entries.count == b.entries.count
-            && zip(a.entries, b.entries).allSatisfy({ $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }) {
-            return true
+        guard a.entries.count == b.entries.count else { return false }
+        if zip(a.entries, b.entries).allSatisfy({ sameKey($0.key, $1.key) && $0.value == $1.value }) { return true }
+        for entry in a.entries {
+            guard let other = b[entry.key], other == entry.value else { return false }
         }
-        let ka = Set(a.entries.map { Array($0.key.utf8) }), kb = Set(b.entries.map { Array($0.key.utf8) })
-        guard ka == kb else { return false }
-        for entry in a.entries where b[entry.key] != a[entry.key] { return false }
         return true
+    }
+
+    /// Independent of member order: the members' hashes are summed.
+    public func hash(into hasher: inout Hasher) {
+        var sum = 0
+        for entry in entries {
+            var h = Hasher()
+            Self.hashKey(entry.key, into: &h)
+            h.combine(entry.value)
+            sum &+= h.finalize()
+        }
+        hasher.combine(entries.count)
+        hasher.combine(sum)
+    }
+
+    /// Small objects (nearly all of them) are checked pairwise, which allocates nothing; large ones with an index.
+    private mutating func collapseDuplicates() {
+        let n = entries.count
+        if n <= 16 {
+            var hasDuplicate = false
+            outer: for i in 1..<n {
+                for j in 0..<i where Self.sameKey(entries[i].key, entries[j].key) { hasDuplicate = true; break outer }
+            }
+            guard hasDuplicate else { return }
+        }
+        var firstIndex: [ExactKey: Int] = [:]
+        firstIndex.reserveCapacity(n)
+        var out: [(key: String, value: JSONValue)] = []
+        out.reserveCapacity(n)
+        for entry in entries {
+            if let i = firstIndex[ExactKey(entry.key)] {
+                out[i].value = entry.value
+            } else {
+                firstIndex[ExactKey(entry.key)] = out.count
+                out.append(entry)
+            }
+        }
+        entries = out
+    }
+
+    /// A key hashed and compared by its code points.
+    private struct ExactKey: Hashable {
+        let text: String
+        init(_ text: String) { self.text = text }
+        static func == (a: ExactKey, b: ExactKey) -> Bool { JSONObject.sameKey(a.text, b.text) }
+        func hash(into hasher: inout Hasher) { JSONObject.hashKey(text, into: &hasher) }
     }
 }

@@ -1,5 +1,9 @@
 /// A client-facing error: it renders itself as an RFC 9457 problem document.
 /// `code` is stable (documented, safe as a metric label); `detail` is for humans.
+///
+/// `detail` goes to the client, so it names the service or call and never carries addresses, system error
+/// text or downstream content; what an operator needs beyond that goes in `internalDetail`, which is
+/// only logged (with the request id), never rendered.
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public let status: Int
     public let code: String
@@ -7,13 +11,17 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public var extraHeaders: HTTPHeaders
     /// Extra members of the problem document (RFC 9457 §3.2), e.g. `call` for a failed downstream call.
     public var extensions: [(String, String)]
+    /// The full story for the log (addresses, errno text, the violated values); never sent to the client.
+    public var internalDetail: String?
 
-    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders(), extensions: [(String, String)] = []) {
+    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders(), extensions: [(String, String)] = [],
+                internalDetail: String? = nil) {
         self.status = status
         self.code = code
         self.detail = detail
         self.extraHeaders = headers
         self.extensions = extensions
+        self.internalDetail = internalDetail
     }
 
     public var description: String { "\(status) \(code): \(detail)" }
