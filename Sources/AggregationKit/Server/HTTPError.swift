@@ -7,13 +7,17 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public var extraHeaders: HTTPHeaders
     /// Extra members of the problem document (RFC 9457 §3.2), e.g. `call` for a failed downstream call.
     public var extensions: [(String, String)]
+    /// What only the log may see (addresses, system error text, downstream data); never rendered.
+    public var internalDetail: String?
 
-    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders(), extensions: [(String, String)] = []) {
+    public init(status: Int, code: String, detail: String, headers: HTTPHeaders = HTTPHeaders(), extensions: [(String, String)] = [],
+                internalDetail: String? = nil) {
         self.status = status
         self.code = code
         self.detail = detail
         self.extraHeaders = headers
         self.extensions = extensions
+        self.internalDetail = internalDetail
     }
 
     public var description: String { "\(status) \(code): \(detail)" }
