@@ -62,6 +62,17 @@ final class CompositeTargetTests: XCTestCase {
         XCTAssertEqual(r.json?["call"]?.stringValue, "a")
     }
 
+    func testHeaderNamesWithUnderscoresAreNotVisible() throws {
+        let gw = try compositeGateway(services: ["s": downstream.port], endpoint: """
+        {"name": "c", "path": "/c",
+         "calls": {"a": {"service": "s", "path": "/echo", "query": {"u": "{header.x_user}", "d": "{header.x-user}"}}},
+         "response": {"target": "$a.path"}}
+        """)
+        defer { gw.stop() }
+        let r = try gw.get("/c", headers: [("X_User", "evil"), ("X-User", "ok")])
+        XCTAssertEqual(r.json?["target"]?.stringValue, "/echo?d=ok")
+    }
+
     func testDotSegmentFromADownstreamFailsTheCall() throws {
         let stub = try StubDownstream([
             "/first": .init(body: #"{"id":"..","items":[{"id":"1"},{"id":"."}]}"#),
