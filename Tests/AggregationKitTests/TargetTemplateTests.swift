@@ -69,6 +69,11 @@ final class TargetTemplateTests: XCTestCase {
         XCTAssertEqual(render(try TargetTemplate.call("/a/{query.x}b"), ["query.x": .text("")]), "/a/b", "not a whole segment")
         XCTAssertEqual(failure(try TargetTemplate.proxy("/s/{*}"), ["*": .rawSegments("a/../b")])?.reason, .dotSegment)
         XCTAssertEqual(render(try TargetTemplate.call("/a?x={query.x}"), ["query.x": .text("..")]), "/a?x=..", "the query is not a path")
+        // The failure names the placeholder that made the segment (it decides whose fault it is).
+        let two = try TargetTemplate.call("/u/{path.id}/{first.x}/{query.y}")
+        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text(".."), "query.y": .text("2")])?.placeholder.description, "first.x")
+        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text("a"), "query.y": .text(".")])?.placeholder.description, "query.y")
+        XCTAssertEqual(failure(try TargetTemplate.call("/u/..{query.y}"), ["query.y": .text("")])?.placeholder.description, "query.y")
     }
 
     func testCompileErrors() {

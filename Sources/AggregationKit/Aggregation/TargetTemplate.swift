@@ -231,7 +231,9 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
                 if whole && out.count == before, !Self.isSegments(v) { return .failure(Failure(placeholder: p, reason: .emptySegment)) }
             }
         }
-        if pathHasValues, let p = Self.dotSegmentCause(out, path) { return .failure(Failure(placeholder: p, reason: .dotSegment)) }
+        if pathHasValues, let segment = Self.dotSegment(in: out) {
+            return .failure(Failure(placeholder: blame(segment, value), reason: .dotSegment))
+        }
         var separator: UInt8? = UInt8(ascii: "?")
         if hasQuery {
             out.append(UInt8(ascii: "?"))
@@ -275,23 +277,36 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
         return false
     }
 
-    /// The placeholder whose value made a `.` or `..` segment in the rendered path, if any. Literal
-    /// segments were checked at compile time, so any dot segment is a value's doing; it is blamed on the
-    /// first placeholder of that segment (or of the path, for one inside a `{*}`).
-    private static func dotSegmentCause(_ out: [UInt8], _ path: [Part]) -> Placeholder? {
+    /// The byte range of the first `.` or `..` segment of a rendered path, if any.
+    private static func dotSegment(in out: [UInt8]) -> Range<Int>? {
         guard out.contains(UInt8(ascii: ".")) else { return nil }
         var start = 0
-        var dotSegment = false
-        for i in 0...out.count {
-            if i == out.count || out[i] == UInt8(ascii: "/") {
-                let n = i - start
-                if (n == 1 || n == 2) && out[start..<i].allSatisfy({ $0 == UInt8(ascii: ".") }) { dotSegment = true; break }
-                start = i + 1
+        for i in 0...out.count where i == out.count || out[i] == UInt8(ascii: "/") {
+            let n = i - start
+            if (n == 1 || n == 2) && out[start..<i].allSatisfy({ $0 == UInt8(ascii: ".") }) { return start..<i }
+            start = i + 1
+        }
+        return nil
+    }
+
+    /// The placeholder whose value wrote into `segment` of the rendered path (literal segments were
+    /// checked at compile time, so one did). Renders the path again to find out: this is the rare path.
+    private func blame(_ segment: Range<Int>, _ value: (Placeholder) -> Value?) -> Placeholder {
+        var out: [UInt8] = []
+        var first: Placeholder? = nil
+        for part in path {
+            switch part {
+            case .literal(let bytes): out.append(contentsOf: bytes)
+            case .value(let p, let position, _):
+                first = first ?? p
+                let start = out.count
+                if let v = value(p) { Self.append(v, position, to: &out) }
+                let wroteInto = start < segment.upperBound && out.count > segment.lowerBound
+                let emptyInside = out.count == start && (segment.lowerBound...segment.upperBound).contains(start)
+                if wroteInto || emptyInside { return p }
             }
         }
-        guard dotSegment else { return nil }
-        for part in path { if case .value(let p, _, _) = part { return p } }
-        return nil
+        return first ?? .rest
     }
 
     private static func append(_ v: Value, _ position: Position, to out: inout [UInt8]) {
