@@ -172,4 +172,31 @@ final class ExecutableTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 2.9, "the listener stayed open for the grace")
         XCTAssertThrowsError(try RawClient(port: port))
     }
+
+    /// The client's problem document names the service only; the access log line carries the full detail
+    /// (address, system error) under the request id.
+    func testUpstreamFailureDetailGoesToTheLogNotTheClient() throws {
+        let closed = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(closed, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(closed, $0, &length) } }
+        let deadPort = Int(UInt16(bigEndian: address.sin_port))
+        defer { close(closed) }   // bound, never listening: connections are refused
+        let dir = try tempConfig(proxyConfig(port: deadPort))
+        let (p, port, out) = try start("BFFWeb", ["--config", dir.path, "--port", "0", "--threads", "1"])
+        let client = try RawClient(port: port)
+        client.send("GET /x HTTP/1.1\r\nHost: t\r\nX-Request-ID: dead-1\r\n\r\n")
+        let r = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(r.status, 502)
+        let body = String(decoding: r.body, as: UTF8.self)
+        XCTAssertFalse(body.contains("127.0.0.1") || body.contains("errno") || body.contains(String(deadPort)), body)
+        p.terminate()
+        p.waitUntilExit()
+        let log = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let line = try XCTUnwrap(log.split(separator: "\n").first { $0.contains("\"request_id\":\"dead-1\"") }, log)
+        let error = try XCTUnwrap(try JSONParser.parse(String(line))["error"]?.stringValue)
+        XCTAssertTrue(error.hasPrefix("upstream_connect_failed: "), error)
+        XCTAssertTrue(error.contains("127.0.0.1:\(deadPort)") && error.contains("errno"), error)
+    }
 }

@@ -77,7 +77,7 @@ final class ResponseTemplateTests: XCTestCase {
         let t = try StringTemplate("/users/{path.userId}/orders?limit={query.limit}&ids={orders.orders[*].id}")
         XCTAssertEqual(t.render(scope), "/users/7/orders?limit=2&ids=1,2,3")
         XCTAssertNil(try StringTemplate("/x/{user.nope}").render(scope), "a missing value is not rendered as empty")
-        XCTAssertEqual(try StringTemplate("{user.name}").render(EvaluationScope(results: ["user": json(#"{"name":"a b/c"}"#)]), encoding: .pathSegment), "a%20b%2Fc")
+        XCTAssertEqual(try StringTemplate("{user.name}").render(EvaluationScope(results: ["user": json(#"{"name":"a b/c"}"#)])), "a b/c", "not encoded: for headers")
         XCTAssertEqual(try StringTemplate("{{literal}}").render(scope), "{literal}")
         XCTAssertThrowsError(try StringTemplate("/x/{path.id"))
     }

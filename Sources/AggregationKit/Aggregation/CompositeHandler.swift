@@ -46,7 +46,8 @@ public struct CompositeHandler: HTTPHandler {
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         var pathParameters: [String: String] = [:]
-        for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value)) }
+        // A path is not a form: `+` is a plus there (only the query string turns `+` into a space).
+        for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value), plusIsSpace: false) }
         var scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
         let calls = endpoint.calls
         var failed: [String] = []
@@ -76,6 +77,10 @@ public struct CompositeHandler: HTTPHandler {
                     started[i] = true
                     let call = calls[i]
                     let plan = Self.plan(call, scope: scope, requestID: context.requestID)
+                    if case .refused(let error) = plan {
+                        group.cancelAll()
+                        throw error
+                    }
                     let origin = services[call.service]!.pick()
                     let timeout = min(call.timeout ?? origin.responseTimeout, deadlineAt - now)
                     group.addTask { (i, await Self.run(call, plan: plan, origin: origin, loop: loop, timeout: timeout)) }
@@ -171,21 +176,32 @@ public struct CompositeHandler: HTTPHandler {
 
     // MARK: One call
 
-    /// What a call will send: one request, several (forEach, batch), or a failure to build it.
+    /// What a call will send: one request, several (forEach, batch), a failure to build it (the call
+    /// fails), or a refusal of the client's request (its input cannot make a target: 400).
     enum Plan: Sendable {
         case requests([UpstreamRequest])
         case failed(String)
+        case refused(HTTPError)
     }
 
     static func plan(_ call: CompiledCall, scope: EvaluationScope, requestID: String) -> Plan {
-        func build(_ s: EvaluationScope) -> UpstreamRequest? {
-            // Values are percent-encoded as path segments: a decoded "/" or ".." can never add segments upstream.
-            guard var target = call.path.render(s, encoding: .pathSegment) else { return nil }
-            var first = !target.contains("?")
-            for (name, t) in call.query {
-                guard let v = t.render(s, encoding: .queryValue) else { continue }  // absent values are left out
-                target += (first ? "?" : "&") + StringTemplate.encode(name, .queryValue) + "=" + v
-                first = false
+        enum Built { case request(UpstreamRequest), stop(Plan) }
+        func build(_ s: EvaluationScope) -> Built {
+            // Every value is encoded for where it lands; a value that makes a `.`, `..` or empty segment is
+            // refused: the client's fault (400) if the client supplied it, else the call fails.
+            let target: String
+            switch call.target.render({ placeholder in
+                guard case .source(let p) = placeholder, let v = s.resolve(p) else { return nil }
+                return TargetTemplate.value(v)
+            }) {
+            case .success(let t): target = t
+            case .failure(let failure):
+                if failure.reason == .missing { return .stop(.failed("a value its request needs is missing")) }
+                if case .source(let p) = failure.placeholder, p.isClientInput {
+                    return .stop(.refused(HTTPError(status: 400, code: "invalid_call_parameter", detail: "call '\(call.name)': \(failure)",
+                                                       extensions: [("call", call.name)])))
+                }
+                return .stop(.failed(failure.description))
             }
             var headers = HTTPHeaders([("Accept", "application/json")])
             for (name, t) in call.headers {
@@ -198,20 +214,24 @@ public struct CompositeHandler: HTTPHandler {
                 body = JSONSerializer.serialize(v)
                 headers.set("Content-Type", "application/json")
             }
-            return UpstreamRequest(method: call.method, target: target, headers: headers, body: body)
+            return .request(UpstreamRequest(method: call.method, target: target, headers: headers, body: body))
         }
         switch call.expansion {
         case .single:
-            guard let r = build(scope) else { return .failed("a value its request needs is missing") }
-            return .requests([r])
+            switch build(scope) {
+            case .request(let r): return .requests([r])
+            case .stop(let plan): return plan
+            }
         case .forEach(let source, let max, _):
             guard case .array(let items)? = scope.resolve(source) ?? .array([]) else { return .failed("'\(source.text)' is not an array") }
             var out: [UpstreamRequest] = []
             var s = scope
             for item in items.prefix(max) {
                 s.current = item
-                guard let r = build(s) else { return .failed("a value its request needs is missing") }
-                out.append(r)
+                switch build(s) {
+                case .request(let r): out.append(r)
+                case .stop(let plan): return plan
+                }
             }
             return .requests(out)
         case .batch(let source, let size, let max, _, _):
@@ -228,8 +248,10 @@ public struct CompositeHandler: HTTPHandler {
             var start = 0
             while start < unique.count {
                 s.current = .array(Array(unique[start..<min(unique.count, start + size)]))
-                guard let r = build(s) else { return .failed("a value its request needs is missing") }
-                out.append(r)
+                switch build(s) {
+                case .request(let r): out.append(r)
+                case .stop(let plan): return plan
+                }
                 start += size
             }
             return .requests(out)

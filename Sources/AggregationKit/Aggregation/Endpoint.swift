@@ -44,8 +44,8 @@ public struct CompiledCall: Sendable {
     public let name: String
     public let service: String
     public let method: String
-    public let path: StringTemplate
-    public let query: [(String, StringTemplate)]
+    /// `path` and the `query` object, compiled into one target template (values encoded for where they land).
+    public let target: TargetTemplate
     public let headers: [(String, StringTemplate)]
     public let body: ResponseTemplate?
     public let timeout: UInt64?
@@ -206,13 +206,30 @@ struct EndpointCompiler {
                                concurrency: r.int(batch, "concurrency", "\(p).batch", range: 1...64) ?? 4, resultPath: resultPath)
         }
         let element: Bool = { if case .single = expansion { return false }; return true }()
-        let pathTemplate = r.string(c, "path", p, required: true).flatMap { template($0, at: "\(p).path", element: element) }
-        if let t = pathTemplate, !t.text.hasPrefix("/") { r.issue("\(p).path", "must start with '/'") }
-        var query: [(String, StringTemplate)] = []
+        // The target: each part compiled alone first, so a problem is reported where it is.
+        func targetPart(_ path: String, _ query: [(String, String)], at tp: String) -> Bool {
+            do {
+                let t = try TargetTemplate.call(path, query: query)
+                for case .source(let sp) in t.placeholders {
+                    if let problem = checkPath(sp, inElement: element, routeParameters: routeParameters, callNames: names, selfName: name) {
+                        r.issue(tp, problem)
+                    }
+                    if case .call(let other) = sp.root, other != name { refs.append(other) }
+                }
+                return true
+            } catch {
+                r.issue(tp, error.reason)
+                return false
+            }
+        }
+        let pathText = r.string(c, "path", p, required: true)
+        var targetValid = pathText.map { targetPart($0, [], at: "\(p).path") } ?? false
+        var queryTexts: [(String, String)] = []
         for (k, v) in r.object(c["query"], "\(p).query", allowed: c["query"]?.objectValue?.keys ?? [])?.entries ?? [] {
             guard case .string(let s) = v else { r.issue("\(p).query.\(k)", "must be a string template"); continue }
-            if let t = template(s, at: "\(p).query.\(k)", element: element) { query.append((k, t)) }
+            if targetPart("/", [(k, s)], at: "\(p).query.\(k)") { queryTexts.append((k, s)) } else { targetValid = false }
         }
+        let target = targetValid ? pathText.flatMap { try? TargetTemplate.call($0, query: queryTexts) } : nil
         var headers: [(String, StringTemplate)] = []
         for (k, v) in r.object(c["headers"], "\(p).headers", allowed: c["headers"]?.objectValue?.keys ?? [])?.entries ?? [] {
             guard case .string(let s) = v else { r.issue("\(p).headers.\(k)", "must be a string template"); continue }
@@ -262,8 +279,8 @@ struct EndpointCompiler {
         if let rs = c["responseSchema"] {
             do { responseSchema = try JSONSchema(rs) } catch { r.issue("\(p).responseSchema" + error.path.dropFirst(), error.reason) }
         }
-        guard let pathTemplate else { return nil }
-        let call = CompiledCall(name: name, service: service, method: method, path: pathTemplate, query: query, headers: headers, body: body,
+        guard let target else { return nil }
+        let call = CompiledCall(name: name, service: service, method: method, target: target, headers: headers, body: body,
                                 timeout: timeout, required: required, fallback: c["fallback"] ?? .null, successStatus: success,
                                 statusMap: statusMap, passHeaders: passHeaders, expansion: expansion,
                                 emptyBodyIsNull: emptyBody == "null")

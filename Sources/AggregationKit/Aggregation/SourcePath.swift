@@ -32,6 +32,15 @@ public struct SourcePath: Sendable, Equatable, CustomStringConvertible {
     public let steps: [Step]
     public let text: String
 
+    /// Whether the value comes from the client's request (path, query, headers, claims), not from a
+    /// downstream's answer.
+    public var isClientInput: Bool {
+        switch root {
+        case .pathParameter, .query, .header, .claim: return true
+        case .call, .current: return false
+        }
+    }
+
     public var description: String { text }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
@@ -176,13 +185,14 @@ public struct EvaluationScope: Sendable {
         return out
     }
 
-    static func percentDecode(_ s: Substring) -> String {
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(s) }
+    /// `%XX` escapes decoded; `+` is a space only in a query string (`plusIsSpace`), never in a path.
+    static func percentDecode(_ s: Substring, plusIsSpace: Bool = true) -> String {
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else { return String(s) }
         var bytes: [UInt8] = []
         var u = Array(s.utf8)[...]
         while let b = u.first {
             u = u.dropFirst()
-            if b == UInt8(ascii: "+") { bytes.append(32); continue }
+            if plusIsSpace && b == UInt8(ascii: "+") { bytes.append(32); continue }
             if b == UInt8(ascii: "%"), u.count >= 2, let h = ByteClass.hexValue(u[u.startIndex]), let l = ByteClass.hexValue(u[u.startIndex + 1]) {
                 bytes.append(UInt8(h * 16 + l))
                 u = u.dropFirst(2)

@@ -1,6 +1,5 @@
 /// A text with `{path}` placeholders (`/users/{path.userId}`, `{order.customerId}`, `{$.id}`), filled
-/// from an `EvaluationScope`. Values are percent-encoded for URLs when asked; arrays are joined with
-/// commas (for `ids=1,2,3`). `{{` and `}}` stand for literal braces.
+/// from an `EvaluationScope`; arrays are joined with commas. `{{` and `}}` stand for literal braces.
 public struct StringTemplate: Sendable, CustomStringConvertible {
     enum Part: Sendable { case text(String), value(SourcePath) }
     let parts: [Part]
@@ -32,17 +31,16 @@ public struct StringTemplate: Sendable, CustomStringConvertible {
         self.parts = parts
     }
 
-    public enum Encoding: Sendable { case none, pathSegment, queryValue }
-
-    /// The filled text, or nil when a placeholder has no value (or an object value).
-    public func render(_ scope: EvaluationScope, encoding: Encoding = .none) -> String? {
+    /// The filled text, or nil when a placeholder has no value (or an object value). Not encoded: for
+    /// header values. Request targets are `TargetTemplate`s, which encode each value for where it lands.
+    public func render(_ scope: EvaluationScope) -> String? {
         var out = ""
         for part in parts {
             switch part {
             case .text(let t): out += t
             case .value(let p):
                 guard let v = scope.resolve(p), let s = Self.scalarText(v) else { return nil }
-                out += Self.encode(s, encoding)
+                out += s
             }
         }
         return out
@@ -58,23 +56,5 @@ public struct StringTemplate: Sendable, CustomStringConvertible {
             return parts.count == items.count ? parts.joined(separator: ",") : nil
         case .null, .object: return nil
         }
-    }
-
-    static func encode(_ s: String, _ encoding: Encoding) -> String {
-        guard encoding != .none else { return s }
-        var out = ""
-        for b in s.utf8 {
-            let unreserved = (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95 || b == 126
-                || (encoding == .queryValue && b == 44)
-            if unreserved {
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            } else {
-                let hex = Array("0123456789ABCDEF".utf8)
-                out.unicodeScalars.append("%")
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(b >> 4)]))
-                out.unicodeScalars.append(Unicode.Scalar(hex[Int(b & 15)]))
-            }
-        }
-        return out
     }
 }

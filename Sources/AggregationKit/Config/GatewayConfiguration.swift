@@ -31,6 +31,8 @@ public struct GatewayConfiguration: Sendable {
     public var endpoints: [CompiledEndpoint] = []
     /// Whether composite responses are checked against their schema at run time (`off`, `log`, `enforce`).
     public var responseValidation: ResponseValidation.Mode = .log
+    /// Trusted proxies and header-name rules for what is passed on.
+    public var forwarding = ForwardingPolicy()
 
     public init() {}
 
@@ -62,9 +64,11 @@ public struct RouteConfiguration: Sendable {
 
 public struct ProxyConfiguration: Sendable {
     public var service: String
-    /// A path template for upstream, filled from the route's parameters (`/users/{id}`); for a `*` route,
-    /// `{*}` stands for the rest of the path. nil = forward the request's path unchanged.
-    public var path: String?
+    /// A target template for upstream, filled from the route's parameters (`/users/{id}`); for a `*` route,
+    /// `{*}` stands for the rest of the path. nil = forward the request's path unchanged. Compiled once here.
+    public var target: TargetTemplate?
+    /// The text of `target`.
+    public var path: String? { target?.text }
     /// Removed from the front of the path before forwarding (when `path` is not set).
     public var stripPrefix: String?
     /// Send the client's `Host` upstream instead of the instance's `host:port`.
@@ -150,7 +154,8 @@ extension GatewayConfiguration {
         let r = ConfigReader(file: file)
         var config = GatewayConfiguration()
         config.directory = directory
-        let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation"])
+        let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
+                                                     "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -164,6 +169,12 @@ extension GatewayConfiguration {
         }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
         if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
+        if let allow = r.bool(top, "allowEncodedSlashes", "$") { config.server.limits.allowEncodedSlashes = allow }
+        if let allow = r.bool(top, "underscoresInHeaders", "$") { config.forwarding.underscoresInHeaders = allow }
+        for (i, item) in (r.array(top, "trustedProxies", "$") ?? []).enumerated() {
+            guard case .string(let text) = item else { r.issue("$.trustedProxies[\(i)]", "expected a CIDR string such as \"10.0.0.0/8\", found \(item.typeName)"); continue }
+            do { config.forwarding.trustedProxies.append(try IPNetwork(text)) } catch { r.issue("$.trustedProxies[\(i)]", error.description) }
+        }
 
         let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections"])
         if let v = r.int(limits, "maxRequestLineBytes", "$.limits", range: 64...1_048_576) { config.server.limits.maxRequestLineBytes = v }
@@ -245,10 +256,21 @@ extension GatewayConfiguration {
             var proxy = ProxyConfiguration(service: service)
             if let rewrite = r.string(px, "path", "\(p).proxy") {
                 if !rewrite.hasPrefix("/") { r.issue("\(p).proxy.path", "must start with '/'") }
-                for used in templateParameters(rewrite) where !parameterNames.contains(used) && !(used == "*" && path.hasSuffix("/*")) {
-                    r.issue("\(p).proxy.path", "uses {\(used)}, which the route path '\(path)' does not capture")
+                do {
+                    let target = try TargetTemplate.proxy(rewrite)
+                    for used in target.placeholders {
+                        switch used {
+                        case .routeParameter(let name) where !parameterNames.contains(name):
+                            r.issue("\(p).proxy.path", "uses {\(used)}, which the route path '\(path)' does not capture")
+                        case .rest where !path.hasSuffix("/*"):
+                            r.issue("\(p).proxy.path", "uses {\(used)}, which the route path '\(path)' does not capture")
+                        default: break
+                        }
+                    }
+                    proxy.target = target
+                } catch {
+                    if rewrite.hasPrefix("/") { r.issue("\(p).proxy.path", error.reason) }
                 }
-                proxy.path = rewrite
             }
             if let strip = r.string(px, "stripPrefix", "\(p).proxy") {
                 if !strip.hasPrefix("/") { r.issue("\(p).proxy.stripPrefix", "must start with '/'") }

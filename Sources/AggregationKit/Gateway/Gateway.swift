@@ -12,7 +12,8 @@ public final class Gateway: Sendable {
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
         let router = try Self.buildRouter(configuration, validation: validation)
-        let front = middleware.chained(to: GatewayHandler(router: router, readiness: readiness))
+        let front = middleware.chained(to: GatewayHandler(router: router, readiness: readiness,
+                                                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders))
         server = HTTPServer(configuration: configuration.server, group: group, handler: front)
     }
 
@@ -26,7 +27,8 @@ public final class Gateway: Sendable {
             guard let service = services[route.proxy.service] else {
                 throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "routes.\(route.name)", reason: "unknown service")])
             }
-            let handler = ProxyHandler(service: service, configuration: route.proxy, via: configuration.server.name)
+            let handler = ProxyHandler(service: service, configuration: route.proxy, via: configuration.server.name,
+                                       forwarding: configuration.forwarding)
             try router.add(method: route.method, template: route.path, value: GatewayHandler.Route(name: route.name, handler: handler))
         }
         for endpoint in configuration.endpoints {

@@ -17,10 +17,13 @@ public struct GatewayHandler: HTTPHandler {
 
     let router: Router<Route>
     let readiness: Readiness
+    /// See `ForwardingPolicy.underscoresInHeaders`; proxy routes drop such names as they forward.
+    let underscoresInHeaders: Bool
 
-    public init(router: Router<Route>, readiness: Readiness) {
+    public init(router: Router<Route>, readiness: Readiness, underscoresInHeaders: Bool = false) {
         self.router = router
         self.readiness = readiness
+        self.underscoresInHeaders = underscoresInHeaders
     }
 
     /// Answers a proxy route without a Swift task: routing and the upstream call run on the loop and the
@@ -28,7 +31,8 @@ public struct GatewayHandler: HTTPHandler {
     /// then takes the ordinary async path.
     func handleFast(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) -> Bool {
         let path = request.path
-        guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz", !Self.hasDotSegment(path),
+        // Dot segments, `%2F`, `\` and fragments were refused by the request parser.
+        guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz",
               request.method != "TRACE" else { return false }
         guard case .matched(let match) = router.lookup(method: request.method, path: path),
               let proxy = match.value.proxy else { return false }
@@ -40,6 +44,19 @@ public struct GatewayHandler: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
+        var request = request
+        if let originForm = Self.originForm(ofAbsoluteForm: request.target) {
+            // The authority a client names is never passed on (an upstream that honours it would go where
+            // the client says): the request continues as origin-form, routed and rewritten as any other.
+            request.target = originForm
+        }
+        if !underscoresInHeaders {
+            // Not visible to any handler (composite `header.*` included).
+            let headers = request.headers
+            if (0..<headers.count).contains(where: { headers.nameContains(UInt8(ascii: "_"), at: $0) }) {
+                request.headers.keepFields { !headers.nameContains(UInt8(ascii: "_"), at: $0) }
+            }
+        }
         let path = request.path
         if path == "/healthz" {
             context.route = "healthz"
@@ -58,18 +75,7 @@ public struct GatewayHandler: HTTPHandler {
             // Never reflected to a service (cross-site tracing); as nginx does.
             throw HTTPError(status: 405, code: "method_not_allowed", detail: "TRACE is not allowed")
         }
-        if Self.hasDotSegment(path) {
-            throw HTTPError(status: 400, code: "dot_segment", detail: "the path contains '.' or '..' segments")
-        }
-        let routingPath: Substring
-        if request.target.first == "/" {
-            routingPath = path
-        } else if let slash = Self.absoluteFormPathStart(request.target) {
-            // absolute-form: route on its path.
-            routingPath = request.target[slash...].prefix { $0 != "?" && $0 != "#" }
-        } else {
-            routingPath = "/"
-        }
+        let routingPath = request.target.utf8.first == UInt8(ascii: "/") ? request.path : "/"
         switch router.lookup(method: request.method, path: routingPath) {
         case .matched(let match):
             context.route = match.value.name
@@ -86,23 +92,15 @@ public struct GatewayHandler: HTTPHandler {
         }
     }
 
-    /// Where the path of an absolute-form target (`http://host/path`) starts.
-    static func absoluteFormPathStart(_ target: String) -> String.Index? {
+    /// `/path?query` of an absolute-form target (`http://host/path?query`; `/` when it has no path), or
+    /// nil for any other form.
+    static func originForm(ofAbsoluteForm target: String) -> String? {
         let utf8 = target.utf8
-        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        let afterScheme = target[colon...]
-        guard afterScheme.hasPrefix("://") else { return nil }
-        return target[target.index(colon, offsetBy: 3)...].firstIndex(of: "/")
-    }
-
-    /// `.` or `..` segments, literal or percent-encoded: refused rather than forwarded for an upstream to resolve.
-    static func hasDotSegment(_ path: Substring) -> Bool {
-        guard path.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return false }
-        for segment in path.split(separator: "/", omittingEmptySubsequences: false) {
-            let s = segment.lowercased()
-            if s == "." || s == ".." || s == "%2e" || s == "%2e%2e" || s == ".%2e" || s == "%2e." { return true }
-        }
-        return false
+        guard utf8.first != UInt8(ascii: "/"), let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+              target[colon...].hasPrefix("://") else { return nil }
+        let authority = target.utf8.index(colon, offsetBy: 3)
+        guard let end = utf8[authority...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }) else { return "/" }
+        return utf8[end] == UInt8(ascii: "/") ? String(target[end...]) : "/" + target[end...]
     }
 }
 

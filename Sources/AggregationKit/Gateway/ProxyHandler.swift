@@ -22,14 +22,16 @@ public struct ProxyHandler: HTTPHandler {
     let service: ServiceInstances
     let configuration: ProxyConfiguration
     let via: String
+    let forwarding: ForwardingPolicy
     /// `Via` entries for this hop, made once: `1.1 name` and `1.0 name`.
     private let viaHop11: String
     private let viaHop10: String
 
-    public init(service: ServiceInstances, configuration: ProxyConfiguration, via: String) {
+    public init(service: ServiceInstances, configuration: ProxyConfiguration, via: String, forwarding: ForwardingPolicy = ForwardingPolicy()) {
         self.service = service
         self.configuration = configuration
         self.via = via
+        self.forwarding = forwarding
         viaHop11 = "1.1 " + via
         viaHop10 = "1.0 " + via
     }
@@ -69,18 +71,27 @@ public struct ProxyHandler: HTTPHandler {
 
     /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
     func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) {
-        let (upstreamRequest, origin) = prepare(request, context: context)
+        let upstreamRequest: UpstreamRequest, origin: UpstreamOrigin
+        switch prepare(request, context: context) {
+        case .success(let prepared): (upstreamRequest, origin) = prepared
+        case .failure(let error):
+            context.errorDetail = error.logText
+            return completion(error.response(requestID: context.requestID))
+        }
         let requestID = context.requestID
         HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { result in
             switch result {
             case .success(let response): completion(self.passBack(response))
-            case .failure(let error): completion(self.problem(error, origin).response(requestID: requestID))
+            case .failure(let error):
+                let problem = self.problem(error, origin)
+                context.errorDetail = problem.logText
+                completion(problem.response(requestID: requestID))
             }
         }
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        let (upstreamRequest, origin) = prepare(request, context: context)
+        let (upstreamRequest, origin) = try prepare(request, context: context).get()
         do {
             return passBack(try await HTTPClient.execute(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout))
         } catch {
@@ -89,18 +100,41 @@ public struct ProxyHandler: HTTPHandler {
     }
 
     /// Picks an instance and builds the request for it.
-    private func prepare(_ request: HTTPRequest, context: RequestContext) -> (UpstreamRequest, UpstreamOrigin) {
+    private func prepare(_ request: HTTPRequest, context: RequestContext) -> Result<(UpstreamRequest, UpstreamOrigin), HTTPError> {
+        let target: String
+        switch upstreamTarget(request, context: context) {
+        case .success(let t): target = t
+        case .failure(let failure):
+            return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: \(failure)"))
+        }
         let origin = service.pick()
         context.upstream = origin.authority
-        let upstream = UpstreamRequest(method: request.method, target: upstreamTarget(request, context: context),
+        let upstream = UpstreamRequest(method: request.method, target: target,
                                        headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
-        return (upstream, origin)
+        return .success((upstream, origin))
     }
 
-    /// The client's problem document for an upstream failure: 502, 503 or 504 with a stable code.
+    /// The client's problem document for an upstream failure: 502, 503 or 504 with a stable code. The
+    /// client learns which service failed and how, never its address or the system's error text; those go
+    /// to the log (`internalDetail`).
     private func problem(_ error: UpstreamError, _ origin: UpstreamOrigin) -> HTTPError {
         HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
-                  detail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
+                  detail: "service '\(service.name)' \(Self.clientPhrase(error.kind))",
+                  internalDetail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
+    }
+
+    /// What a client may be told about an upstream failure.
+    static func clientPhrase(_ kind: UpstreamError.Kind) -> String {
+        switch kind {
+        case .connectFailed: return "could not be reached"
+        case .connectTimeout: return "did not accept a connection in time"
+        case .responseTimeout: return "did not answer in time"
+        case .poolExhausted: return "has no free connection"
+        case .poolWaitTimeout: return "had no free connection in time"
+        case .invalidResponse: return "sent an invalid response"
+        case .connectionClosed: return "closed the connection before answering"
+        case .cancelled: return "was not called: the request was cancelled"
+        }
     }
 
     /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended.
@@ -121,17 +155,25 @@ public struct ProxyHandler: HTTPHandler {
         return response
     }
 
-    /// The request's fields for upstream, in one pass over bytes: hop-by-hop fields dropped, forwarding
-    /// fields (the de-facto `X-Forwarded-*`, and `Via`) extended, `Host` and `X-Request-ID` set.
+    /// The request's fields for upstream, in one pass over bytes: hop-by-hop fields and names with `_`
+    /// dropped, forwarding fields (the de-facto `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, and `Via`) set
+    /// from what the gateway saw, `Host` and `X-Request-ID` set.
+    ///
+    /// A client's own forwarding fields are believed only when it is a trusted proxy: then
+    /// `X-Forwarded-For` and `Forwarded` get our hop appended, and its `X-Forwarded-Proto`,
+    /// `X-Forwarded-Host` and `X-Real-IP` pass. From anyone else they are dropped and ours are set. The
+    /// address is only parsed when the client sent such a field.
     func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
         let headers = request.headers
         let named = Self.connectionNamedFields(headers)
+        let underscores = forwarding.underscoresInHeaders
         var out = HTTPHeaders()
         out.fieldList.reserveCapacity(headers.count + 6)
         out.storage.reserveCapacity(headers.storage.count + 256)
         var forwardedFor: String? = nil
         var via: String? = nil
         var clientHost: String? = nil
+        var sawForwarding = false
         for i in 0..<headers.count {
             switch headers.nameLength(at: i) {
             case 4 where headers.nameEquals(at: i, "host"):
@@ -146,19 +188,50 @@ public struct ProxyHandler: HTTPHandler {
                 forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
                 continue
             case 17 where headers.nameEquals(at: i, "x-forwarded-proto"), 16 where headers.nameEquals(at: i, "x-forwarded-host"),
-                 12 where headers.nameEquals(at: i, "x-request-id"):
+                 9 where headers.nameEquals(at: i, "forwarded") || headers.nameEquals(at: i, "x-real-ip"):
+                sawForwarding = true
+                continue
+            case 12 where headers.nameEquals(at: i, "x-request-id"):
                 continue
             case 6 where headers.nameEquals(at: i, "expect"):
                 // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
                 continue
             default:
                 if Self.isHopByHop(headers, i, connectionTokens: named) { continue }
+                if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { continue }
             }
             out.append(fieldAt: i, of: headers)
         }
-        out.add("X-Forwarded-For", forwardedFor.map { $0 + ", " + context.clientAddress } ?? context.clientAddress)
-        out.add("X-Forwarded-Proto", "http")
-        if let clientHost { out.add("X-Forwarded-Host", clientHost) }
+        let client = context.clientAddress
+        let trusted = (sawForwarding || forwardedFor != nil) && forwarding.trusts(client)
+        out.add("X-Forwarded-For", trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
+        var sawProto = false, sawHost = false
+        if trusted {
+            var forwarded: String? = nil
+            for i in 0..<headers.count {
+                switch headers.nameLength(at: i) {
+                case 9 where headers.nameEquals(at: i, "forwarded"):
+                    let v = headers.value(at: i)
+                    forwarded = forwarded.map { $0 + ", " + v } ?? v
+                case 17 where headers.nameEquals(at: i, "x-forwarded-proto"):
+                    sawProto = true
+                    out.append(fieldAt: i, of: headers)
+                case 16 where headers.nameEquals(at: i, "x-forwarded-host"):
+                    sawHost = true
+                    out.append(fieldAt: i, of: headers)
+                case 9 where headers.nameEquals(at: i, "x-real-ip"):
+                    out.append(fieldAt: i, of: headers)
+                default: break
+                }
+            }
+            if let forwarded {
+                // RFC 7239 §6: an IPv6 node is quoted and bracketed.
+                let node = client.contains(":") ? "\"[" + client + "]\"" : client
+                out.add("Forwarded", forwarded + ", for=" + node + ";proto=http")
+            }
+        }
+        if !sawProto { out.add("X-Forwarded-Proto", "http") }
+        if !sawHost, let clientHost { out.add("X-Forwarded-Host", clientHost) }
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
         out.add("Via", via.map { $0 + ", " + hop } ?? hop)
         out.add("X-Request-ID", context.requestID)
@@ -166,45 +239,42 @@ public struct ProxyHandler: HTTPHandler {
         return out
     }
 
-    func upstreamTarget(_ request: HTTPRequest, context: RequestContext) -> String {
-        if configuration.path == nil && configuration.stripPrefix == nil && request.target.utf8.first == UInt8(ascii: "/") {
-            return request.target
-        }
-        let query = request.query.map { "?" + $0 } ?? ""
-        if let template = configuration.path {
-            var out = ""
-            var rest = Substring(template)
-            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-                out += rest[..<open]
-                let name = String(rest[rest.index(after: open)..<close])
-                if name == "*" {
-                    out += wildcardRest(request, context: context)
-                } else {
-                    out += context.pathParameter(name) ?? ""
+    /// The target sent upstream, always origin-form (the gateway turned an absolute-form request into
+    /// origin-form before routing): the route's template filled from its parameters, or the path with
+    /// `stripPrefix` removed, or the target unchanged; the client's query follows.
+    func upstreamTarget(_ request: HTTPRequest, context: RequestContext) -> Result<String, TargetTemplate.Failure> {
+        if let template = configuration.target {
+            return template.render(appendingQuery: request.query) { placeholder in
+                switch placeholder {
+                case .routeParameter(let name): return context.pathParameter(name).map { .raw(Substring($0)) }
+                case .rest: return .rawSegments(Self.wildcardRest(request, context: context))
+                case .source: return nil
                 }
-                rest = rest[rest.index(after: close)...]
             }
-            out += rest
-            if let q = request.query { out += (out.contains("?") ? "&" : "?") + q }
-            return out
         }
-        var path = request.path
-        if let strip = configuration.stripPrefix, path.hasPrefix(strip) {
-            path = path.dropFirst(strip.count)
-            if !path.hasPrefix("/") { path = "/" + path }
+        if let strip = configuration.stripPrefix {
+            // Whole segments only: `/api` is not a prefix of `/apiary`.
+            let path = request.path
+            if path.hasPrefix(strip) {
+                let rest = path.dropFirst(strip.count)
+                if rest.isEmpty || rest.first == "/" || strip.hasSuffix("/") {
+                    let query = request.query.map { "?" + $0 } ?? ""
+                    return .success((rest.first == "/" ? String(rest) : "/" + rest) + query)
+                }
+            }
         }
-        if request.target.first != "/" {
-            // absolute-form: forward origin-form.
-            return String(path.isEmpty ? "/" : path) + query
-        }
-        return String(path) + query
+        return .success(request.target)
     }
 
-    /// The part of the path a `/*` route matched.
-    private func wildcardRest(_ request: HTTPRequest, context: RequestContext) -> String {
-        guard let template = context.route.flatMap({ _ in context.matchedTemplate }), template.hasSuffix("/*") else { return "" }
+    /// The part of the path a `/*` route matched, as it came.
+    static func wildcardRest(_ request: HTTPRequest, context: RequestContext) -> Substring {
+        guard let template = context.matchedTemplate, template.hasSuffix("/*") else { return "" }
         let fixed = template.dropLast(2).split(separator: "/").count
-        let segments = request.path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        return segments.dropFirst(fixed).joined(separator: "/")
+        var rest = request.path.dropFirst()
+        for _ in 0..<fixed {
+            guard let slash = rest.firstIndex(of: "/") else { return "" }
+            rest = rest[rest.index(after: slash)...]
+        }
+        return rest
     }
 }

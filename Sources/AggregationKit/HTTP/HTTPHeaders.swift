@@ -57,6 +57,14 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         return bytes(Int(f.nameStart), Int(f.nameLength), equalIgnoringCase: name)
     }
 
+    /// Whether field `i`'s name contains `byte`.
+    func nameContains(_ byte: UInt8, at i: Int) -> Bool {
+        let f = fieldList[i]
+        return storage.withUnsafeBufferPointer { s in
+            UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]).contains(byte)
+        }
+    }
+
     /// Whether field `i`'s value is `value` (ASCII case-insensitive).
     func valueEquals(at i: Int, ignoringCase value: String) -> Bool {
         let f = fieldList[i]

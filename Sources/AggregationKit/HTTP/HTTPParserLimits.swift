@@ -10,6 +10,11 @@ public struct HTTPParserLimits: Sendable, Equatable {
     public var maxBodyBytes: Int = 1024 * 1024
     /// A chunk-size line (with extensions) longer than this: 400.
     public var maxChunkLineBytes: Int = 1024
+    /// Whether a path segment may contain an encoded `/` (`%2F`). Off by default, as Apache's
+    /// `AllowEncodedSlashes Off`: servers disagree on whether `a%2Fb` is one segment or two, and a
+    /// gateway that routes on one reading while the upstream acts on the other can be walked around.
+    /// Dot segments (also `..%2F`), `\`, `%5C` and `%00` are refused either way.
+    public var allowEncodedSlashes: Bool = false
 
     public init() {}
 }

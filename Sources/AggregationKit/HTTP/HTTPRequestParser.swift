@@ -300,6 +300,7 @@ public struct HTTPRequestParser: Sendable {
         }
         head.target = buffer.string((sp1 + 1)..<sp2)
         guard Self.validTargetForm(head.target, method: head.method) else { return .invalidTarget }
+        if let e = Self.pathProblem(UnsafeRawBufferPointer(rebasing: buffer[(sp1 + 1)..<sp2]), allowEncodedSlashes: limits.allowEncodedSlashes) { return e }
         head.sawRequestLine = true
         return nil
     }
@@ -357,6 +358,98 @@ public struct HTTPRequestParser: Sendable {
         return !scheme.isEmpty && scheme.utf8.allSatisfy { ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 43 || $0 == 45 || $0 == 46 }
     }
 
+    /// Why the path of a target is refused, or nil. Upstreams disagree on how to read a path, so the gateway
+    /// refuses anything two readers could take differently, rather than route on one reading and forward
+    /// bytes an upstream resolves another way:
+    ///
+    /// - a fragment (`#`): not part of a request target (RFC 9112 §3.2), and what follows it would escape
+    ///   the path checks below;
+    /// - `\` raw or as `%5C` (some servers take it as `/`), `%00`, a malformed `%` escape;
+    /// - `%2F` (one segment or two?) unless `allowEncodedSlashes`;
+    /// - a segment that is `.` or `..` after percent-decoding and after cutting `;params` (`%2e%2e`, `..;`,
+    ///   `.%2E;x`); with `allowEncodedSlashes`, also each part between decoded slashes (`..%2F`).
+    ///
+    /// The query is not a path and is not checked. Costs one pass over the path; segments without `%`,
+    /// `.`, `;` or `\` are not looked at twice.
+    static func pathProblem(_ target: String, allowEncodedSlashes: Bool) -> HTTPParseError? {
+        var target = target
+        return target.withUTF8 { pathProblem(UnsafeRawBufferPointer($0), allowEncodedSlashes: allowEncodedSlashes) }
+    }
+
+    static func pathProblem(_ t: UnsafeRawBufferPointer, allowEncodedSlashes: Bool) -> HTTPParseError? {
+        let count = t.count
+        var i = 0
+        if t.first != UInt8(ascii: "/") {
+            // absolute-form: the path starts after `scheme://authority`; `*` and authority-form have none.
+            var k = 0
+            while k + 2 < count && !(t[k] == UInt8(ascii: ":") && t[k + 1] == UInt8(ascii: "/") && t[k + 2] == UInt8(ascii: "/")) { k += 1 }
+            guard k + 2 < count else { return nil }
+            k += 3
+            while k < count && t[k] != UInt8(ascii: "/") && t[k] != UInt8(ascii: "?") && t[k] != UInt8(ascii: "#") { k += 1 }
+            i = k
+        }
+        var segmentStart = i
+        var special = false
+        while i < count {
+            let b = t[i]
+            if b == UInt8(ascii: "?") { break }
+            switch b {
+            case UInt8(ascii: "#"): return .fragmentInTarget
+            case UInt8(ascii: "/"):
+                if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes) { return e }
+                segmentStart = i + 1
+                special = false
+            case UInt8(ascii: "%"), UInt8(ascii: "."), UInt8(ascii: ";"), UInt8(ascii: "\\"):
+                special = true
+            default: break
+            }
+            i += 1
+        }
+        if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes) { return e }
+        while i < count {
+            if t[i] == UInt8(ascii: "#") { return .fragmentInTarget }
+            i += 1
+        }
+        return nil
+    }
+
+    /// One path segment, decoded as an upstream would; see `pathProblem`.
+    private static func segmentProblem(_ t: UnsafeRawBufferPointer, _ range: Range<Int>, _ allowEncodedSlashes: Bool) -> HTTPParseError? {
+        var k = range.lowerBound
+        // Per part between (decoded) slashes: its length before any `;`, and whether that is all dots.
+        var length = 0
+        var allDots = true
+        var inParameters = false
+        while k < range.upperBound {
+            var b = t[k]
+            if b == UInt8(ascii: "\\") { return .backslashInPath }
+            if b == UInt8(ascii: "%") {
+                guard k + 2 < range.upperBound, let h = ByteClass.hexValue(t[k + 1]), let l = ByteClass.hexValue(t[k + 2]) else {
+                    return .malformedPercentEncoding
+                }
+                b = UInt8(h * 16 + l)
+                k += 3
+                switch b {
+                case UInt8(ascii: "\\"): return .backslashInPath
+                case 0: return .nulInPath
+                case UInt8(ascii: "/"):
+                    guard allowEncodedSlashes else { return .encodedSlash }
+                    if allDots && (length == 1 || length == 2) { return .dotSegment }
+                    length = 0; allDots = true; inParameters = false
+                    continue
+                default: break
+                }
+            } else {
+                k += 1
+            }
+            if inParameters { continue }
+            if b == UInt8(ascii: ";") { inParameters = true; continue }
+            length += 1
+            if b != UInt8(ascii: ".") { allDots = false }
+        }
+        return allDots && (length == 1 || length == 2) ? .dotSegment : nil
+    }
+
     /// Host = uri-host [ ":" port ] (RFC 9110 §7.2); empty is allowed.
     static func validHost(_ value: UnsafeRawBufferPointer) -> Bool {
         for b in value {
@@ -369,4 +462,13 @@ public struct HTTPRequestParser: Sendable {
         }
         return true
     }
+}
+
+extension HTTPParseError {
+    static let fragmentInTarget = bad("fragment_in_target", "a request target cannot contain a fragment ('#')")
+    static let dotSegment = bad("dot_segment", "the path contains a '.' or '..' segment (after decoding, or before ';')")
+    static let encodedSlash = bad("invalid_path", "the path contains an encoded '/' (%2F)")
+    static let backslashInPath = bad("invalid_path", "the path contains a '\\' (raw or %5C)")
+    static let nulInPath = bad("invalid_path", "the path contains an encoded NUL (%00)")
+    static let malformedPercentEncoding = bad("invalid_path", "the path contains a '%' not followed by two hex digits")
 }

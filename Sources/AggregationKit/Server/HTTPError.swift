@@ -24,6 +24,9 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
         self.internalDetail = internalDetail
     }
 
+    /// The access log's account of this error: the stable code and the full internal detail.
+    public var logText: String { "\(code): \(internalDetail ?? detail)" }
+
     public var description: String { "\(status) \(code): \(detail)" }
 
     public static func notFound(_ detail: String = "no route matches this path") -> HTTPError { .init(status: 404, code: "not_found", detail: detail) }

@@ -184,10 +184,10 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 var finished = response
                 finished.headers.set("X-Request-ID", id)
                 if returned {
-                    self.complete(finished, route: context.route, upstream: context.upstream)
+                    self.complete(finished, route: context.route, upstream: context.upstream, error: context.errorDetail)
                 } else {
                     // Answered before handleFast returned: finish after it, not inside it.
-                    loop.schedule(at: loop.now) { self.complete(finished, route: context.route, upstream: context.upstream) }
+                    loop.schedule(at: loop.now) { self.complete(finished, route: context.route, upstream: context.upstream, error: context.errorDetail) }
                 }
             }
             returned = true
@@ -199,28 +199,31 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             do {
                 response = try await handler.handle(request, context: context)
             } catch let error as HTTPError {
+                context.errorDetail = error.logText
                 response = error.response(requestID: id)
             } catch {
+                context.errorDetail = "internal_error: \(error)"
                 response = HTTPError(status: 500, code: "internal_error", detail: "the gateway failed to handle the request").response(requestID: id)
             }
             response.headers.set("X-Request-ID", id)
             let route = context.route
             let upstream = context.upstream
+            let errorDetail = context.errorDetail
             let finished = response
             if loop.inEventLoop {
-                self.complete(finished, route: route, upstream: upstream)
+                self.complete(finished, route: route, upstream: upstream, error: errorDetail)
             } else {
-                loop.execute { self.complete(finished, route: route, upstream: upstream) }
+                loop.execute { self.complete(finished, route: route, upstream: upstream, error: errorDetail) }
             }
         }
     }
 
-    private func complete(_ response: HTTPResponse, route: String?, upstream: String?) {
+    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?) {
         guard phase == .processing, let request = current else { return }
         current = nil
         let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
         logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
-                status: response.status, bytes: response.body.count, id: currentID, error: nil)
+                status: response.status, bytes: response.body.count, id: currentID, error: error)
         send(response, head: request.method == "HEAD", close: close,
              keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive)
     }

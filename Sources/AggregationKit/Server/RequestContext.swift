@@ -15,6 +15,8 @@ public final class RequestContext {
     public var matchedTemplate: String?
     /// The upstream instance that answered, for the log.
     public var upstream: String?
+    /// Why the request failed, in full (addresses, system errors), for the access log only.
+    public var errorDetail: String?
 
     public init(requestID: String, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
         self.requestID = requestID
