@@ -54,3 +54,13 @@ final class ConnectionDeadlinesTests: XCTestCase {
         XCTAssertEqual(verdict(d, at: 2001 * ms, .lingering), .close)
     }
 }
+
+final class DescriptorBudgetTests: XCTestCase {
+    func testClientsGetHalfOfWhatIsLeftAfterTheReserve() {
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 1024, configuredConnections: 16384).clientConnections, 480)
+        XCTAssertTrue(DescriptorBudget(descriptorLimit: 1024, configuredConnections: 16384).isCapped)
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 1 << 20, configuredConnections: 16384).clientConnections, 16384)
+        XCTAssertFalse(DescriptorBudget(descriptorLimit: 1 << 20, configuredConnections: 16384).isCapped)
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 10, configuredConnections: 100).clientConnections, 1)
+    }
+}

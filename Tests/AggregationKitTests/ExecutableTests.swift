@@ -51,7 +51,7 @@ final class ExecutableTests: XCTestCase {
     /// Starts an executable, waits for its "listening" line, returns the process and its port.
     private func start(_ executable: String, _ args: [String]) throws -> (Process, Int, Pipe) {
         let p = Process()
-        p.executableURL = Self.productsDirectory.appendingPathComponent(executable)
+        p.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : Self.productsDirectory.appendingPathComponent(executable)
         p.arguments = args
         let out = Pipe()
         p.standardOutput = out
@@ -64,7 +64,17 @@ final class ExecutableTests: XCTestCase {
             if b == Data([10]) { break }
             line.append(b)
         }
-        let json = try JSONParser.parse(Array(line))
+        var json = try JSONParser.parse(Array(line))
+        while json["msg"]?.stringValue != "listening" {
+            line = Data()
+            while true {
+                let b = out.fileHandleForReading.readData(ofLength: 1)
+                if b.isEmpty { throw TestError("exited before listening") }
+                if b == Data([10]) { break }
+                line.append(b)
+            }
+            json = try JSONParser.parse(Array(line))
+        }
         let address = try XCTUnwrap(json["address"]?.stringValue)
         let port = try XCTUnwrap(Int(address.split(separator: ":").last!))
         return (p, port, out)
@@ -198,5 +208,28 @@ final class ExecutableTests: XCTestCase {
         let error = try XCTUnwrap(try JSONParser.parse(String(line))["error"]?.stringValue)
         XCTAssertTrue(error.hasPrefix("upstream_connect_failed: "), error)
         XCTAssertTrue(error.contains("127.0.0.1:\(deadPort)") && error.contains("errno"), error)
+    }
+
+    /// With 160 descriptors (soft = hard) and no cap, 150 idle clients took every descriptor and the next
+    /// upstream call failed with 502 `Too many open files`. Clients are capped so that upstream calls keep
+    /// their share: an established client is still served while the rest wait in the backlog.
+    func testIdleClientsCannotStarveUpstreamCallsOfDescriptors() throws {
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        let dir = try tempConfig(proxyConfig(port: downstream.port))
+        let binary = Self.productsDirectory.appendingPathComponent("BFFWeb").path
+        let (p, port, out) = try start("/bin/sh", ["-c", "ulimit -n 160 && exec \"$0\" \"$@\"", binary, "--config", dir.path, "--port", "0", "--threads", "1"])
+        defer { p.terminate(); p.waitUntilExit(); _ = out }
+        let first = try RawClient(port: port)
+        first.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")   // accepted; no upstream connection yet
+        XCTAssertEqual(first.readResponse()?.status, 200)
+        var idle: [RawClient] = []
+        for _ in 0..<150 { idle.append(try RawClient(port: port)) }
+        Thread.sleep(forTimeInterval: 0.3)   // let the loop accept what it will
+        first.send("GET /echo?after=idle HTTP/1.1\r\nHost: t\r\n\r\n")
+        let r = try XCTUnwrap(first.readResponse())
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 160, configuredConnections: 16384).clientConnections, 48)
+        withExtendedLifetime(idle) {}
     }
 }

@@ -161,6 +161,10 @@ public enum GatewayCommand {
                 exit(1)
             }
         }
+        // Descriptors: take what the hard limit allows, and keep upstream calls their share.
+        let budget = DescriptorBudget(descriptorLimit: Syscall.raiseDescriptorLimit(), configuredConnections: configuration.server.maxConnections)
+        configuration.server.maxConnections = budget.clientConnections
+        printOut("{\"level\":\"\(budget.isCapped ? "warn" : "info")\",\"msg\":\"descriptors\",\"limit\":\(budget.descriptorLimit),\"maxConnections\":\(budget.clientConnections),\"configuredMaxConnections\":\(budget.configuredConnections)}")
         let gateway: Gateway
         let port: Int
         do {

@@ -58,6 +58,18 @@ enum Syscall {
         while nanosleep(&remaining, &left) != 0 && Glibc.errno == EINTR { remaining = left }
     }
 
+    /// Raises the soft limit on open descriptors to the hard limit; returns the soft limit in force.
+    static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
+    }
+
     static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
