@@ -72,8 +72,9 @@ final class UpstreamPoolPoisoningTests: XCTestCase {
             case (_, "/304"):
                 return [.send("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"), .pause(milliseconds: 1), .send(injected)]
             case (_, "/extra"):
-                // The extra bytes in a write of their own, right after the response.
-                return [echo(request), .send(injected)]
+                // Extra bytes right behind a Content-Length body, in the same write.
+                let marker = request.header("x-marker") ?? "none"
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(marker.utf8.count)\r\nX-Marker: \(marker)\r\n\r\n\(marker)" + injected)]
             default:
                 return [echo(request)]
             }

@@ -49,6 +49,8 @@ public struct HTTPRequest: Sendable {
 /// A response to send, or one received from upstream. The body is fully buffered.
 public struct HTTPResponse: Sendable {
     public var status: Int
+    /// The reason phrase received (from an upstream), for logs and tests. Never sent: the serializer writes
+    /// the standard phrase of `status`.
     public var reason: String?
     public var headers: HTTPHeaders
     public var body: [UInt8]
