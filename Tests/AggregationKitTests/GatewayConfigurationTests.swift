@@ -51,6 +51,24 @@ final class GatewayConfigurationTests: XCTestCase {
         XCTAssertEqual(found, expected)
     }
 
+    func testResponseLimitAndPoolReuse() throws {
+        let c = try GatewayConfiguration.parse(Array("""
+        {"limits": {"maxResponseBytes": 4096},
+         "services": {"a": {"instances": ["127.0.0.1:81"], "pool": {"reuse": false}}, "b": {"instances": ["127.0.0.1:82"]}}}
+        """.utf8), file: "g.json")
+        let a = try c.services[0].origins()[0], b = try c.services[1].origins()[0]
+        XCTAssertEqual(a.limits.maxBodyBytes, 4096)
+        XCTAssertFalse(a.reuseConnections)
+        XCTAssertEqual(b.limits.maxBodyBytes, 4096)
+        XCTAssertTrue(b.reuseConnections, "reuse by default")
+        let defaults = try GatewayConfiguration.parse(Array(#"{"services": {"a": {"instances": ["127.0.0.1:81"]}}}"#.utf8), file: "g.json")
+        XCTAssertEqual(try defaults.services[0].origins()[0].limits.maxBodyBytes, 16 * 1024 * 1024)
+        XCTAssertEqual(issues(#"{"limits": {"maxResponseBytes": 100}, "services": {"a": {"instances": ["127.0.0.1:81"], "pool": {"reuse": "no"}}}}"#), [
+            "gateway.json: $.limits.maxResponseBytes: 100 is out of range 1024...1073741824",
+            "gateway.json: $.services.a.pool.reuse: expected true or false, found string",
+        ])
+    }
+
     func testSyntaxErrorHasLineAndColumn() {
         XCTAssertEqual(issues("{\n  \"listen\": {,}\n}"), ["gateway.json: $: invalid JSON at line 2, column 14: expected a string key"])
     }

@@ -59,7 +59,7 @@ final class HTTPResponseParserTests: XCTestCase {
     }
 
     func testRejectsAmbiguousFraming() {
-        XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab").2?.code, "invalid_content_length")
+        XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab").2?.code, "duplicate_content_length")
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n").2?.code, "content_length_and_transfer_encoding")
         XCTAssertEqual(parse("HTTP/1.1 2000 OK\r\n\r\n").2?.code, "invalid_status_line")
         XCTAssertEqual(parse("HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n").2?.code, "obs_fold")
@@ -71,6 +71,142 @@ final class HTTPResponseParserTests: XCTestCase {
         var p = HTTPResponseParser(limits: limits)
         guard case .error(let e) = p.parse(Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".utf8)) else { return XCTFail() }
         XCTAssertEqual(e.status, 413)
+    }
+}
+
+/// The upstream head is parsed as strictly as a request head: every error here becomes a 502.
+final class HTTPResponseParserStrictnessTests: XCTestCase {
+    private func code(_ text: String, head: Bool = false) -> String? {
+        var p = HTTPResponseParser(requestWasHead: head)
+        var bytes = Array(text.utf8)
+        while true {
+            switch p.parse(bytes) {
+            case .error(let e): return e.code
+            case .interim(let consumed): bytes.removeFirst(consumed)
+            case .response: return nil
+            case .needMore: return "needMore"
+            }
+        }
+    }
+
+    func testBareCRAndBareLFAnywhereInTheHead() {
+        XCTAssertEqual(code("HTTP/1.1 200 OK\nSet-Cookie: x=1\r\nContent-Length: 0\r\n\r\n"), "bare_lf")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\rSet-Cookie: x=1\r\nContent-Length: 0\r\n\r\n"), "bare_cr")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX-A: a\rXContent-Length: 2\r\n\r\nhi"), "bare_cr")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX-A: a\nContent-Length: 2\r\n\r\nhi"), "bare_lf")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: a\r\r\n\r\n"), "bare_cr")
+    }
+
+    func testControlBytesObsFoldAndBadNames() {
+        XCTAssertEqual(code("HTTP/1.1 200 O\u{1}K\r\nContent-Length: 0\r\n\r\n"), "invalid_reason_phrase")
+        XCTAssertEqual(code("HTTP/1.1 200 O\u{7f}K\r\nContent-Length: 0\r\n\r\n"), "invalid_reason_phrase")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX-A: a\u{0}b\r\nContent-Length: 0\r\n\r\n"), "invalid_header_value")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX\u{1}A: a\r\nContent-Length: 0\r\n\r\n"), "invalid_header_name")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n"), "header_name_whitespace")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nX-A: a\r\n\tb\r\nContent-Length: 0\r\n\r\n"), "obs_fold")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nnocolon\r\nContent-Length: 0\r\n\r\n"), "missing_colon")
+    }
+
+    func testReasonPhraseMayHoldTabsAndObsText() {
+        XCTAssertNil(code("HTTP/1.1 200 Tout\tva bien \u{e9}\r\nContent-Length: 0\r\n\r\n"))
+        XCTAssertNil(code("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"))
+        XCTAssertNil(code("HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n"))
+    }
+
+    func testFramingDisputes() {
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi"), "duplicate_content_length")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nbody"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertEqual(code("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), "invalid_transfer_encoding")
+        XCTAssertNil(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n"))
+        // No body whatever the framing says: nothing to frame.
+        XCTAssertNil(code("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", head: true))
+    }
+
+    func test101EndsTheExchangeOtherInterimResponsesAreSkipped() {
+        XCTAssertEqual(code("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), "switching_protocols")
+        XCTAssertNil(code("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    }
+
+    func testLimitIsCheckedAsBytesArrive() {
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = 10
+        // Close-delimited: refused as soon as the 11th byte is there, long before the close.
+        var p = HTTPResponseParser(limits: limits)
+        var buffer = Array("HTTP/1.1 200 OK\r\n\r\n0123456789".utf8)
+        guard case .needMore = p.parse(buffer) else { return XCTFail() }
+        buffer.append(UInt8(ascii: "x"))
+        guard case .error(let e) = p.parse(buffer) else { return XCTFail() }
+        XCTAssertEqual(e, .bodyTooLarge)
+        // Chunked: refused at the chunk-size line that passes the limit.
+        var q = HTTPResponseParser(limits: limits)
+        guard case .error(let f) = q.parse(Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n01234567\r\n3\r\n".utf8)) else { return XCTFail() }
+        XCTAssertEqual(f, .bodyTooLarge)
+    }
+
+    /// Fed in random pieces, with the consumed prefix dropped after each `needMore` (as the client does),
+    /// a response parses to the same result as in one piece, and the raw buffer never holds a whole body.
+    func testPiecewiseWithCompactionMatchesWhole() {
+        var rng = ParserRobustnessTests.SplitMix64(state: 11)
+        let chunkedBody = (0..<300).map { "1;ext=\"\($0)\"\r\n\(Character(UnicodeScalar(UInt8(97 + $0 % 26))))\r\n" }.joined()
+        let responses = [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunkedBody + "0\r\nX-T: 1\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n" + String(repeating: "z", count: 300),
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ]
+        for text in responses {
+            let whole = Array(text.utf8)
+            var expected: [UInt8]? = nil
+            var p = HTTPResponseParser()
+            var rest = whole
+            while expected == nil {
+                switch p.parse(rest) {
+                case .response(let r, _, _): expected = r.body
+                case .interim(let consumed): rest.removeFirst(consumed)
+                default: return XCTFail(text)
+                }
+            }
+            for _ in 0..<20 {
+                var parser = HTTPResponseParser()
+                var buffer: [UInt8] = []
+                var offset = 0
+                var body: [UInt8]? = nil
+                var largest = 0
+                while body == nil {
+                    switch parser.parse(buffer) {
+                    case .response(let r, _, _): body = r.body
+                    case .interim(let consumed): buffer.removeFirst(consumed)
+                    case .error(let e): return XCTFail("\(e)")
+                    case .needMore:
+                        buffer.removeFirst(parser.takeConsumedPrefix())
+                        guard offset < whole.count else { return XCTFail("incomplete") }
+                        let n = Int.random(in: 1...40, using: &rng)
+                        buffer += whole[offset..<min(whole.count, offset + n)]
+                        offset += n
+                        largest = max(largest, buffer.count)
+                    }
+                }
+                XCTAssertEqual(body, expected)
+                if text.contains("ext=") { XCTAssertLessThan(largest, 100, "the raw chunked stream is not kept") }
+            }
+        }
+        // Close-delimited: the body is collected as it arrives and completed at end of file.
+        var parser = HTTPResponseParser()
+        var buffer = Array("HTTP/1.1 200 OK\r\n\r\nab".utf8)
+        guard case .needMore = parser.parse(buffer) else { return XCTFail() }
+        buffer.removeFirst(parser.takeConsumedPrefix())
+        XCTAssertEqual(buffer, [])
+        buffer += Array("cd".utf8)
+        guard case .needMore = parser.parse(buffer) else { return XCTFail() }
+        buffer.removeFirst(parser.takeConsumedPrefix())
+        buffer += Array("e".utf8)
+        guard case .response(let r, _, let keepAlive) = buffer.withUnsafeBytes({ parser.finishAtEOF($0) }) else { return XCTFail() }
+        XCTAssertEqual(r.text, "abcde")
+        XCTAssertFalse(keepAlive)
     }
 }
 
@@ -87,6 +223,12 @@ final class HTTPResponseSerializerTests: XCTestCase {
         let r = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Length", "42")]))
         HTTPResponseSerializer.serialize(r, headRequest: true, close: false, into: &out)
         XCTAssertEqual(String(decoding: out, as: UTF8.self), "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n")
+    }
+
+    func testStatusLineIsOursWhateverTheReasonGiven() {
+        var out: [UInt8] = []
+        HTTPResponseSerializer.serialize(HTTPResponse(status: 404, reason: "OK\r\nSet-Cookie: x=1"), headRequest: false, close: false, into: &out)
+        XCTAssertEqual(String(decoding: out, as: UTF8.self), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
     }
 
     func testNoContentLengthOn204() {

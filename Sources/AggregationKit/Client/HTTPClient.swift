@@ -77,6 +77,8 @@ private final class PendingCall: @unchecked Sendable {
         let reused = connection.requestsServed > 0
         var headers = request.headers
         if !headers.contains("host") { headers.add("Host", origin.authority) }
+        // `pool.reuse: false`: the connection carries this request only, and the upstream is told so.
+        if !origin.reuseConnections { headers.set("Connection", "close") }
         let pool = self.pool
         connection.send(request, headers: headers, timeout: timeout) { [self] result, reusable in
             self.connection = nil

@@ -71,7 +71,8 @@ final class UpstreamConnection: EventLoopHandler {
             loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
             pool.connectionEstablished(self)
         case .idle:
-            // A keep-alive connection said something (or closed) while idle: it is no longer usable.
+            // A keep-alive connection said something (or closed) while no request is outstanding, whether
+            // it sits in the pool or waits for its deferred release: it is out of step, never reused.
             close()
             pool.idleConnectionClosed(self)
         case .busy:
@@ -117,6 +118,8 @@ final class UpstreamConnection: EventLoopHandler {
                 let result = incoming.withUnsafeBytes { parser.finishAtEOF($0) }
                 if case .response(let r, _, _) = result {
                     finish(r, reusable: false)
+                } else if case .error(let e) = result, e == .bodyTooLarge {
+                    fail(upstreamError(e))
                 } else {
                     fail(UpstreamError(.connectionClosed, "\(pool.origin.authority) closed the connection before the response was complete"))
                 }
@@ -132,16 +135,48 @@ final class UpstreamConnection: EventLoopHandler {
             let result = incoming.withUnsafeBytes { parser.parse($0) }
             switch result {
             case .needMore:
+                // A chunked or close-delimited body already moved into the response: drop its raw bytes.
+                let done = parser.takeConsumedPrefix()
+                if done > 0 { incoming.removeFirst(done) }
                 return
             case .interim(let consumed):
                 incoming.removeFirst(consumed)
             case .error(let e):
-                fail(UpstreamError(.invalidResponse, "\(pool.origin.authority): \(e.detail)"))
+                fail(upstreamError(e))
             case .response(let r, let consumed, let keepAlive):
-                // Bytes beyond the response mean the connection is out of step: do not reuse it.
-                let clean = keepAlive && consumed == incoming.count
-                finish(r, reusable: clean)
+                finish(r, reusable: Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
+                                                  leftoverBytes: incoming.count - consumed, reuseConnections: pool.origin.reuseConnections))
             }
+        }
+    }
+
+    /// Whether the connection may carry another request after this response. Not when the response or the
+    /// origin's policy (`pool.reuse: false`) closes it; not when bytes followed the response in the same
+    /// read (the connection is out of step); and not after HEAD, 204 or 304: responses without a body,
+    /// after which a misbehaving upstream sends one anyway, often a moment later, where it would be read as
+    /// the next request's answer. Closing those costs one new connection each; a quiet period before reuse
+    /// would cost the same wait on every such response and still guess.
+    static func mayReuse(status: Int, requestWasHead: Bool, keepAlive: Bool, leftoverBytes: Int, reuseConnections: Bool) -> Bool {
+        keepAlive && reuseConnections && leftoverBytes == 0 && !requestWasHead && status != 204 && status != 304
+    }
+
+    /// A parse error as the client sees it: a response over the size limit, or an invalid one.
+    private func upstreamError(_ e: HTTPParseError) -> UpstreamError {
+        if e == .bodyTooLarge {
+            return UpstreamError(.responseTooLarge, "\(pool.origin.authority): response larger than \(pool.origin.limits.maxBodyBytes) bytes (limits.maxResponseBytes)")
+        }
+        return UpstreamError(.invalidResponse, "\(pool.origin.authority): \(e.code): \(e.detail)")
+    }
+
+    /// Whether the connection can carry the next request now: idle, and nothing waiting to be read (bytes
+    /// the upstream sent out of turn, or its close, that the loop has not reported yet). Checked before
+    /// every reuse.
+    func readyForReuse() -> Bool {
+        guard phase == .idle else { return false }
+        do {
+            return try Syscall.peek(fd) == nil
+        } catch {
+            return false
         }
     }
 

@@ -7,6 +7,8 @@ public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible
         case poolExhausted = "pool_exhausted"
         case poolWaitTimeout = "pool_wait_timeout"
         case invalidResponse = "invalid_response"
+        /// The response (its body) is larger than `limits.maxResponseBytes`.
+        case responseTooLarge = "response_too_large"
         case connectionClosed = "connection_closed"
         case cancelled = "cancelled"
     }
@@ -42,13 +44,21 @@ public struct UpstreamOrigin: Sendable, Hashable {
     public var connectTimeout: UInt64
     public var responseTimeout: UInt64
     public var limits: HTTPParserLimits
+    /// Whether a connection may carry more than one request. `false` (`pool.reuse`) for an upstream not
+    /// trusted to frame its responses: each request goes on a fresh connection with `Connection: close`,
+    /// so bytes it sends late can never be read as another request's answer.
+    public var reuseConnections: Bool
     /// `host:port`, the value of `Host` sent upstream.
     public let authority: String
     /// This origin's pool on each loop (each loop touches only its own slot).
     let pools = PoolSlots()
 
+    /// The default of `limits.maxResponseBytes`: 16 MiB.
+    public static let defaultMaxResponseBytes = 16 * 1024 * 1024
+
     public init(host: String, port: Int, pool: ConnectionPoolStateMachine.Configuration = .init(),
-                connectTimeout: UInt64 = 2_000_000_000, responseTimeout: UInt64 = 30_000_000_000) throws {
+                connectTimeout: UInt64 = 2_000_000_000, responseTimeout: UInt64 = 30_000_000_000,
+                maxResponseBytes: Int = UpstreamOrigin.defaultMaxResponseBytes, reuseConnections: Bool = true) throws {
         self.host = host
         self.port = port
         self.address = try SocketAddress(host: host, port: port)
@@ -56,9 +66,10 @@ public struct UpstreamOrigin: Sendable, Hashable {
         self.connectTimeout = connectTimeout
         self.responseTimeout = responseTimeout
         var limits = HTTPParserLimits()
-        limits.maxBodyBytes = 16 * 1024 * 1024
+        limits.maxBodyBytes = maxResponseBytes
         limits.maxHeaderBytes = 64 * 1024
         self.limits = limits
+        self.reuseConnections = reuseConnections
         self.authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 

@@ -10,6 +10,9 @@ final class UpstreamPool: EventLoopHandler {
     private var connections: [Int: UpstreamConnection] = [:]
     private var waiters: [Int: (callback: Waiter, timer: TimerHandle)] = [:]
     private var lastExpiry: UInt64 = 0
+    /// Reusable connections whose release waits for the next loop turn (see `release`).
+    private var deferredReleases: [UpstreamConnection] = []
+    private var releaseScheduled = false
 
     init(origin: UpstreamOrigin, loop: EventLoop) {
         self.origin = origin
@@ -24,21 +27,29 @@ final class UpstreamPool: EventLoopHandler {
     /// Returns a token to cancel the wait.
     @discardableResult
     func lease(_ callback: @escaping Waiter) -> Int? {
-        switch machine.lease(now: loop.now) {
-        case .leased(let id):
-            callback(connections[id]!, nil)
-            return nil
-        case .rejected:
-            callback(nil, UpstreamError(.poolExhausted, "all \(origin.pool.maxConnections) connections to \(origin.authority) are busy and \(origin.pool.maxWaiters) requests are waiting"))
-            return nil
-        case .wait(let waiter, let create):
-            let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [weak self] in
-                guard let self, self.machine.cancelWaiter(waiter), let w = self.waiters.removeValue(forKey: waiter) else { return }
-                w.callback(nil, UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
+        while true {
+            switch machine.lease(now: loop.now) {
+            case .leased(let id):
+                let connection = connections[id]!
+                guard connection.readyForReuse() else {
+                    // Bytes or a close arrived while idle, not yet reported by the loop: drop it, lease again.
+                    perform(machine.connectionReleased(id, reusable: false, now: loop.now))
+                    continue
+                }
+                callback(connection, nil)
+                return nil
+            case .rejected:
+                callback(nil, UpstreamError(.poolExhausted, "all \(origin.pool.maxConnections) connections to \(origin.authority) are busy and \(origin.pool.maxWaiters) requests are waiting"))
+                return nil
+            case .wait(let waiter, let create):
+                let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [weak self] in
+                    guard let self, self.machine.cancelWaiter(waiter), let w = self.waiters.removeValue(forKey: waiter) else { return }
+                    w.callback(nil, UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
+                }
+                waiters[waiter] = (callback, timer)
+                if let create { open(create) }
+                return waiter
             }
-            waiters[waiter] = (callback, timer)
-            if let create { open(create) }
-            return waiter
         }
     }
 
@@ -47,11 +58,46 @@ final class UpstreamPool: EventLoopHandler {
         if machine.cancelWaiter(token), let w = waiters.removeValue(forKey: token) { w.timer.cancel() }
     }
 
+    /// A request is done with `connection`.
+    ///
+    /// A reusable connection is released on a later turn of the loop, never at once: this is called from
+    /// the connection's read handler, and handing it to a waiter there would send the waiter's request
+    /// while the handler goes on reading, so stray bytes of the old response would become the new one's
+    /// answer. Until then the connection is idle with no request outstanding: bytes that arrive close it.
+    /// A connection that is not reusable is released at once (it is only closed, never handed over).
     func release(_ connection: UpstreamConnection, reusable: Bool) {
-        perform(machine.connectionReleased(connection.id, reusable: reusable && connection.phase == .idle, now: loop.now))
+        guard reusable && connection.phase == .idle else {
+            perform(machine.connectionReleased(connection.id, reusable: false, now: loop.now))
+            return
+        }
+        deferredReleases.append(connection)
+        if !releaseScheduled {
+            releaseScheduled = true
+            loop.schedule(at: loop.now) { [weak self] in self?.releaseDeferred() }
+        }
+    }
+
+    /// Releases the connections `release` deferred: one timer per loop turn for all of them.
+    private func releaseDeferred() {
+        var i = 0
+        while i < deferredReleases.count {
+            let connection = deferredReleases[i]
+            i += 1
+            // Handed to a waiter at once: check for unread bytes now. Otherwise it idles, and `lease` checks.
+            let usable = machine.waiterCount > 0 ? connection.readyForReuse() : connection.phase == .idle
+            perform(machine.connectionReleased(connection.id, reusable: usable, now: loop.now))
+        }
+        deferredReleases.removeAll(keepingCapacity: true)
+        releaseScheduled = false
     }
 
     func connectionEstablished(_ connection: UpstreamConnection) {
+        guard connection.readyForReuse() else {
+            // It spoke (or closed) before any request: not an HTTP/1.1 server we can use.
+            connection.close()
+            connectionFailed(connection, UpstreamError(.connectFailed, "\(origin.authority) sent bytes or closed before any request"))
+            return
+        }
         perform(machine.connectionEstablished(connection.id, now: loop.now))
     }
 

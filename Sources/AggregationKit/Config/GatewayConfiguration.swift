@@ -7,12 +7,13 @@ import FoundationEssentials
 ///   "listen":   { "host": "127.0.0.1", "port": 8080 },
 ///   "threads":  0,
 ///   "limits":   { "maxRequestLineBytes": 8192, "maxHeaderBytes": 16384, "maxHeaderCount": 100,
-///                 "maxBodyBytes": 1048576, "maxConnections": 16384 },
+///                 "maxBodyBytes": 1048576, "maxConnections": 16384, "maxResponseBytes": 16777216 },
 ///   "timeouts": { "headerMs": 10000, "bodyMs": 30000, "idleMs": 60000, "writeMs": 30000, "drainMs": 10000 },
 ///   "accessLog": true,
 ///   "services": { "users": { "instances": ["127.0.0.1:9101"], "connectTimeoutMs": 2000,
 ///                            "responseTimeoutMs": 10000,
-///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256 } } },
+///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256,
+///                                      "reuse": true } } },
 ///   "routes":   [ { "name": "user", "method": "GET", "path": "/api/web/users/{id}",
 ///                   "proxy": { "service": "users", "path": "/users/{id}" } } ]
 /// }
@@ -48,9 +49,16 @@ public struct ServiceConfiguration: Sendable {
     public var responseTimeout: UInt64
     /// Which built-in demo service stands in for this one under `--demo` (default: the service's name).
     public var demo: String?
+    /// `limits.maxResponseBytes`: the largest response body accepted from an instance (502 past it).
+    public var maxResponseBytes: Int = UpstreamOrigin.defaultMaxResponseBytes
+    /// `pool.reuse`: whether a connection carries more than one request (see `UpstreamOrigin.reuseConnections`).
+    public var reuseConnections: Bool = true
 
     public func origins() throws -> [UpstreamOrigin] {
-        try instances.map { try UpstreamOrigin(host: $0.host, port: $0.port, pool: pool, connectTimeout: connectTimeout, responseTimeout: responseTimeout) }
+        try instances.map {
+            try UpstreamOrigin(host: $0.host, port: $0.port, pool: pool, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
+                               maxResponseBytes: maxResponseBytes, reuseConnections: reuseConnections)
+        }
     }
 }
 
@@ -176,12 +184,13 @@ extension GatewayConfiguration {
             do { config.forwarding.trustedProxies.append(try IPNetwork(text)) } catch { r.issue("$.trustedProxies[\(i)]", error.description) }
         }
 
-        let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections"])
+        let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections", "maxResponseBytes"])
         if let v = r.int(limits, "maxRequestLineBytes", "$.limits", range: 64...1_048_576) { config.server.limits.maxRequestLineBytes = v }
         if let v = r.int(limits, "maxHeaderBytes", "$.limits", range: 256...1_048_576) { config.server.limits.maxHeaderBytes = v }
         if let v = r.int(limits, "maxHeaderCount", "$.limits", range: 1...10_000) { config.server.limits.maxHeaderCount = v }
         if let v = r.int(limits, "maxBodyBytes", "$.limits", range: 0...1_073_741_824) { config.server.limits.maxBodyBytes = v }
         if let v = r.int(limits, "maxConnections", "$.limits", range: 1...1_000_000) { config.server.maxConnections = v }
+        let maxResponseBytes = r.int(limits, "maxResponseBytes", "$.limits", range: 1024...1_073_741_824) ?? UpstreamOrigin.defaultMaxResponseBytes
         if config.server.limits.maxRequestLineBytes > config.server.limits.maxHeaderBytes {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
         }
@@ -212,15 +221,17 @@ extension GatewayConfiguration {
                     }
                 }
                 var pool = ConnectionPoolStateMachine.Configuration()
-                let po = r.object(s["pool"], "\(p).pool", allowed: ["maxConnections", "maxIdle", "idleTimeoutMs", "maxWaiters"])
+                let po = r.object(s["pool"], "\(p).pool", allowed: ["maxConnections", "maxIdle", "idleTimeoutMs", "maxWaiters", "reuse"])
                 if let v = r.int(po, "maxConnections", "\(p).pool", range: 1...100_000) { pool.maxConnections = v }
                 if let v = r.int(po, "maxIdle", "\(p).pool", range: 0...100_000) { pool.maxIdle = v }
                 if let v = r.int(po, "idleTimeoutMs", "\(p).pool", range: 1...86_400_000) { pool.idleTimeout = UInt64(v) * 1_000_000 }
                 if let v = r.int(po, "maxWaiters", "\(p).pool", range: 0...1_000_000) { pool.maxWaiters = v }
+                let reuse = r.bool(po, "reuse", "\(p).pool") ?? true
                 let connect = r.int(s, "connectTimeoutMs", p, range: 1...600_000).map { UInt64($0) * 1_000_000 } ?? 2_000_000_000
                 let response = r.int(s, "responseTimeoutMs", p, range: 1...3_600_000).map { UInt64($0) * 1_000_000 } ?? 30_000_000_000
                 let demo = r.string(s, "demo", p)
-                config.services.append(ServiceConfiguration(name: name, instances: instances, pool: pool, connectTimeout: connect, responseTimeout: response, demo: demo))
+                config.services.append(ServiceConfiguration(name: name, instances: instances, pool: pool, connectTimeout: connect, responseTimeout: response, demo: demo,
+                                                            maxResponseBytes: maxResponseBytes, reuseConnections: reuse))
             }
         }
 

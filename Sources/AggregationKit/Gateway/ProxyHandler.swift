@@ -137,9 +137,11 @@ public struct ProxyHandler: HTTPHandler {
         }
     }
 
-    /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended.
+    /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended, and no
+    /// reason phrase of the upstream's (the status line is the gateway's own).
     func passBack(_ upstream: HTTPResponse) -> HTTPResponse {
         var response = upstream
+        response.reason = nil
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
         let snapshot = response.headers

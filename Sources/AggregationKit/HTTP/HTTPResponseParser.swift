@@ -3,7 +3,13 @@ import Glibc
 #endif
 
 /// The upstream client's response parser (RFC 9112 §6.3 framing): Content-Length, chunked, or
-/// delimited by the server closing the connection. Interim 1xx responses are skipped. Pure.
+/// delimited by the server closing the connection. Pure.
+///
+/// As strict as the request parser, because an upstream is not trusted to frame correctly and whatever
+/// it sends is relayed to a client: a bare CR or LF anywhere in the head, control bytes in a name, value
+/// or reason phrase, obs-fold, a repeated `Content-Length`, and any transfer coding other than a lone
+/// `chunked` are errors. A `101` is an error too (the gateway does not tunnel); other 1xx responses are
+/// interim and skipped. Body bytes are checked against `limits.maxBodyBytes` as they arrive.
 public struct HTTPResponseParser: Sendable {
     public enum Result: Sendable {
         case needMore
@@ -45,8 +51,8 @@ public struct HTTPResponseParser: Sendable {
     /// response was in progress.
     public mutating func finishAtEOF(_ buffer: UnsafeRawBufferPointer) -> Result {
         if case .untilClose = phase, var r = response {
-            r.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position...]))
-            if r.body.count > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+            if r.body.count + (buffer.count - position) > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+            r.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
             response = nil
             return .response(r, consumed: buffer.count, keepAlive: false)
         }
@@ -94,9 +100,27 @@ public struct HTTPResponseParser: Sendable {
                 case .done: chunked = ChunkedDecoder(); return finish()
                 }
             case .untilClose:
-                if buffer.count - position > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+                // Moved into the body as it arrives, so the caller can drop it (`takeConsumedPrefix`).
+                if response!.body.count + (buffer.count - position) > limits.maxBodyBytes { return .error(.bodyTooLarge) }
+                response!.body.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[position...]))
+                position = buffer.count
                 return .needMore
             }
+        }
+    }
+
+    /// How many bytes at the front of the buffer are no longer needed: while a chunked or close-delimited
+    /// body is read, its bytes are moved into the response as they arrive, so the caller drops them and
+    /// passes only the rest next time; the raw buffer then stays small whatever the chunk framing costs.
+    /// Zero in the other phases (the head, a `Content-Length` body: those are taken from the buffer whole).
+    public mutating func takeConsumedPrefix() -> Int {
+        switch phase {
+        case .chunked, .untilClose:
+            let n = position
+            position = 0
+            return n
+        default:
+            return 0
         }
     }
 
@@ -125,39 +149,67 @@ public struct HTTPResponseParser: Sendable {
         return nil
     }
 
+    /// The end of the line starting at `from` (the index of its CR), or the error if the line holds a bare
+    /// CR or a bare LF. `headEnd` is the CR of the head's final CRLF CRLF, so every line ends by then.
+    private static func lineEnd(_ buffer: UnsafeRawBufferPointer, from: Int, headEnd: Int) -> Swift.Result<Int, HTTPParseError> {
+        var i = from
+        while i < headEnd {
+            let b = buffer[i]
+            if b == 10 { return .failure(.bareLF) }
+            if b == 13 {
+                return buffer[i + 1] == 10 ? .success(i) : .failure(.bareCR)
+            }
+            i += 1
+        }
+        return .success(headEnd)
+    }
+
     private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]
-        var lineEnd = 0
-        while lineEnd < headEnd && buffer[lineEnd] != 13 { lineEnd += 1 }
+        let lineEnd: Int
+        switch Self.lineEnd(buffer, from: 0, headEnd: headEnd) {
+        case .failure(let e): return .failure(e)
+        case .success(let end): lineEnd = end
+        }
         guard lineEnd >= 12, buffer.equalsIgnoringCase(0..<5, "http/"), buffer[5] == 49, buffer[6] == 46,
               buffer[7] == 48 || buffer[7] == 49, buffer[8] == 32,
               (49...53).contains(buffer[9]), (48...57).contains(buffer[10]), (48...57).contains(buffer[11]),
               lineEnd == 12 || buffer[12] == 32
-        else { return .failure(.bad("invalid_status_line", "invalid status line from upstream")) }
+        else { return .failure(.invalidStatusLine) }
+        // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): the same bytes as a field value.
+        if lineEnd > 13 {
+            for j in 13..<lineEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidReasonPhrase) }
+        }
         let minor = Int(buffer[7] - 48)
         let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
+        if status == 101 { return .failure(.switchingProtocols) }
         let reason = lineEnd > 13 ? buffer.string(13..<lineEnd) : ""
         var headers = HTTPHeaders()
         var contentLength: Int? = nil
         var codings: [String] = []
+        var sawTransferEncoding = false
         var connectionTokens: [String] = []
         var cursor = lineEnd + 2
         while cursor < headEnd {
-            var end = cursor
-            while end < headEnd && buffer[end] != 13 { end += 1 }
             if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
-            for j in cursor..<end where buffer[j] == 10 { return .failure(.bareLF) }
+            let end: Int
+            switch Self.lineEnd(buffer, from: cursor, headEnd: headEnd) {
+            case .failure(let e): return .failure(e)
+            case .success(let e): end = e
+            }
             switch HTTPWire.parseField(buffer, cursor..<end) {
             case .failure(let e): return .failure(e)
             case .success(let field):
                 let name = field.name, value = field.value
                 switch name.count {
                 case 14 where buffer.equalsIgnoringCase(name, "content-length"):
-                    guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])), contentLength == nil || contentLength == n
-                    else { return .failure(.invalidContentLength) }
+                    // One Content-Length, as nginx requires of an upstream: a repeat is a framing dispute.
+                    guard contentLength == nil else { return .failure(.duplicateContentLength) }
+                    guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return .failure(.invalidContentLength) }
                     contentLength = n
                 case 17 where buffer.equalsIgnoringCase(name, "transfer-encoding"):
-                    codings += buffer.string(value).split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+                    sawTransferEncoding = true
+                    codings += buffer.string(value).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHTTPWhitespace().lowercased() }
                 case 10 where buffer.equalsIgnoringCase(name, "connection"):
                     connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
                 default: break
@@ -168,18 +220,19 @@ public struct HTTPResponseParser: Sendable {
             cursor = end + 2
         }
         if status < 200 {
+            // 100, 102, 103: interim, the final response follows.
             return .success(.head)
         }
         keepAlive = !connectionTokens.contains("close") && (minor == 1 || connectionTokens.contains("keep-alive"))
         response = HTTPResponse(status: status, reason: reason, headers: headers)
         if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
-        if !codings.isEmpty {
+        if sawTransferEncoding {
             if contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }
-            guard codings.last == "chunked", codings.count == 1 else {
-                // Another coding, or not chunked last: the body ends at close (RFC 9112 §6.3 rule 4).
-                keepAlive = false
-                return .success(.untilClose)
-            }
+            // Only a lone `chunked`, as nginx accepts from an upstream. `gzip, chunked` would need the
+            // gzip passed on as a Content-Encoding (which it is not: a transfer coding is hop-by-hop), and a
+            // list not ending in chunked is delimited by the close alone (RFC 9112 §6.3), which a
+            // gateway cannot tell from a truncated answer. HTTP/1.0 has no Transfer-Encoding (§6.1).
+            guard minor == 1, codings.count == 1, codings[0] == "chunked" else { return .failure(.unsupportedResponseTransferCoding) }
             return .success(.chunked)
         }
         if let n = contentLength {
@@ -189,6 +242,13 @@ public struct HTTPResponseParser: Sendable {
         keepAlive = false
         return .success(.untilClose)
     }
+}
+
+extension HTTPParseError {
+    static let invalidStatusLine = bad("invalid_status_line", "invalid status line from upstream")
+    static let invalidReasonPhrase = bad("invalid_reason_phrase", "control character in the reason phrase")
+    static let switchingProtocols = bad("switching_protocols", "the upstream switched protocols (101), which the gateway does not tunnel")
+    static let unsupportedResponseTransferCoding = bad("invalid_transfer_encoding", "a transfer coding other than a lone 'chunked' in an HTTP/1.1 response")
 }
 
 /// Serializes a request for upstream. Pure.

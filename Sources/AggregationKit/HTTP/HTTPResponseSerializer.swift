@@ -1,7 +1,9 @@
 /// Writes a response head and body as HTTP/1.1 bytes. Pure.
 public enum HTTPResponseSerializer {
     /// Serializes `response`. Framing headers of the response (Content-Length, Transfer-Encoding,
-    /// Connection) are replaced by our own: the body is always sent with Content-Length.
+    /// Connection) are replaced by our own: the body is always sent with Content-Length. The status line
+    /// is our own too: the standard reason phrase of the status, never `response.reason` (which may be an
+    /// upstream's, and an upstream's bytes must not shape our status line).
     /// - Parameters:
     ///   - headRequest: the request was HEAD: no body is written, a Content-Length already given is kept.
     ///   - close: add `Connection: close`.
@@ -9,7 +11,7 @@ public enum HTTPResponseSerializer {
                                  date: String? = nil, into out: inout [UInt8]) {
         let status = response.status
         out.append(contentsOf: "HTTP/1.1 \(status) ".utf8)
-        out.append(contentsOf: (response.reason ?? HTTPStatus.reason(status)).utf8)
+        out.append(contentsOf: HTTPStatus.reason(status).utf8)
         out.append(13); out.append(10)
         var givenLength: String? = nil
         var hasDate = false

@@ -37,6 +37,13 @@ enum Syscall {
         try call("read") { Glibc.read(fd, pointer, count) }
     }
 
+    /// Looks at a socket without reading from it or blocking: 1 if bytes are waiting, 0 if the peer closed
+    /// (end of file), nil if nothing is pending. A pooled keep-alive connection is reused only on nil.
+    static func peek(_ fd: Int32) throws(SystemError) -> Int? {
+        var byte: UInt8 = 0
+        return try call("recv") { Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) }
+    }
+
     static func send(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) throws(SystemError) -> Int? {
         try call("send") { Glibc.send(fd, pointer, count, Int32(MSG_NOSIGNAL)) }
     }

@@ -1,0 +1,279 @@
+import Foundation
+import Synchronization
+import XCTest
+@testable import AggregationKit
+
+/// A complete response an upstream smuggles after the real one: whoever reads it as their answer got
+/// bytes meant for no one.
+private let injected = "HTTP/1.1 200 OK\r\nContent-Length: 19\r\nX-Marker: INJECTED\r\n\r\n{\"m\":\"INJECTED\"}\r\n\r\n"
+
+/// The answer of a well-behaved upstream: the request's marker, echoed in a header and the body.
+private func echo(_ request: ScriptedUpstream.Request, extra: String = "") -> ScriptedUpstream.Step {
+    let marker = request.header("x-marker") ?? "none"
+    return .send("HTTP/1.1 200 OK\r\nContent-Length: \(marker.utf8.count)\r\nX-Marker: \(marker)\r\n\(extra)\r\n\(marker)")
+}
+
+/// Gateway configuration text for one service `down` at `port`, with a pool of one connection.
+private func onePoolConfig(port: Int, pool: String = "", limits: String = "") -> String {
+    proxyConfig(port: port, pool: "\"maxConnections\": 1" + (pool.isEmpty ? "" : ", " + pool))
+        .replacingOccurrences(of: "\"connectTimeoutMs\": 1000", with: "\"connectTimeoutMs\": 5000")
+        .replacingOccurrences(of: "\"services\": {", with: (limits.isEmpty ? "" : "\"limits\": {\(limits)}, ") + "\"services\": {")
+}
+
+/// Runs `clients` threads, each sending `perClient` requests on its own keep-alive connection; returns
+/// every problem seen (empty = all good).
+private func hammer(port: Int, clients: Int, perClient: Int,
+                    request: @escaping @Sendable (_ client: Int, _ i: Int) -> (method: String, path: String, marker: String)) -> [String] {
+    let problems = Mutex<[String]>([])
+    let group = DispatchGroup()
+    for c in 0..<clients {
+        group.enter()
+        Thread {
+            defer { group.leave() }
+            guard let client = try? RawClient(port: port, timeoutSeconds: 20) else {
+                problems.withLock { $0.append("client \(c): cannot connect") }
+                return
+            }
+            for i in 0..<perClient {
+                let (method, path, marker) = request(c, i)
+                client.send("\(method) \(path) HTTP/1.1\r\nHost: t\r\nX-Marker: \(marker)\r\n\r\n")
+                guard let r = client.readResponse(head: method == "HEAD") else {
+                    problems.withLock { $0.append("\(marker) \(method) \(path): no response") }
+                    return
+                }
+                let seen = r.headers["x-marker"]
+                if r.text.contains("INJECTED") || seen == "INJECTED" {
+                    problems.withLock { $0.append("\(marker) \(method) \(path): got the injected bytes (\(r.status))") }
+                } else if let seen, seen != marker {
+                    problems.withLock { $0.append("\(marker) \(method) \(path): got \(seen)'s response") }
+                } else if r.status >= 500 {
+                    problems.withLock { $0.append("\(marker) \(method) \(path): \(r.status) \(r.text)") }
+                } else if r.status == 200 && method == "GET" && r.text != marker {
+                    problems.withLock { $0.append("\(marker) \(method) \(path): body '\(r.text)'") }
+                }
+            }
+        }.start()
+    }
+    group.wait()
+    return problems.withLock { $0 }
+}
+
+/// Item 1: an upstream that sends bytes after a complete response must not hand one client's answer
+/// (or the smuggled bytes) to another, behind a pool of a single connection and many concurrent clients.
+final class UpstreamPoolPoisoningTests: XCTestCase {
+    func testBytesAfterHeadAnd204And304AndAfterALengthBodyReachNoClient() throws {
+        let upstream = try ScriptedUpstream { request in
+            switch (request.method, request.target) {
+            case ("HEAD", _):
+                // Announces the length of a GET, sends no body (correct), then a body anyway, a moment later.
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(injected.utf8.count)\r\n\r\n"), .pause(milliseconds: 1), .send(injected)]
+            case (_, "/204"):
+                return [.send("HTTP/1.1 204 No Content\r\n\r\n"), .pause(milliseconds: 1), .send(injected)]
+            case (_, "/304"):
+                return [.send("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"), .pause(milliseconds: 1), .send(injected)]
+            case (_, "/extra"):
+                // Extra bytes right behind a Content-Length body, in the same write.
+                let marker = request.header("x-marker") ?? "none"
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(marker.utf8.count)\r\nX-Marker: \(marker)\r\n\r\n\(marker)" + injected)]
+            default:
+                return [echo(request)]
+            }
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let kinds = [("GET", "/echo"), ("HEAD", "/head"), ("GET", "/echo"), ("GET", "/204"), ("GET", "/echo"),
+                     ("GET", "/304"), ("GET", "/echo"), ("GET", "/extra")]
+        let problems = hammer(port: gateway.port, clients: 12, perClient: 24) { c, i in
+            let (method, path) = kinds[(c + i) % kinds.count]
+            return (method, path, "c\(c)-\(i)")
+        }
+        XCTAssertEqual(problems, [])
+        XCTAssertGreaterThan(upstream.requests.count, 12 * 24 - 1)
+    }
+
+    /// Bytes arriving on a connection that has no request outstanding: it is dropped, not reused.
+    func testBytesArrivingWhileIdleCloseTheConnection() throws {
+        let upstream = try ScriptedUpstream { request in
+            request.target == "/then-junk" ? [echo(request), .pause(milliseconds: 50), .send(injected)] : [echo(request)]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let client = try RawClient(port: gateway.port)
+        client.send("GET /then-junk HTTP/1.1\r\nHost: t\r\nX-Marker: a\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.text, "a")
+        XCTAssertTrue(eventually { upstream.closedByPeer == 1 }, "the gateway drops the connection that spoke out of turn")
+        client.send("GET /echo HTTP/1.1\r\nHost: t\r\nX-Marker: b\r\n\r\n")
+        let r = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(r.text, "b")
+        XCTAssertEqual(upstream.accepted, 2)
+    }
+
+    /// Extra bytes in the same read as the response: the connection is not reused.
+    func testBytesAfterALengthBodyInTheSameWriteAreNotReused() throws {
+        let upstream = try ScriptedUpstream { request in
+            let marker = request.header("x-marker") ?? "none"
+            return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(marker.utf8.count)\r\n\r\n\(marker)" + injected)]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let client = try RawClient(port: gateway.port)
+        for marker in ["a", "b", "c"] {
+            client.send("GET /x HTTP/1.1\r\nHost: t\r\nX-Marker: \(marker)\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.text, marker)
+        }
+        XCTAssertEqual(upstream.accepted, 3)
+    }
+
+    /// `pool.reuse: false`: every request on a fresh connection with `Connection: close`, so even bytes
+    /// that arrive late reach no one.
+    func testReuseFalseSendsEachRequestOnItsOwnConnection() throws {
+        let upstream = try ScriptedUpstream { request in
+            [echo(request), .pause(milliseconds: 3), .send(injected), .pause(milliseconds: 3), .send(injected)]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port, pool: "\"reuse\": false"))
+        defer { gateway.stop() }
+        let problems = hammer(port: gateway.port, clients: 6, perClient: 8) { c, i in ("GET", "/late", "c\(c)-\(i)") }
+        XCTAssertEqual(problems, [])
+        let requests = upstream.requests
+        XCTAssertEqual(requests.count, 48)
+        XCTAssertEqual(upstream.accepted, 48)
+        XCTAssertTrue(requests.allSatisfy { $0.header("connection") == "close" })
+    }
+}
+
+/// Item 5: the upstream response head is parsed as strictly as a request's, and the status line the
+/// client sees is the gateway's own.
+final class UpstreamResponseStrictnessTests: XCTestCase {
+    private func answer(_ raw: String) throws -> HTTPResponse {
+        let upstream = try ScriptedUpstream { _ in [.send(raw)] }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(proxyConfig(port: upstream.port))
+        defer { gateway.stop() }
+        return try gateway.get("/x")
+    }
+
+    func testMalformedHeadsAre502() throws {
+        let cases = [
+            "HTTP/1.1 200 OK\nSet-Cookie: x=1\r\nContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 200 OK\r\nX-A: a\rXContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 200 O\u{1}K\r\nContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 200 OK\r\nX-A: a\u{0}b\r\nContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nhi",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi",
+        ]
+        for raw in cases {
+            let r = try answer(raw)
+            XCTAssertEqual(r.status, 502, raw.debugDescription)
+            XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:upstream_invalid_response", raw.debugDescription)
+            XCTAssertNil(r.headers["set-cookie"])
+        }
+    }
+
+    func testStatusLineIsTheGatewaysOwn() throws {
+        let r = try answer("HTTP/1.1 404 Nothing To See Here\r\nContent-Length: 2\r\n\r\nno")
+        XCTAssertEqual(r.status, 404)
+        XCTAssertEqual(r.reason, "Not Found")
+        XCTAssertEqual(r.text, "no")
+    }
+}
+
+/// Item 6: transfer codings other than a lone `chunked` are refused, never relayed as a body.
+final class UpstreamTransferCodingTests: XCTestCase {
+    func testCodingsOtherThanALoneChunkedAre502() throws {
+        let cases = [
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        ]
+        for raw in cases {
+            // The upstream closes after its answer, as a close-delimited body would need.
+            let upstream = try ScriptedUpstream { _ in [.send(raw), .close] }
+            defer { upstream.stop() }
+            let gateway = try TestGateway(proxyConfig(port: upstream.port))
+            defer { gateway.stop() }
+            let r = try gateway.get("/x")
+            XCTAssertEqual(r.status, 502, raw.debugDescription)
+            XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:upstream_invalid_response", raw.debugDescription)
+            XCTAssertFalse(r.text.contains("hello"), raw.debugDescription)
+        }
+    }
+
+    func testLoneChunkedIsDecoded() throws {
+        let upstream = try ScriptedUpstream { _ in [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")] }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(proxyConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let r = try gateway.get("/x")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.text, "hello")
+    }
+}
+
+/// A `101` ends the exchange (the gateway does not tunnel); `100` and `103` are interim and skipped.
+final class UpstreamInterimResponseTests: XCTestCase {
+    func test101Is502AndTheConnectionIsClosed() throws {
+        let upstream = try ScriptedUpstream { _ in
+            [.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+             .pause(milliseconds: 20), .send("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ntunnel")]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(proxyConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let r = try gateway.get("/x")
+        XCTAssertEqual(r.status, 502)
+        XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:upstream_invalid_response")
+        XCTAssertTrue(eventually { upstream.closedByPeer == 1 }, "the upstream connection is closed")
+    }
+
+    func test100And103AreSkipped() throws {
+        let upstream = try ScriptedUpstream { _ in
+            [.send("HTTP/1.1 100 Continue\r\n\r\n"), .pause(milliseconds: 5),
+             .send("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"), .pause(milliseconds: 5),
+             .send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(proxyConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let r = try gateway.get("/x")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.text, "hi")
+    }
+}
+
+/// Item 9: `limits.maxResponseBytes` bounds one upstream response, checked as the bytes arrive.
+final class UpstreamResponseLimitTests: XCTestCase {
+    func testResponsesPastTheLimitFailAtOnce() throws {
+        let kilobyte = String(repeating: "x", count: 1024)
+        let upstream = try ScriptedUpstream { request in
+            switch request.target {
+            case "/length":
+                // Announces too much, then sends nothing: refused from the head alone.
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"), .pause(milliseconds: 8000)]
+            case "/chunked":
+                return [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")]
+                    + Array(repeating: .send("400\r\n\(kilobyte)\r\n"), count: 5) + [.pause(milliseconds: 8000)]
+            case "/close":
+                return [.send("HTTP/1.1 200 OK\r\n\r\n")] + Array(repeating: .send(kilobyte), count: 5) + [.pause(milliseconds: 8000)]
+            default:
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n" + String(repeating: "y", count: 4096))]
+            }
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port, limits: "\"maxResponseBytes\": 4096"))
+        defer { gateway.stop() }
+        for path in ["/length", "/chunked", "/close"] {
+            // Within the 3 s response timeout: a 504 would mean the gateway kept buffering.
+            let r = try gateway.get(path)
+            XCTAssertEqual(r.status, 502, path)
+            XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:upstream_response_too_large", path)
+        }
+        let ok = try gateway.get("/fits")
+        XCTAssertEqual(ok.status, 200)
+        XCTAssertEqual(ok.body.count, 4096)
+    }
+}
