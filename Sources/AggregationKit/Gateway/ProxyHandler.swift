@@ -132,6 +132,7 @@ public struct ProxyHandler: HTTPHandler {
         case .poolExhausted: return "has no free connection"
         case .poolWaitTimeout: return "had no free connection in time"
         case .invalidResponse: return "sent an invalid response"
+        case .responseTooLarge: return "sent a response larger than the gateway accepts"
         case .connectionClosed: return "closed the connection before answering"
         case .cancelled: return "was not called: the request was cancelled"
         }
