@@ -64,3 +64,63 @@ final class DescriptorBudgetTests: XCTestCase {
         XCTAssertEqual(DescriptorBudget(descriptorLimit: 10, configuredConnections: 100).clientConnections, 1)
     }
 }
+
+final class MemoryBudgetTests: XCTestCase {
+    func testReservationsStopAtTheLimitAndComeBackOnRelease() {
+        let budget = MemoryBudget(limit: 100)
+        XCTAssertTrue(budget.tryReserve(60))
+        XCTAssertFalse(budget.tryReserve(41))
+        XCTAssertTrue(budget.tryReserve(40))
+        XCTAssertEqual(budget.inUse, 100)
+        XCTAssertFalse(budget.tryReserve(1))
+        budget.release(60)
+        XCTAssertTrue(budget.tryReserve(60))
+        budget.release(100)
+        XCTAssertEqual(budget.inUse, 0)
+    }
+}
+
+/// The minimum send rate, with a manual clock: a trickle reader is dropped, a slow but steady one is not.
+final class SendRateTests: XCTestCase {
+    let ms: UInt64 = 1_000_000
+    var config: ServerConfiguration {
+        var c = ServerConfiguration()
+        c.writeTimeout = 60_000 * ms
+        c.minSendBytesPerSecond = 1024
+        c.sendRateWindow = 10_000 * ms
+        return c
+    }
+
+    func testTrickleReaderIsDroppedAtTheEndOfTheWindow() {
+        var d = ConnectionDeadlines(now: 0)
+        d.outputBlocked(now: 1000 * ms)
+        // One byte a second: progress every second, so the write timeout never fires.
+        for s in 1...9 { d.sent(1, now: (1000 + UInt64(s) * 1000) * ms, configuration: config) }
+        XCTAssertEqual(d.verdict(now: 10_999 * ms, stage: .processing, awaitingBody: false, draining: false, writePending: true, configuration: config), .keep)
+        XCTAssertEqual(d.verdict(now: 11_000 * ms, stage: .processing, awaitingBody: false, draining: false, writePending: true, configuration: config), .writeStalled)
+    }
+
+    func testExactlyTheMinimumRateKeepsTheConnection() {
+        var d = ConnectionDeadlines(now: 0)
+        d.outputBlocked(now: 1000 * ms)
+        d.sent(10_240, now: 11_000 * ms, configuration: config)
+        XCTAssertEqual(d.verdict(now: 11_001 * ms, stage: .processing, awaitingBody: false, draining: false, writePending: true, configuration: config), .keep)
+        var e = ConnectionDeadlines(now: 0)
+        e.outputBlocked(now: 1000 * ms)
+        e.sent(10_239, now: 11_000 * ms, configuration: config)
+        XCTAssertEqual(e.verdict(now: 11_001 * ms, stage: .reading, awaitingBody: false, draining: false, writePending: true, configuration: config), .writeStalled,
+                       "a window judged when its bytes arrived stays judged")
+    }
+
+    func testNoWindowRunsWhileNothingWaitsOrWhenTurnedOff() {
+        var d = ConnectionDeadlines(now: 0)
+        d.outputBlocked(now: 1000 * ms)
+        d.outputDrained()
+        XCTAssertEqual(d.verdict(now: 50_000 * ms, stage: .processing, awaitingBody: false, draining: false, writePending: false, configuration: config), .keep)
+        var off = config
+        off.minSendBytesPerSecond = 0
+        var e = ConnectionDeadlines(now: 0)
+        e.outputBlocked(now: 1000 * ms)
+        XCTAssertEqual(e.verdict(now: 20_000 * ms, stage: .processing, awaitingBody: false, draining: false, writePending: true, configuration: off), .keep)
+    }
+}

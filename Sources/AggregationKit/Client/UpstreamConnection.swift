@@ -126,6 +126,16 @@ final class UpstreamConnection: EventLoopHandler {
                 return
             }
             incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            received += n
+            if received > reserved + MemoryBudget.untrackedBytes, let budget = pool.origin.responseBudget {
+                // A large body: hold budget for what has arrived, in 1 MiB steps (one atomic op per step).
+                let more = received - reserved + (1 << 20)
+                guard budget.tryReserve(more) else {
+                    fail(UpstreamError(.memoryBudgetExhausted, "\(pool.origin.authority): \(received) bytes received; the budget for large responses (limits.maxBufferedResponseBytes, \(budget.limit) bytes) is spent"))
+                    return
+                }
+                reserved += more
+            }
             parse()
         }
     }
@@ -180,7 +190,20 @@ final class UpstreamConnection: EventLoopHandler {
         }
     }
 
+    /// Bytes of the current response received, and budget held for them (`MemoryBudget`).
+    private var received = 0
+    private var reserved = 0
+
+    private func releaseBudget() {
+        received = 0
+        if reserved > 0 {
+            pool.origin.responseBudget?.release(reserved)
+            reserved = 0
+        }
+    }
+
     private func finish(_ response: HTTPResponse, reusable: Bool) {
+        releaseBudget()
         requestsServed += 1
         phase = reusable ? .idle : .busy
         incoming.removeAll(keepingCapacity: incoming.capacity <= 65536)
@@ -200,6 +223,7 @@ final class UpstreamConnection: EventLoopHandler {
 
     func close() {
         guard phase != .closed else { return }
+        releaseBudget()
         phase = .closed
         loop.deregisterAndClose(fd, self)
         outgoing = []

@@ -9,6 +9,8 @@ public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible
         case invalidResponse = "invalid_response"
         /// The response (its body) is larger than `limits.maxResponseBytes`.
         case responseTooLarge = "response_too_large"
+        /// The process-wide budget for large response bodies is spent (`limits.maxBufferedResponseBytes`).
+        case memoryBudgetExhausted = "memory_budget_exhausted"
         case connectionClosed = "connection_closed"
         case cancelled = "cancelled"
     }
@@ -26,7 +28,7 @@ public struct UpstreamError: Error, Sendable, Equatable, CustomStringConvertible
     /// The status a client sees: 503 when we refused to queue, 504 on a timeout, 502 otherwise.
     public var status: Int {
         switch kind {
-        case .poolExhausted: return 503
+        case .poolExhausted, .memoryBudgetExhausted: return 503
         case .connectTimeout, .responseTimeout, .poolWaitTimeout: return 504
         default: return 502
         }
@@ -48,6 +50,8 @@ public struct UpstreamOrigin: Sendable, Hashable {
     /// trusted to frame its responses: each request goes on a fresh connection with `Connection: close`,
     /// so bytes it sends late can never be read as another request's answer.
     public var reuseConnections: Bool
+    /// Large response bodies from this origin count against this budget while they are received.
+    public var responseBudget: MemoryBudget?
     /// `host:port`, the value of `Host` sent upstream.
     public let authority: String
     /// This origin's pool on each loop (each loop touches only its own slot).

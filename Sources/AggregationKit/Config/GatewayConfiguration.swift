@@ -54,10 +54,13 @@ public struct ServiceConfiguration: Sendable {
     /// `pool.reuse`: whether a connection carries more than one request (see `UpstreamOrigin.reuseConnections`).
     public var reuseConnections: Bool = true
 
-    public func origins() throws -> [UpstreamOrigin] {
+    /// The instances as origins; large response bodies read from them count against `budget`.
+    public func origins(budget: MemoryBudget? = nil) throws -> [UpstreamOrigin] {
         try instances.map {
-            try UpstreamOrigin(host: $0.host, port: $0.port, pool: pool, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
-                               maxResponseBytes: maxResponseBytes, reuseConnections: reuseConnections)
+            var origin = try UpstreamOrigin(host: $0.host, port: $0.port, pool: pool, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
+                                            maxResponseBytes: maxResponseBytes, reuseConnections: reuseConnections)
+            origin.responseBudget = budget
+            return origin
         }
     }
 }
@@ -184,12 +187,16 @@ extension GatewayConfiguration {
             do { config.forwarding.trustedProxies.append(try IPNetwork(text)) } catch { r.issue("$.trustedProxies[\(i)]", error.description) }
         }
 
-        let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections", "maxResponseBytes"])
+        let limits = r.object(top?["limits"], "$.limits", allowed: ["maxRequestLineBytes", "maxHeaderBytes", "maxHeaderCount", "maxBodyBytes", "maxConnections", "maxResponseBytes",
+                                                                       "maxBufferedResponseBytes", "minSendBytesPerSecond", "sendRateWindowMs"])
         if let v = r.int(limits, "maxRequestLineBytes", "$.limits", range: 64...1_048_576) { config.server.limits.maxRequestLineBytes = v }
         if let v = r.int(limits, "maxHeaderBytes", "$.limits", range: 256...1_048_576) { config.server.limits.maxHeaderBytes = v }
         if let v = r.int(limits, "maxHeaderCount", "$.limits", range: 1...10_000) { config.server.limits.maxHeaderCount = v }
         if let v = r.int(limits, "maxBodyBytes", "$.limits", range: 0...1_073_741_824) { config.server.limits.maxBodyBytes = v }
         if let v = r.int(limits, "maxConnections", "$.limits", range: 1...1_000_000) { config.server.maxConnections = v }
+        if let v = r.int(limits, "maxBufferedResponseBytes", "$.limits", range: 1_048_576...68_719_476_736) { config.server.responseBudget = MemoryBudget(limit: v) }
+        if let v = r.int(limits, "minSendBytesPerSecond", "$.limits", range: 0...1_073_741_824) { config.server.minSendBytesPerSecond = v }
+        if let v = r.int(limits, "sendRateWindowMs", "$.limits", range: 100...3_600_000) { config.server.sendRateWindow = UInt64(v) * 1_000_000 }
         let maxResponseBytes = r.int(limits, "maxResponseBytes", "$.limits", range: 1024...1_073_741_824) ?? UpstreamOrigin.defaultMaxResponseBytes
         if config.server.limits.maxRequestLineBytes > config.server.limits.maxHeaderBytes {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")

@@ -20,7 +20,7 @@ public final class Gateway: Sendable {
     static func buildRouter(_ configuration: GatewayConfiguration, validation: ResponseValidation) throws -> Router<GatewayHandler.Route> {
         var services: [String: ServiceInstances] = [:]
         for service in configuration.services {
-            services[service.name] = ServiceInstances(name: service.name, origins: try service.origins())
+            services[service.name] = ServiceInstances(name: service.name, origins: try service.origins(budget: configuration.server.responseBudget))
         }
         var router = Router<GatewayHandler.Route>()
         for route in configuration.routes {

@@ -133,6 +133,7 @@ public struct ProxyHandler: HTTPHandler {
         case .poolWaitTimeout: return "had no free connection in time"
         case .invalidResponse: return "sent an invalid response"
         case .responseTooLarge: return "sent a response larger than the gateway accepts"
+        case .memoryBudgetExhausted: return "sent a large response while the gateway's memory budget for them is spent; try again later"
         case .connectionClosed: return "closed the connection before answering"
         case .cancelled: return "was not called: the request was cancelled"
         }

@@ -5,6 +5,7 @@
 ///     reading, head incomplete ───── header timeout (from the first byte) ─▶ 408, close
 ///     reading, body incomplete ───── body timeout (from the end of the head) ─▶ 408, close
 ///     any stage, output stuck ────── write timeout (since the last progress) ─▶ drop
+///     any stage, output trickling ── under minSendBytesPerSecond over a send-rate window ─▶ drop
 ///     lingering close ────────────── 2 s after the half-close ─▶ close
 struct ConnectionDeadlines: Sendable, Equatable {
     enum Stage: Sendable { case reading, processing, lingering, closed }
@@ -25,11 +26,54 @@ struct ConnectionDeadlines: Sendable, Equatable {
     var lastActivity: UInt64
     var writeProgressAt: UInt64 = 0
     var lingerUntil: UInt64 = 0
+    /// The current send-rate window (0 = no output waiting) and the bytes sent in it.
+    private(set) var sendWindowStart: UInt64 = 0
+    private(set) var sendWindowBytes = 0
+    /// A finished window was under the minimum rate.
+    private(set) var sendTooSlow = false
 
     init(now: UInt64) { lastActivity = now }
 
+    /// Output started waiting in user space (the socket was full): the rate is measured from now.
+    mutating func outputBlocked(now: UInt64) {
+        if sendWindowStart == 0 { sendWindowStart = now; sendWindowBytes = 0 }
+    }
+
+    /// `bytes` more reached the kernel. A window that has run its length is judged and a new one starts.
+    ///
+    ///     window 10 s, minimum 1024 B/s: 10,240 bytes in the window keep the connection, 10,239 drop it
+    mutating func sent(_ bytes: Int, now: UInt64, configuration c: ServerConfiguration) {
+        writeProgressAt = now
+        guard sendWindowStart != 0 else { return }
+        sendWindowBytes += bytes
+        let elapsed = now &- sendWindowStart
+        if elapsed >= c.sendRateWindow {
+            if Self.underRate(sendWindowBytes, elapsed: elapsed, c) { sendTooSlow = true }
+            sendWindowStart = now
+            sendWindowBytes = 0
+        }
+    }
+
+    /// Nothing waits in user space any more: no window runs.
+    mutating func outputDrained() {
+        sendWindowStart = 0
+        sendWindowBytes = 0
+    }
+
+    private static func underRate(_ bytes: Int, elapsed: UInt64, _ c: ServerConfiguration) -> Bool {
+        c.minSendBytesPerSecond > 0 && Double(bytes) * 1e9 < Double(c.minSendBytesPerSecond) * Double(elapsed)
+    }
+
+    private func tooSlow(now: UInt64, writePending: Bool, _ c: ServerConfiguration) -> Bool {
+        if sendTooSlow { return true }
+        guard writePending, sendWindowStart != 0 else { return false }
+        let elapsed = now &- sendWindowStart
+        return elapsed >= c.sendRateWindow && Self.underRate(sendWindowBytes, elapsed: elapsed, c)
+    }
+
     func verdict(now: UInt64, stage: Stage, awaitingBody: Bool, draining: Bool, writePending: Bool,
                  configuration c: ServerConfiguration) -> Verdict {
+        if stage != .closed && stage != .lingering && tooSlow(now: now, writePending: writePending, c) { return .writeStalled }
         switch stage {
         case .reading:
             if writePending && now &- writeProgressAt > c.writeTimeout { return .writeStalled }

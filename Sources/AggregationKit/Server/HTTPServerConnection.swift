@@ -221,6 +221,21 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?) {
         guard phase == .processing, let request = current else { return }
         current = nil
+        var response = response
+        var error = error
+        if response.body.count > MemoryBudget.untrackedBytes {
+            // A large body waits in this connection's output until the client reads it: hold budget for it.
+            let budget = server.configuration.responseBudget
+            if budget.tryReserve(response.body.count) {
+                outgoingReserved += response.body.count
+            } else {
+                error = "response_memory_budget_exhausted: a \(response.body.count)-byte response did not fit the budget (limits.maxBufferedResponseBytes, \(budget.limit) bytes, \(budget.inUse) in use)"
+                response = HTTPError(status: 503, code: "response_memory_budget_exhausted",
+                                     detail: "the gateway is holding too many large responses; try again later").response(requestID: currentID)
+                response.headers.set("X-Request-ID", currentID)
+                response.headers.set("Retry-After", "1")
+            }
+        }
         let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
         logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
@@ -282,15 +297,18 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             guard let n = result else {
                 if !wantsWrite {
                     wantsWrite = true
+                    deadlines.outputBlocked(now: loop.now)
                     updateInterest()
                 }
                 return
             }
             outgoingOffset += n
-            deadlines.writeProgressAt = loop.now
+            deadlines.sent(n, now: loop.now, configuration: server.configuration)
         }
         outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
         outgoingOffset = 0
+        deadlines.outputDrained()
+        releaseOutgoingBudget()
         if wantsWrite {
             wantsWrite = false
             updateInterest()
@@ -319,6 +337,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         loop.deregisterAndClose(fd, self)
         buffer = []
         outgoing = []
+        releaseOutgoingBudget()
         state.connectionClosed(self)
     }
 
@@ -341,7 +360,12 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         case .keep: break
         case .headerTimeout: timeOut(code: "header_timeout", "request head not received in time")
         case .bodyTimeout: timeOut(code: "body_timeout", "request body not received in time")
-        case .close, .writeStalled: closeNow()
+        case .close: closeNow()
+        case .writeStalled:
+            // Reset rather than close: a plain close would leave the kernel's send buffer (up to 4 MiB)
+            // trickling out to the reader that was too slow for it.
+            Syscall.setLingerZero(fd)
+            closeNow()
         }
     }
 
@@ -373,6 +397,14 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     }
 
     private var requestDispatchedAt: UInt64 = 0
+    /// Budget held for large responses in `outgoing`, released when it is written or the connection closes.
+    private var outgoingReserved = 0
+
+    private func releaseOutgoingBudget() {
+        guard outgoingReserved > 0 else { return }
+        server.configuration.responseBudget.release(outgoingReserved)
+        outgoingReserved = 0
+    }
 
     private func formatMilliseconds(_ now: UInt64, since start: UInt64) -> String {
         guard start != 0 else { return "0" }

@@ -19,6 +19,15 @@ public struct ServerConfiguration: Sendable {
     public var readinessGrace: UInt64 = 0
     /// Open connections across all loops; past it the listener stops accepting until one closes.
     public var maxConnections: Int = 16384
+    /// Large response bodies held in memory (being received from upstreams, or waiting for slow clients),
+    /// process-wide; a large response that does not fit is answered 503 instead.
+    public var responseBudget = MemoryBudget(limit: 64 * 1024 * 1024)
+    /// While a response waits in user space for the client to read it, the client must take at least this
+    /// many bytes per second, averaged over each `sendRateWindow`, or the connection is dropped (a trickle
+    /// reader would otherwise hold its response, and its share of `responseBudget`, for as long as it
+    /// likes). 0 turns the check off; the write timeout still applies.
+    public var minSendBytesPerSecond: Int = 1024
+    public var sendRateWindow: UInt64 = 10_000_000_000
     /// The name in `Via` and in the access log.
     public var name: String = "bff-gateway"
     public var accessLog: Bool = true

@@ -55,8 +55,11 @@ final class RawClient {
     let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, timeoutSeconds: Int = 5) throws {
+    /// `receiveBuffer`: a small SO_RCVBUF, set before connecting, makes a client that reads slowly (or not
+    /// at all) leave the server's output waiting in user space.
+    init(port: Int, timeoutSeconds: Int = 5, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -73,8 +76,10 @@ final class RawClient {
     func send(_ bytes: [UInt8]) { sendAll(bytes, to: fd) }
 
     /// Reads one response (nil if the connection closed or timed out first).
-    func readResponse(head: Bool = false) -> HTTPResponse? {
-        var parser = HTTPResponseParser(requestWasHead: head)
+    func readResponse(head: Bool = false, maxBodyBytes: Int = 1 << 20) -> HTTPResponse? {
+        var limits = HTTPParserLimits()
+        limits.maxBodyBytes = maxBodyBytes
+        var parser = HTTPResponseParser(limits: limits, requestWasHead: head)
         while true {
             let result = buffer.withUnsafeBytes { parser.parse($0) }
             switch result {

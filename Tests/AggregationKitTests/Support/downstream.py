@@ -65,6 +65,14 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
             return
+        if url.path == "/bytes":
+            data = b"a" * int(q.get("n", ["0"])[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if url.path.startswith("/status/"):
             return self.send_json(int(url.path.split("/")[2]), {"status": int(url.path.split("/")[2])})
         if url.path == "/close":
