@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer harnesses in Tests/Fuzz/ (not part of the SwiftPM package).
 #
-#   scripts/fuzz.sh [seconds-per-target] [target...]      (default: 60 s, every target)
+#   scripts/fuzz.sh [seconds-per-target] [target...]      (default: 60 s, every target; 0 = build only)
 #
 # Targets: http-request http-response json templates config.
 #
@@ -84,6 +84,8 @@ for t in "${targets[@]}"; do
       -lssl -lcrypto "${linker[@]}" -o "$bin" || exit 2
   fi
 done
+
+[ "$seconds" -gt 0 ] || exit 0
 
 # ── Seed corpora ────────────────────────────────────────────────────────────────────────────────────────
 # HTTP inputs start with three control bytes (flags, split offset); each raw message is written with a few.

@@ -14,7 +14,7 @@ import Glibc
 // crash the parser.
 
 /// What the parser made of a byte stream: every request it produced and how it ended.
-private struct Verdict: Equatable {
+private struct Verdict: Equatable, CustomStringConvertible {
     struct Request: Equatable {
         var method: String
         var target: String
@@ -30,14 +30,26 @@ private struct Verdict: Equatable {
     enum End: Equatable { case needMore(buffered: Int, midRequest: Bool), error(status: Int, code: String) }
     var requests: [Request] = []
     var end: End = .needMore(buffered: 0, midRequest: false)
+    var description: String {
+        let lines = requests.map { r in
+            "\(r.method) \(r.target) HTTP/1.\(r.versionMinor) headers=\(Array(r.headers)) body=\(quoted(r.body)) trailers=\(Array(r.trailers)) "
+                + "keepAlive=\(r.keepAlive) upgrade=\(r.isUpgrade) continue=\(r.expectsContinue) consumed=\(r.consumed)"
+        }
+        return (lines + ["end: \(end)"]).joined(separator: "; ")
+    }
 }
 
 /// Which error a refusal carries can depend on where the bytes were split when a limit and a bad byte
-/// meet in the same line (see notes); by default only the fact of the refusal is compared.
+/// meet in the same line (e.g. a 414 or a 400 for an over-long line with a bad byte); by default only the
+/// fact of the refusal is compared.
 private let strictErrors = getenv("FUZZ_STRICT_ERRORS") != nil
 
 private func refused(_ e: HTTPParseError) -> Verdict.End {
     strictErrors ? .error(status: e.status, code: e.code) : .error(status: 0, code: "refused")
+}
+
+private func quoted(_ bytes: [UInt8]) -> String {
+    "\"" + bytes.map { $0 >= 32 && $0 < 127 && $0 != 92 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }.joined() + "\""
 }
 
 private func smallLimits() -> HTTPParserLimits {

@@ -13,7 +13,7 @@ import Glibc
 // must respect the limit, nothing may crash.
 // After a keep-alive response the rest is parsed with a fresh parser (as the next exchange would be).
 
-private struct Verdict: Equatable {
+private struct Verdict: Equatable, CustomStringConvertible {
     struct Response: Equatable {
         var status: Int
         var headers: HTTPHeaders
@@ -25,14 +25,25 @@ private struct Verdict: Equatable {
     enum End: Equatable { case needMore(buffered: Int), closed, error(status: Int, code: String) }
     var responses: [Response] = []
     var end: End = .needMore(buffered: 0)
+    var description: String {
+        let lines = responses.map { r in
+            "\(r.status) headers=\(Array(r.headers)) body=\(quoted(r.body)) keepAlive=\(r.keepAlive) consumed=\(r.consumed) interims=\(r.interims)"
+        }
+        return (lines + ["end: \(end)"]).joined(separator: "; ")
+    }
 }
 
 /// Which error a refusal carries can depend on where the bytes were split when a limit and a bad byte
-/// meet in the same line (see notes); by default only the fact of the refusal is compared.
+/// meet in the same line (e.g. a 414 or a 400 for an over-long line with a bad byte); by default only the
+/// fact of the refusal is compared.
 private let strictErrors = getenv("FUZZ_STRICT_ERRORS") != nil
 
 private func refused(_ e: HTTPParseError) -> Verdict.End {
     strictErrors ? .error(status: e.status, code: e.code) : .error(status: 0, code: "refused")
+}
+
+private func quoted(_ bytes: [UInt8]) -> String {
+    "\"" + bytes.map { $0 >= 32 && $0 < 127 && $0 != 92 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }.joined() + "\""
 }
 
 private func smallLimits() -> HTTPParserLimits {
