@@ -214,7 +214,6 @@ extension GatewayConfiguration {
         if let services = r.object(top?["services"], "$.services", allowed: top?["services"]?.objectValue?.keys ?? []) {
             for (name, value) in services.entries {
                 let p = "$.services.\(name)"
-                if config.services.contains(where: { $0.name == name }) { r.issue(p, "service defined twice") }
                 guard let s = r.object(value, p, allowed: ["instances", "connectTimeoutMs", "responseTimeoutMs", "pool", "demo"]) else { continue }
                 var instances: [(String, Int)] = []
                 if let list = r.array(s, "instances", p, required: true) {
