@@ -18,7 +18,7 @@ final class FuzzRegressionTests: XCTestCase {
         case .success:
             XCTFail("an endpoint with a call named twice was accepted")
         case .failure(let error):
-            XCTAssertEqual(error.issues.map(\.description), ["dup.json: $.calls.user: key written twice"])
+            XCTAssertEqual(error.issues.map(\.description), ["dup.json: $: invalid JSON at line 3, column 14: duplicate key \"user\""])
         }
     }
 
@@ -32,10 +32,8 @@ final class FuzzRegressionTests: XCTestCase {
             _ = try GatewayConfiguration.parse(Array(json.utf8), file: "gateway.json")
             XCTFail("accepted")
         } catch {
-            XCTAssertEqual(error.issues.map(\.description), [
-                "gateway.json: $.limits.maxBodyBytes: key written twice",
-                "gateway.json: $.services.a: key written twice",
-            ])
+            // The parser refuses configuration files with duplicate keys and says where the first one is.
+            XCTAssertEqual(error.issues.map(\.description), ["gateway.json: $: invalid JSON at line 1, column 53: duplicate key \"a\""])
         }
     }
 }

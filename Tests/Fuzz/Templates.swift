@@ -5,7 +5,7 @@
 //
 // Input: JSON text. It is compiled as a `ResponseTemplate` (as a contract's `response`) and evaluated
 // against a fixed scope; every string in it (values and keys) is also read as a `SourcePath` and as a
-// `StringTemplate`, rendered with each encoding. Errors are fine; a crash or a hang is not.
+// `StringTemplate` and, when it starts with `/`, as a `TargetTemplate` rendered with awkward values. Errors are fine; a crash or a hang is not.
 
 /// Request inputs and call results shaped like the shipped contracts' downstream data, with the awkward
 /// cases a template meets: nulls, nested arrays, duplicate keys, big numbers, non-ASCII and reserved bytes.
@@ -36,7 +36,8 @@ private let scope: EvaluationScope = {
         current: json(#"{"id":1,"productId":10,"items":[{"id":2}]}"#))
 }()
 
-private let encodings: [StringTemplate.Encoding] = [.none, .pathSegment, .queryValue]
+/// Values put into target templates: awkward ones, and the fuzzed text itself.
+private let targetValues = ["..", ".", "", "a b", "x/y", "%2e%2e", "7&limit=50", "\r\nX: y", "é"]
 
 /// Visits every string of a JSON value (object keys included), at most `budget` of them.
 private func forEachString(_ value: JSONValue, budget: inout Int, _ body: (String) -> Void) {
@@ -75,8 +76,15 @@ public func fuzzTemplates(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     var budget = 256
     forEachString(value, budget: &budget) { text in
         if let path = try? SourcePath(text) { _ = scope.resolve(path) }
-        if let template = try? StringTemplate(text) {
-            for encoding in encodings { _ = template.render(scope, encoding: encoding) }
+        if let template = try? StringTemplate(text) { _ = template.render(scope) }
+        // A target template must never emit a byte that could end the request line or start a fragment,
+        // whatever value it is given.
+        if text.hasPrefix("/"), let target = try? TargetTemplate.call(text) {
+            for v in targetValues + [text] {
+                if case .success(let out) = target.render({ _ in .text(v) }) {
+                    precondition(!out.utf8.contains { $0 <= 32 || $0 == 35 || $0 >= 127 }, "unsafe byte in a rendered target: \(out)")
+                }
+            }
         }
     }
     return 0

@@ -38,22 +38,7 @@ final class ConfigReader {
         for key in o.keys where !allowed.contains(key) {
             issue("\(path).\(key)", "unknown key (allowed: \(allowed.joined(separator: ", ")))")
         }
-        return unique(o, path)
-    }
-
-    /// A key written twice is ambiguous (which one did the author mean?), so it is an issue, never "the
-    /// last one wins". The object handed back keeps one entry per key (the last), so the readers after
-    /// this one, which index by name, can go on collecting the file's other problems without tripping.
-    private func unique(_ o: JSONObject, _ path: String) -> JSONObject {
-        var seen: Set<String> = []
-        var duplicated: [String] = []
-        for key in o.keys where !seen.insert(key).inserted && !duplicated.contains(key) { duplicated.append(key) }
-        guard !duplicated.isEmpty else { return o }
-        for key in duplicated { issue("\(path).\(key)", "key written twice") }
-        var kept: [(key: String, value: JSONValue)] = []
-        var later: Set<String> = []
-        for entry in o.entries.reversed() where later.insert(entry.key).inserted { kept.append(entry) }
-        return JSONObject(kept.reversed())
+        return o
     }
 
     func string(_ o: JSONObject?, _ key: String, _ path: String, required: Bool = false) -> String? {

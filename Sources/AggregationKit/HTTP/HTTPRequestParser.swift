@@ -186,7 +186,7 @@ public struct HTTPRequestParser: Sendable {
             if i - headStart > limits.maxRequestLineBytes { return .error(.uriTooLong) }
             if let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
         }
-        if i - headStart > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+        if i > lineStart && i - headStart > limits.maxHeaderBytes { return .error(.headersTooLarge) }
         return .needMore
     }
 

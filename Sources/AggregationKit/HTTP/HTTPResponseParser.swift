@@ -30,6 +30,7 @@ public struct HTTPResponseParser: Sendable {
     private var response: HTTPResponse?
     private var keepAlive = true
     private var chunked = ChunkedDecoder()
+    private var trailers = HTTPHeaders()
 
     public init(limits: HTTPParserLimits = HTTPParserLimits(), requestWasHead: Bool = false) {
         self.limits = limits
@@ -66,7 +67,7 @@ public struct HTTPResponseParser: Sendable {
                 return .error(e)
             case .head:
                 guard let end = findHeadEnd(buffer) else {
-                    if buffer.count > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+                    if buffer.count >= limits.maxHeaderBytes + 4 { return .error(.headersTooLarge) }
                     return .needMore
                 }
                 if case .failure(let e) = end { return .error(e) }
@@ -91,13 +92,13 @@ public struct HTTPResponseParser: Sendable {
                 return finish()
             case .chunked:
                 var r = response.take()!
-                var trailers = HTTPHeaders()
+                // The trailers live in the parser across reads, so their count limit sees all of them.
                 let outcome = chunked.decode(buffer, position: &position, body: &r.body, trailers: &trailers, limits: limits)
                 response = r
                 switch outcome {
                 case .needMore: return .needMore
                 case .error(let e): return .error(e)
-                case .done: chunked = ChunkedDecoder(); return finish()
+                case .done: chunked = ChunkedDecoder(); trailers = HTTPHeaders(); return finish()
                 }
             case .untilClose:
                 // Moved into the body as it arrives, so the caller can drop it (`takeConsumedPrefix`).

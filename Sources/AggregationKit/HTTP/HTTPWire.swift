@@ -85,7 +85,7 @@ enum HTTPWire {
     /// Finds the CRLF ending the line that starts at `from`; a bare CR or LF is an error.
     static func findCRLF(_ buffer: UnsafeRawBufferPointer, from: Int, limit: Int) -> LineSearch? {
         var i = from
-        let end = min(buffer.count, from + limit + 2)
+        let end = min(buffer.count, from + limit + 1)
         while i < end {
             let b = buffer[i]
             if b == 10 { return .failure(.bareLF) }
@@ -117,7 +117,7 @@ struct ChunkedDecoder: Sendable {
             switch phase {
             case .size:
                 guard let lineEnd = HTTPWire.findCRLF(buffer, from: position, limit: limits.maxChunkLineBytes) else {
-                    if buffer.count - position > limits.maxChunkLineBytes { return .error(.chunkLineTooLong) }
+                    if buffer.count - position > limits.maxChunkLineBytes && buffer[position + limits.maxChunkLineBytes] != 13 { return .error(.chunkLineTooLong) }
                     if let e = HTTPWire.bareLineEnding(buffer, from: position) { return .error(e) }
                     return .needMore
                 }
@@ -153,7 +153,7 @@ struct ChunkedDecoder: Sendable {
                 phase = .size
             case .trailers:
                 guard let found = HTTPWire.findCRLF(buffer, from: position, limit: limits.maxHeaderBytes) else {
-                    if buffer.count - position > limits.maxHeaderBytes { return .error(.headersTooLarge) }
+                    if buffer.count - position > limits.maxHeaderBytes && buffer[position + limits.maxHeaderBytes] != 13 { return .error(.headersTooLarge) }
                     if let e = HTTPWire.bareLineEnding(buffer, from: position) { return .error(e) }
                     return .needMore
                 }
