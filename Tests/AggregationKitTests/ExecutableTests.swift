@@ -232,4 +232,28 @@ final class ExecutableTests: XCTestCase {
         XCTAssertEqual(DescriptorBudget(descriptorLimit: 160, configuredConnections: 16384).clientConnections, 48)
         withExtendedLifetime(idle) {}
     }
+
+    /// SIGTERM is never lost: the stop signals are blocked in every thread and taken by `sigwait` on the
+    /// main thread. Before, a SIGTERM delivered to a loop or writer thread was swallowed by Dispatch's
+    /// handler now and then, and the gateway went on serving until killed.
+    func testSIGTERMIsAlwaysHandled() throws {
+        let dir = try tempConfig(proxyConfig(port: 9))
+        for attempt in 0..<12 {
+            let (p, port, out) = try start("BFFWeb", ["--config", dir.path, "--port", "0", "--threads", "2"])
+            // Keep the loops and the log writer busy, so the signal is as likely to hit them as main.
+            let client = try RawClient(port: port)
+            client.send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            _ = client.readResponse()
+            kill(p.processIdentifier, SIGTERM)
+            let deadline = Date().addingTimeInterval(15)
+            while p.isRunning && Date() < deadline { usleep(10_000) }
+            if p.isRunning {
+                kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                return XCTFail("attempt \(attempt): SIGTERM was not handled")
+            }
+            XCTAssertEqual(p.terminationStatus, 0)
+            _ = out
+        }
+    }
 }

@@ -142,6 +142,8 @@ public enum GatewayCommand {
 
     static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool, demoFailing: Set<String>) -> Never {
         signal(SIGPIPE, SIG_IGN)
+        // Before any thread exists: every thread created from here on inherits the blocked mask.
+        Syscall.blockSignals(stopSignals)
         var configuration = initial
         var demoServices: DemoServices?
         if demo {
@@ -178,27 +180,22 @@ public enum GatewayCommand {
         let threads = configuration.threads ?? EventLoopGroup.coreCount
         printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(port)\",\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
 
-        // Signals: ignored as signals, received as Dispatch events, handled off the loops.
-        let queue = DispatchQueue(label: "signals")
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                printOut("{\"level\":\"info\",\"msg\":\"draining\",\"signal\":\(sig)}")
-                let cut = gateway.shutdown()
-                gateway.group.shutdown()
-                demoServices?.shutdown()
-                printOut("{\"level\":\"info\",\"msg\":\"stopped\",\"connections_cut\":\(cut)}")
-                // A reader that stopped reading must not keep the process alive: give the log 2 s.
-                LogWriter.standardOutput.flush(timeout: 2_000_000_000)
-                exit(0)
-            }
-            source.resume()
-            sources.append(source)
-        }
-        withExtendedLifetime(sources) { dispatchMain() }
+        // Signals: blocked in every thread (the mask was set before any thread started, and threads inherit
+        // it), taken here by sigwait. A signal handler (or Dispatch's, which relies on the signal being
+        // blocked everywhere) could otherwise be run on a loop thread and the SIGTERM lost.
+        let signal = Syscall.waitForSignal(stopSignals)
+        printOut("{\"level\":\"info\",\"msg\":\"draining\",\"signal\":\(signal)}")
+        let cut = gateway.shutdown()
+        gateway.group.shutdown()
+        demoServices?.shutdown()
+        printOut("{\"level\":\"info\",\"msg\":\"stopped\",\"connections_cut\":\(cut)}")
+        // A reader that stopped reading must not keep the process alive: give the log 2 s.
+        LogWriter.standardOutput.flush(timeout: 2_000_000_000)
+        exit(0)
     }
+
+    /// SIGTERM and SIGINT, taken by `sigwait` on the main thread.
+    static let stopSignals: [Int32] = [SIGTERM, SIGINT]
 
     static func runContractTests(directory: String, profile: ClientProfile) -> Never {
         signal(SIGPIPE, SIG_IGN)

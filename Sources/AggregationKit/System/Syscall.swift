@@ -77,6 +77,24 @@ enum Syscall {
         return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
     }
 
+    /// Blocks `signals` in the calling thread; threads it creates afterwards inherit the mask.
+    static func blockSignals(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Waits for one of `signals` (blocked beforehand with `blockSignals`) and returns it.
+    static func waitForSignal(_ signals: [Int32]) -> Int32 {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        var received: Int32 = 0
+        while sigwait(&set, &received) != 0 {}
+        return received
+    }
+
     static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
