@@ -155,19 +155,26 @@ final class UpstreamConnection: EventLoopHandler {
                 fail(upstreamError(e))
             case .response(let r, let consumed, let keepAlive):
                 finish(r, reusable: Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
-                                                  leftoverBytes: incoming.count - consumed, reuseConnections: pool.origin.reuseConnections))
+                                                  leftoverBytes: incoming.count - consumed, requestFullySent: outgoingOffset >= outgoing.count,
+                                                  reuseConnections: pool.origin.reuseConnections))
             }
         }
     }
 
     /// Whether the connection may carry another request after this response. Not when the response or the
     /// origin's policy (`pool.reuse: false`) closes it; not when bytes followed the response in the same
-    /// read (the connection is out of step); and not after HEAD, 204 or 304: responses without a body,
-    /// after which a misbehaving upstream sends one anyway, often a moment later, where it would be read as
-    /// the next request's answer. Closing those costs one new connection each; a quiet period before reuse
-    /// would cost the same wait on every such response and still guess.
-    static func mayReuse(status: Int, requestWasHead: Bool, keepAlive: Bool, leftoverBytes: Int, reuseConnections: Bool) -> Bool {
-        keepAlive && reuseConnections && leftoverBytes == 0 && !requestWasHead && status != 204 && status != 304
+    /// read (the connection is out of step); not when the upstream answered before the whole request was
+    /// written (an early 401/413, or any handler that answers before reading the body): the upstream still
+    /// expects the rest of the body, and the next request written in its place would be read as body bytes,
+    /// its headers (credentials included) with them. Finishing the body instead would spend time and
+    /// bandwidth on a request already answered, so the connection is closed, as nginx does. And not after
+    /// HEAD, 204 or 304: responses without a body, after which a misbehaving upstream sends one anyway,
+    /// often a moment later, where it would be read as the next request's answer. Closing those costs one
+    /// new connection each; a quiet period before reuse would cost the same wait on every such response
+    /// and still guess.
+    static func mayReuse(status: Int, requestWasHead: Bool, keepAlive: Bool, leftoverBytes: Int, requestFullySent: Bool,
+                         reuseConnections: Bool) -> Bool {
+        keepAlive && reuseConnections && leftoverBytes == 0 && requestFullySent && !requestWasHead && status != 204 && status != 304
     }
 
     /// A parse error as the client sees it: a response over the size limit, or an invalid one.
