@@ -178,6 +178,68 @@ final class ProxyHardeningTests: XCTestCase {
         XCTAssertEqual(bare["x-forwarded-host"], "shop.example")
     }
 
+    func testOtherXForwardedHeadersPassOnlyFromATrustedProxy() throws {
+        let extra = "X-Forwarded-Port: 8443\r\nX-Forwarded-Prefix: /shop\r\nx-forwarded-ssl: on\r\nConnection: x-forwarded-server\r\nX-Forwarded-Server: a\r\n"
+        let trusted = try gateway(proxyConfig(port: downstream.port).replacingOccurrences(of: "\"listen\"", with: "\"trustedProxies\": [\"127.0.0.0/8\"], \"listen\""))
+        let sent = try upstreamHeaders(trusted, extra)
+        XCTAssertEqual(sent["x-forwarded-port"], "8443")
+        XCTAssertEqual(sent["x-forwarded-prefix"], "/shop")
+        XCTAssertEqual(sent["x-forwarded-ssl"], "on")
+        XCTAssertNil(sent["x-forwarded-server"], "named by Connection: hop-by-hop even from a trusted proxy")
+        XCTAssertEqual(sent["x-forwarded-for"], "127.0.0.1")
+        let untrusted = try upstreamHeaders(try webGateway(), extra + "X-FORWARDED-PROTO: https\r\n")
+        XCTAssertEqual(untrusted.keys.filter { $0.hasPrefix("x-forwarded-") }.sorted(), ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"])
+        XCTAssertEqual(untrusted["x-forwarded-proto"], "http")
+    }
+
+    // MARK: Second audit: query pollution, empty segments, asterisk-form, response names
+
+    func testAQueryParameterTheTemplateSetsIsRefusedWith400() throws {
+        let port = try webGateway()
+        for target in ["/api/web/users/7/orders?userId=8", "/api/web/users/7/orders?USERID=8", "/api/web/users/7/orders?user%49d=8",
+                       "/api/web/users/7/orders?x=1;userId=8", "/api/web/users/7/orders?limit=5&userId"] {
+            let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
+            XCTAssertEqual(r.status, 400, target)
+            XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:invalid_query", target)
+            XCTAssertEqual(r.headers["Content-Type"], "application/problem+json")
+        }
+        XCTAssertEqual(try upstreamTarget(port, "/api/web/users/7/orders?limit=5&userIds=1"), "/orders?userId=7&limit=5&userIds=1")
+    }
+
+    func testEmptySegmentsAreRefusedBeforeRouting() throws {
+        let port = try webGateway()
+        for target in ["//169.254.169.254/latest/meta-data/", "/api/web/catalog//x", "/static//a", "http://h//169.254.169.254/x", "/echo//"] {
+            let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
+            XCTAssertEqual(r.status, 400, target)
+            XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:invalid_path", target)
+        }
+        XCTAssertEqual(try upstreamTarget(port, "/echo/?next=//evil.example"), "/echo/?next=//evil.example", "the query is not a path")
+    }
+
+    func testAsteriskFormIsAnsweredByTheGateway() throws {
+        let upstream = try ScriptedUpstream { _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")] }
+        defer { upstream.stop() }
+        let port = try gateway(proxyConfig(port: upstream.port))
+        let options = try send(port, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(options.status, 200)
+        XCTAssertEqual(options.body, [])
+        let search = try send(port, "M-SEARCH * HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(search.status, 400)
+        XCTAssertEqual(search.json?["type"]?.stringValue, "urn:bff-gateway:problem:invalid_target")
+        XCTAssertEqual(try send(port, "OPTIONS /x HTTP/1.1\r\nHost: t\r\n\r\n").status, 200, "OPTIONS on a path is forwarded as before")
+        XCTAssertEqual(upstream.requests.map(\.target), ["/x"])
+    }
+
+    /// Names with `_` are dropped from requests (`underscoresInHeaders`), not from responses: a client
+    /// reading them cannot confuse the gateway or an upstream (as nginx, which filters only requests).
+    func testUpstreamResponseHeaderNamesWithUnderscoresArePassedBack() throws {
+        let upstream = try ScriptedUpstream { _ in [.send("HTTP/1.1 200 OK\r\nX_Upstream_Name: a\r\nContent-Length: 2\r\n\r\nok")] }
+        defer { upstream.stop() }
+        let r = try send(try gateway(proxyConfig(port: upstream.port)), "GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.headers["X_Upstream_Name"], "a")
+    }
+
     // MARK: Error details
 
     func testUpstreamFailureDetailNamesTheServiceOnly() throws {

@@ -63,17 +63,50 @@ final class TargetTemplateTests: XCTestCase {
         XCTAssertEqual(failure(t, ["query.id": .raw("%2E%2e")])?.reason, .dotSegment, "decoded, '%2E%2E' is '..'")
         XCTAssertEqual(render(t, ["query.id": .text("%2E%2E")]), "/users/%252E%252E/x", "text '%2E%2E' is not a dot segment")
         XCTAssertEqual(render(t, ["query.id": .text("...")]), "/users/.../x")
-        XCTAssertEqual(render(t, ["query.id": .text("../")]), "/users/..%2F/x")
+        XCTAssertEqual(failure(t, ["query.id": .text("../")])?.reason, .dotSegment, "decoded, '..%2F' is '../'")
+        XCTAssertEqual(render(t, ["query.id": .text("a/b")]), "/users/a%2Fb/x")
         XCTAssertEqual(failure(t, ["query.id": .text("")])?.reason, .emptySegment)
         XCTAssertEqual(failure(try TargetTemplate.call("/a/.{query.x}"), ["query.x": .text(".")])?.reason, .dotSegment)
+        // The request parser's rule: `.` or `..` after decoding and before `;`, decoded slashes split parts.
+        for v in ["..;", ".;x", "..;a=b", "a/..", "../b", "%2e%2e;x"] {
+            XCTAssertEqual(failure(t, ["query.id": .raw(Substring(v))])?.reason, .dotSegment, v)
+        }
+        XCTAssertEqual(failure(try TargetTemplate.call("/a/%2e{query.x}"), ["query.x": .text("")])?.reason, .dotSegment, "a literal escape")
+        XCTAssertEqual(render(t, ["query.id": .text("a;..")]), "/users/a%3B../x", "only what comes before ';' counts")
         XCTAssertEqual(render(try TargetTemplate.call("/a/{query.x}b"), ["query.x": .text("")]), "/a/b", "not a whole segment")
         XCTAssertEqual(failure(try TargetTemplate.proxy("/s/{*}"), ["*": .rawSegments("a/../b")])?.reason, .dotSegment)
         XCTAssertEqual(render(try TargetTemplate.call("/a?x={query.x}"), ["query.x": .text("..")]), "/a?x=..", "the query is not a path")
         // The failure names the placeholder that made the segment (it decides whose fault it is).
         let two = try TargetTemplate.call("/u/{path.id}/{first.x}/{query.y}")
-        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text(".."), "query.y": .text("2")])?.placeholder.description, "first.x")
-        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text("a"), "query.y": .text(".")])?.placeholder.description, "query.y")
-        XCTAssertEqual(failure(try TargetTemplate.call("/u/..{query.y}"), ["query.y": .text("")])?.placeholder.description, "query.y")
+        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text(".."), "query.y": .text("2")])?.placeholder?.description, "first.x")
+        XCTAssertEqual(failure(two, ["path.id": .text("1"), "first.x": .text("a"), "query.y": .text(".")])?.placeholder?.description, "query.y")
+        XCTAssertEqual(failure(try TargetTemplate.call("/u/..{query.y}"), ["query.y": .text("")])?.placeholder?.description, "query.y")
+    }
+
+    func testAppendedQueryCannotRepeatAParameterTheTemplateSets() throws {
+        func repeated(_ t: TargetTemplate, _ query: Substring, _ values: [String: TargetTemplate.Value] = ["id": .text("7")]) -> String? {
+            guard case .failure(let f) = t.render(appendingQuery: query, { values[$0.description] }) else { return nil }
+            XCTAssertEqual(f.reason, .repeatedQueryParameter)
+            XCTAssertNil(f.placeholder)
+            return f.parameter
+        }
+        let t = try TargetTemplate.proxy("/orders?userId={id}&format=json")
+        // Decoded (`%XX`, `+` as a space), ASCII case ignored, split at `&` and `;`.
+        for (query, name) in [("userId=8", "userId"), ("x=1&userId=8", "userId"), ("userid=8", "userid"), ("USERID", "USERID"),
+                              ("user%49d=8", "user%49d"), ("x=1;userId=8", "userId"), ("format=xml", "format"), ("a=1&&format", "format")] {
+            XCTAssertEqual(repeated(t, Substring(query)), name, query)
+        }
+        for query in ["userId%3D8", "x=userId", "user+Id=8", "userIds=8", "limit=5&x=", "=userId"] {
+            XCTAssertNil(repeated(t, Substring(query)), query)
+            XCTAssertNotNil(render(t, query: Substring(query), ["id": .text("7")]), query)
+        }
+        let spaced = try TargetTemplate.call("/s", query: [("user id", "{query.id}")])
+        XCTAssertEqual(repeated(spaced, "user+id=8", ["query.id": .text("7")]), "user+id")
+        XCTAssertNil(repeated(spaced, "user+id=8", [:]), "a pair left out sets nothing")
+        // Names from placeholders count as they were rendered.
+        let dynamic = try TargetTemplate.proxy("/s?{name}={id}")
+        XCTAssertEqual(repeated(dynamic, "x=1&a%3Db=2", ["name": .text("a=b"), "id": .text("7")]), "a%3Db")
+        XCTAssertNil(repeated(try TargetTemplate.proxy("/users/{id}"), "userId=8"), "a template without a query sets no parameter")
     }
 
     func testCompileErrors() {
@@ -83,6 +116,9 @@ final class TargetTemplateTests: XCTestCase {
         XCTAssertEqual(reason("users/{id}"), "must start with '/'")
         XCTAssertEqual(reason("/a/../{id}"), "a '.' or '..' segment")
         XCTAssertEqual(reason("/a/./b"), "a '.' or '..' segment")
+        for text in ["/a/..;/{id}", "/a/.;x/{id}", "/a/%2e%2E/{id}", "/a/%2E%3B/{id}", "/a/..%2Fb/{id}"] {
+            XCTAssertEqual(reason(text), "a '.' or '..' segment", text)
+        }
         XCTAssertEqual(reason("/a b"), "' ' cannot appear in a target (visible ASCII without '#')")
         XCTAssertEqual(reason("/a#{id}"), "'#' cannot appear in a target (visible ASCII without '#')")
         XCTAssertEqual(reason("/a/{id"), "unclosed '{'")

@@ -11,16 +11,20 @@
 ///   place: a value can never add a segment (`/`), start or end the query (`?`, `#`), add a parameter
 ///   (`&`, `=`), or turn into a space (`+`). The one exception: the commas joining the elements of a
 ///   list (`ids=1,2,3`) stay literal; commas inside an element are encoded.
-/// - A path segment that comes out as `.` or `..` is refused (encoding cannot help: many servers decode
-///   `%2E%2E` and then resolve it, RFC 3986 §6.2.2.2), and so is a value that fills a whole segment and is
-///   empty (`/users/` is a different resource from `/users/{id}`).
+/// - A path segment that comes out as a dot segment is refused, by the request parser's own rule
+///   (`HTTPRequestParser.segmentProblem`): `.` or `..` once decoded and cut at `;`, each part between
+///   decoded slashes counting (`..`, `..%3B`, `.%3Bx`, `..%2Fx`). Encoding cannot help: many servers decode
+///   `%2E%2E` and then resolve it (RFC 3986 §6.2.2.2), and some cut `;params` first. So is a value that
+///   fills a whole segment and is empty (`/users/` is a different resource from `/users/{id}`).
+/// - A query appended to the target (a proxied client's own) cannot name a parameter the template sets
+///   (`?userId=8` after `userId={id}`): the render fails with `.repeatedQueryParameter`.
 /// - A value taken from a request path (`Value.raw`) is still percent-encoded as it came: its escapes are
 ///   decoded first, then the bytes are encoded for their place (so `7%26x` and `7&x` both become `7%26x`,
 ///   and a `%2F` stays `%2F`, never a `/`). The rest of a path (`{*}`, `Value.rawSegments`) keeps its `/`
 ///   between segments and encodes each segment.
 ///
-/// Literal text is syntax: it must be visible ASCII without `#` and without `.`/`..` segments, checked at
-/// compile time. `{{` and `}}` stand for literal braces.
+/// Literal text is syntax: it must be visible ASCII without `#` and without dot segments (same rule),
+/// checked at compile time. `{{` and `}}` stand for literal braces.
 public struct TargetTemplate: Sendable, CustomStringConvertible {
     /// What a placeholder stands for.
     public enum Placeholder: Sendable, Equatable, CustomStringConvertible {
@@ -57,14 +61,31 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
 
     /// Why a target could not be filled.
     public struct Failure: Error, Sendable, CustomStringConvertible {
-        public enum Reason: Sendable { case missing, dotSegment, emptySegment }
-        public let placeholder: Placeholder
+        public enum Reason: Sendable {
+            case missing, dotSegment, emptySegment
+            /// The query appended to the target (a proxied client's own) names a parameter the template sets.
+            case repeatedQueryParameter
+        }
+        /// The placeholder whose value is missing or refused; nil for `.repeatedQueryParameter`.
+        public let placeholder: Placeholder?
         public let reason: Reason
+        /// For `.repeatedQueryParameter`: the appended query's parameter name, as it came.
+        public let parameter: String?
+
+        init(placeholder: Placeholder?, reason: Reason, parameter: String? = nil) {
+            self.placeholder = placeholder
+            self.reason = reason
+            self.parameter = parameter
+        }
+
         public var description: String {
+            let name = placeholder?.description ?? ""
             switch reason {
-            case .missing: return "no value for '{\(placeholder)}'"
-            case .dotSegment: return "the value of '{\(placeholder)}' makes a '.' or '..' path segment"
-            case .emptySegment: return "the value of '{\(placeholder)}' is empty and would leave an empty path segment"
+            case .missing: return "no value for '{\(name)}'"
+            case .dotSegment: return "the value of '{\(name)}' makes a '.' or '..' path segment"
+            case .emptySegment: return "the value of '{\(name)}' is empty and would leave an empty path segment"
+            case .repeatedQueryParameter:
+                return "the query parameter '\(parameter ?? "")' repeats one the target sets"
             }
         }
     }
@@ -91,6 +112,8 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
     let optionalPairs: [(name: [UInt8], value: [Part])]
     /// Whether `path` has any placeholder (only then can a dot segment appear).
     private let pathHasValues: Bool
+    /// Whether the literal path has a `%` (then a rendered path without `.` may still decode to a dot segment).
+    private let pathLiteralHasPercent: Bool
     public let text: String
     public var description: String { text }
 
@@ -113,11 +136,12 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
         var literal: [UInt8] = []
         var segment: [UInt8] = []  // the literal text of the current path segment, for the dot check
         var segmentHasValue = false
+        var percentInPath = false
         func flush(_ into: inout [Part]) {
             if !literal.isEmpty { into.append(.literal(literal)); literal = [] }
         }
         func endSegment() throws(CompileError) {
-            if !segmentHasValue && (segment == [46] || segment == [46, 46]) {
+            if !segmentHasValue && Self.isDotSegment(segment[...]) {
                 throw CompileError(text: text, reason: "a '.' or '..' segment")
             }
             segment = []
@@ -138,6 +162,7 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
                             continue
                         }
                         if b == UInt8(ascii: "/") { try endSegment() } else { segment.append(b) }
+                        if b == UInt8(ascii: "%") { percentInPath = true }
                     } else if b == UInt8(ascii: "&") {
                         inValue = false
                     } else if b == UInt8(ascii: "=") {
@@ -168,6 +193,7 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
         self.query = query
         self.hasQuery = inQuery
         pathHasValues = path.contains { if case .value = $0 { return true }; return false }
+        pathLiteralHasPercent = percentInPath
 
         var pairs: [(name: [UInt8], value: [Part])] = []
         for (name, valueText) in optionalQuery {
@@ -231,10 +257,11 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
                 if whole && out.count == before, !Self.isSegments(v) { return .failure(Failure(placeholder: p, reason: .emptySegment)) }
             }
         }
-        if pathHasValues, let segment = Self.dotSegment(in: out) {
+        if pathHasValues, let segment = Self.dotSegment(in: out, literalHasPercent: pathLiteralHasPercent) {
             return .failure(Failure(placeholder: blame(segment, value), reason: .dotSegment))
         }
         var separator: UInt8? = UInt8(ascii: "?")
+        let queryStart = out.count + 1
         if hasQuery {
             out.append(UInt8(ascii: "?"))
             separator = query.isEmpty ? nil : UInt8(ascii: "&")
@@ -266,6 +293,12 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
             separator = UInt8(ascii: "&")
         }
         if let extra, !extra.isEmpty {
+            // A parameter the template sets cannot come again from the appended query: frameworks disagree on
+            // which of two values counts (PHP and Rails take the last, Express makes a list), so the
+            // client could replace the value the route put there (`?userId=8` after `userId={id}`).
+            if queryStart < out.count, let name = Self.repeatedParameter(out[queryStart...], extra.utf8) {
+                return .failure(Failure(placeholder: nil, reason: .repeatedQueryParameter, parameter: String(Substring(name))))
+            }
             if let s = separator { out.append(s) }
             out.append(contentsOf: extra.utf8)
         }
@@ -277,16 +310,80 @@ public struct TargetTemplate: Sendable, CustomStringConvertible {
         return false
     }
 
-    /// The byte range of the first `.` or `..` segment of a rendered path, if any.
-    private static func dotSegment(in out: [UInt8]) -> Range<Int>? {
-        guard out.contains(UInt8(ascii: ".")) else { return nil }
-        var start = 0
-        for i in 0...out.count where i == out.count || out[i] == UInt8(ascii: "/") {
-            let n = i - start
-            if (n == 1 || n == 2) && out[start..<i].allSatisfy({ $0 == UInt8(ascii: ".") }) { return start..<i }
-            start = i + 1
+    /// The byte range of the first segment (between raw slashes) of a rendered path that is a dot segment
+    /// by the request parser's rule (`HTTPRequestParser.segmentProblem`: `.` or `..` after decoding and
+    /// before `;`, decoded slashes splitting parts: `..%3B`, `.%3Bx`, `..%2Fx`), if any.
+    private static func dotSegment(in out: [UInt8], literalHasPercent: Bool) -> Range<Int>? {
+        // Values never encode `.` (it is unreserved), so without a `.` only a literal escape could make one.
+        guard literalHasPercent || out.contains(UInt8(ascii: ".")) else { return nil }
+        return out.withUnsafeBytes { bytes in
+            var start = 0
+            for i in 0...bytes.count where i == bytes.count || bytes[i] == UInt8(ascii: "/") {
+                if i > start, HTTPRequestParser.segmentProblem(bytes, start..<i, allowEncodedSlashes: true, dotsOnly: true) != nil {
+                    return start..<i
+                }
+                start = i + 1
+            }
+            return nil
         }
-        return nil
+    }
+
+    /// Whether `segment` (encoded, without `/`) is a dot segment by the request parser's rule.
+    private static func isDotSegment(_ segment: ArraySlice<UInt8>) -> Bool {
+        segment.withUnsafeBytes { HTTPRequestParser.segmentProblem($0, 0..<$0.count, allowEncodedSlashes: true, dotsOnly: true) != nil }
+    }
+
+    /// The first parameter name of `client` (a query string as it came) that `template` (the query the
+    /// template rendered) also sets. Names are compared percent-decoded, with `+` as a space, and ignoring
+    /// ASCII case (some frameworks bind `userid` to `userId`); parameters are split at `&` and at `;` (a
+    /// separator to older parsers). No allocation: a few short names compared in place.
+    static func repeatedParameter<T: Collection<UInt8>, C: Collection<UInt8>>(_ template: T, _ client: C) -> C.SubSequence? {
+        forEachParameterName(client) { clientName in
+            forEachParameterName(template) { !$0.isEmpty && sameParameterName(clientName, $0) } != nil
+        }
+    }
+
+    /// Calls `body` with each parameter name of `query` until it returns true; returns that name.
+    @discardableResult
+    private static func forEachParameterName<C: Collection<UInt8>>(_ query: C, _ body: (C.SubSequence) -> Bool) -> C.SubSequence? {
+        var start = query.startIndex
+        while true {
+            var end = start
+            var nameEnd: C.Index? = nil
+            while end != query.endIndex && query[end] != UInt8(ascii: "&") && query[end] != UInt8(ascii: ";") {
+                if nameEnd == nil && query[end] == UInt8(ascii: "=") { nameEnd = end }
+                end = query.index(after: end)
+            }
+            let name = query[start..<(nameEnd ?? end)]
+            if body(name) { return name }
+            guard end != query.endIndex else { return nil }
+            start = query.index(after: end)
+        }
+    }
+
+    /// Whether two encoded query names are the same once decoded (`%XX`, `+` as a space) and ASCII case folded.
+    private static func sameParameterName<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
+        var i = a.startIndex, j = b.startIndex
+        while true {
+            let x = decodedQueryByte(a, &i), y = decodedQueryByte(b, &j)
+            guard let x, let y else { return x == nil && y == nil }
+            if asciiLowercase(x) != asciiLowercase(y) { return false }
+        }
+    }
+
+    @inline(__always) private static func asciiLowercase(_ b: UInt8) -> UInt8 { b >= 65 && b <= 90 ? b + 32 : b }
+
+    /// The next byte of a query component, decoded; a `%` without two hex digits is itself.
+    private static func decodedQueryByte<C: Collection<UInt8>>(_ c: C, _ i: inout C.Index) -> UInt8? {
+        guard i != c.endIndex else { return nil }
+        let b = c[i]
+        i = c.index(after: i)
+        if b == UInt8(ascii: "+") { return UInt8(ascii: " ") }
+        guard b == UInt8(ascii: "%"), i != c.endIndex, let h = ByteClass.hexValue(c[i]) else { return b }
+        let second = c.index(after: i)
+        guard second != c.endIndex, let l = ByteClass.hexValue(c[second]) else { return b }
+        i = c.index(after: second)
+        return UInt8(h * 16 + l)
     }
 
     /// The placeholder whose value wrote into `segment` of the rendered path (literal segments were

@@ -50,6 +50,16 @@ public struct GatewayHandler: HTTPHandler {
             // the client says): the request continues as origin-form, routed and rewritten as any other.
             request.target = originForm
         }
+        if request.target == "*" {
+            // Asterisk-form (RFC 9112 §3.2.4) asks about the server as a whole, not any resource: the gateway
+            // answers `OPTIONS *` itself and refuses `*` for other methods (`M-SEARCH`, an SSDP method). It
+            // is never routed or forwarded: it has no path to check, and `*` would reach an upstream as is.
+            context.route = "asterisk"
+            guard request.method == "OPTIONS" else {
+                throw HTTPError(status: 400, code: "invalid_target", detail: "'*' is a request target only for OPTIONS")
+            }
+            return HTTPResponse(status: 200)
+        }
         if !underscoresInHeaders {
             // Not visible to any handler (composite `header.*` included).
             let headers = request.headers
@@ -75,8 +85,8 @@ public struct GatewayHandler: HTTPHandler {
             // Never reflected to a service (cross-site tracing); as nginx does.
             throw HTTPError(status: 405, code: "method_not_allowed", detail: "TRACE is not allowed")
         }
-        let routingPath = request.target.utf8.first == UInt8(ascii: "/") ? request.path : "/"
-        switch router.lookup(method: request.method, path: routingPath) {
+        // Origin-form only from here: absolute-form was rewritten, `*` answered, CONNECT refused.
+        switch router.lookup(method: request.method, path: request.path) {
         case .matched(let match):
             context.route = match.value.name
             context.matchedTemplate = match.template

@@ -104,8 +104,16 @@ public struct ProxyHandler: HTTPHandler {
         let target: String
         switch upstreamTarget(request, context: context) {
         case .success(let t): target = t
+        case .failure(let failure) where failure.reason == .repeatedQueryParameter:
+            return .failure(HTTPError(status: 400, code: "invalid_query", detail: "the query cannot be forwarded: \(failure)"))
         case .failure(let failure):
             return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: \(failure)"))
+        }
+        // Always origin-form, never `//host/…` (a network-path reference to many URL parsers) nor `*`. The
+        // request parser refuses empty segments and the gateway answers `*` itself; this is the last guard.
+        let utf8 = target.utf8
+        guard utf8.first == UInt8(ascii: "/"), utf8.dropFirst().first != UInt8(ascii: "/") else {
+            return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: it does not start with a single '/'"))
         }
         let origin = service.pick()
         context.upstream = origin.authority
@@ -164,9 +172,11 @@ public struct ProxyHandler: HTTPHandler {
     /// from what the gateway saw, `Host` and `X-Request-ID` set.
     ///
     /// A client's own forwarding fields are believed only when it is a trusted proxy: then
-    /// `X-Forwarded-For` and `Forwarded` get our hop appended, and its `X-Forwarded-Proto`,
-    /// `X-Forwarded-Host` and `X-Real-IP` pass. From anyone else they are dropped and ours are set. The
-    /// address is only parsed when the client sent such a field.
+    /// `X-Forwarded-For` and `Forwarded` get our hop appended, and its other `X-Forwarded-*` fields and
+    /// `X-Real-IP` pass. From anyone else every field named `X-Forwarded-*` (`-Port`, `-Prefix`, `-Ssl`,
+    /// `-Scheme`, `-Server`, …: frameworks build absolute URLs and pick the scheme from them), `Forwarded`
+    /// and `X-Real-IP` is dropped, and ours are set. The address is only parsed when the client sent such
+    /// a field.
     func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
         let headers = request.headers
         let named = Self.connectionNamedFields(headers)
@@ -191,8 +201,7 @@ public struct ProxyHandler: HTTPHandler {
                 let v = headers.value(at: i)
                 forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
                 continue
-            case 17 where headers.nameEquals(at: i, "x-forwarded-proto"), 16 where headers.nameEquals(at: i, "x-forwarded-host"),
-                 9 where headers.nameEquals(at: i, "forwarded") || headers.nameEquals(at: i, "x-real-ip"):
+            case 9 where headers.nameEquals(at: i, "forwarded") || headers.nameEquals(at: i, "x-real-ip"):
                 sawForwarding = true
                 continue
             case 12 where headers.nameEquals(at: i, "x-request-id"):
@@ -201,6 +210,7 @@ public struct ProxyHandler: HTTPHandler {
                 // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
                 continue
             default:
+                if Self.isXForwarded(headers, i) { sawForwarding = true; continue }
                 if Self.isHopByHop(headers, i, connectionTokens: named) { continue }
                 if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { continue }
             }
@@ -217,15 +227,16 @@ public struct ProxyHandler: HTTPHandler {
                 case 9 where headers.nameEquals(at: i, "forwarded"):
                     let v = headers.value(at: i)
                     forwarded = forwarded.map { $0 + ", " + v } ?? v
-                case 17 where headers.nameEquals(at: i, "x-forwarded-proto"):
-                    sawProto = true
-                    out.append(fieldAt: i, of: headers)
-                case 16 where headers.nameEquals(at: i, "x-forwarded-host"):
-                    sawHost = true
-                    out.append(fieldAt: i, of: headers)
                 case 9 where headers.nameEquals(at: i, "x-real-ip"):
                     out.append(fieldAt: i, of: headers)
-                default: break
+                case 15 where headers.nameEquals(at: i, "x-forwarded-for"):
+                    break  // merged above
+                default:
+                    guard Self.isXForwarded(headers, i), !Self.isHopByHop(headers, i, connectionTokens: named),
+                          underscores || !headers.nameContains(UInt8(ascii: "_"), at: i) else { break }
+                    if headers.nameLength(at: i) == 17 && headers.nameEquals(at: i, "x-forwarded-proto") { sawProto = true }
+                    if headers.nameLength(at: i) == 16 && headers.nameEquals(at: i, "x-forwarded-host") { sawHost = true }
+                    out.append(fieldAt: i, of: headers)
                 }
             }
             if let forwarded {
@@ -241,6 +252,23 @@ public struct ProxyHandler: HTTPHandler {
         out.add("X-Request-ID", context.requestID)
         out.add("Host", configuration.preserveHost ? (clientHost ?? origin.authority) : origin.authority)
         return out
+    }
+
+    /// Whether field `i`'s name starts with `x-forwarded-` (ASCII case-insensitive) and has more after it,
+    /// compared in place.
+    @inline(__always) static func isXForwarded(_ headers: HTTPHeaders, _ i: Int) -> Bool {
+        let f = headers.fieldList[i]
+        guard f.nameLength > 12 else { return false }
+        let prefix: StaticString = "x-forwarded-"
+        return headers.storage.withUnsafeBufferPointer { s in
+            let start = Int(f.nameStart)
+            for k in 0..<12 {
+                var c = s[start + k]
+                if c >= 65 && c <= 90 { c |= 0x20 }
+                if c != prefix.utf8Start[k] { return false }
+            }
+            return true
+        }
     }
 
     /// The target sent upstream, always origin-form (the gateway turned an absolute-form request into

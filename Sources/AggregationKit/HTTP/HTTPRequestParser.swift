@@ -364,10 +364,16 @@ public struct HTTPRequestParser: Sendable {
     ///
     /// - a fragment (`#`): not part of a request target (RFC 9112 §3.2), and what follows it would escape
     ///   the path checks below;
+    /// - an empty segment (`//`): `//169.254.169.254/x` is a network-path reference to most URL parsers
+    ///   (the host is `169.254.169.254`), and `/a//b` is `/a/b` to some servers and not to others;
     /// - `\` raw or as `%5C` (some servers take it as `/`), `%00`, a malformed `%` escape;
+    /// - escapes that decode to invalid UTF-8: overlong forms (`%C0%AE` is `.` and `%C0%AF` is `/` to a
+    ///   lenient decoder, the classic IIS / Tomcat traversals), surrogates, bytes that cannot start or
+    ///   continue a sequence. (Raw bytes outside visible ASCII are refused earlier as `invalid_target`.)
     /// - `%2F` (one segment or two?) unless `allowEncodedSlashes`;
     /// - a segment that is `.` or `..` after percent-decoding and after cutting `;params` (`%2e%2e`, `..;`,
-    ///   `.%2E;x`); with `allowEncodedSlashes`, also each part between decoded slashes (`..%2F`).
+    ///   `.%2E;x`); with `allowEncodedSlashes`, also each part between decoded slashes (`..%2F`), and an
+    ///   empty part (`/%2F`, `a%2F%2Fb`: decoded, that is `//` again).
     ///
     /// The query is not a path and is not checked. Costs one pass over the path; segments without `%`,
     /// `.`, `;` or `\` are not looked at twice.
@@ -388,6 +394,7 @@ public struct HTTPRequestParser: Sendable {
             while k < count && t[k] != UInt8(ascii: "/") && t[k] != UInt8(ascii: "?") && t[k] != UInt8(ascii: "#") { k += 1 }
             i = k
         }
+        let pathStart = i
         var segmentStart = i
         var special = false
         while i < count {
@@ -396,7 +403,9 @@ public struct HTTPRequestParser: Sendable {
             switch b {
             case UInt8(ascii: "#"): return .fragmentInTarget
             case UInt8(ascii: "/"):
-                if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes) { return e }
+                // The path's first `/` opens the first segment; any later one right after a `/` closes an empty one.
+                if i == segmentStart && i != pathStart { return .emptySegment }
+                if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes: allowEncodedSlashes) { return e }
                 segmentStart = i + 1
                 special = false
             case UInt8(ascii: "%"), UInt8(ascii: "."), UInt8(ascii: ";"), UInt8(ascii: "\\"):
@@ -405,7 +414,7 @@ public struct HTTPRequestParser: Sendable {
             }
             i += 1
         }
-        if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes) { return e }
+        if special, let e = segmentProblem(t, segmentStart..<i, allowEncodedSlashes: allowEncodedSlashes) { return e }
         while i < count {
             if t[i] == UInt8(ascii: "#") { return .fragmentInTarget }
             i += 1
@@ -413,40 +422,81 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    /// One path segment, decoded as an upstream would; see `pathProblem`.
-    private static func segmentProblem(_ t: UnsafeRawBufferPointer, _ range: Range<Int>, _ allowEncodedSlashes: Bool) -> HTTPParseError? {
+    /// One path segment (`range` of `t`, between raw slashes), decoded as an upstream would; see
+    /// `pathProblem`. The one rule for dot segments, shared with `TargetTemplate` (which checks the
+    /// targets it builds): a part is a dot segment when, percent-decoded and cut at its first `;`, it is
+    /// `.` or `..`; decoded slashes split parts.
+    ///
+    /// `dotsOnly` (for targets the gateway encoded itself, where `%2F`, `%5C` and any byte are data): only
+    /// dot segments are reported, with decoded slashes splitting parts as with `allowEncodedSlashes`, and
+    /// a malformed `%` is a plain byte.
+    static func segmentProblem(_ t: UnsafeRawBufferPointer, _ range: Range<Int>, allowEncodedSlashes: Bool,
+                               dotsOnly: Bool = false) -> HTTPParseError? {
         var k = range.lowerBound
-        // Per part between (decoded) slashes: its length before any `;`, and whether that is all dots.
+        // Per part between (decoded) slashes: its length before any `;`, whether that is all dots, and
+        // its length in all.
         var length = 0
         var allDots = true
         var inParameters = false
+        var partBytes = 0
+        // UTF-8 of the decoded bytes (RFC 3629 §4): continuation bytes still due, and the range the next
+        // one must fall in (narrower after E0, ED, F0, F4: no overlong forms, surrogates, or > U+10FFFF).
+        var due = 0
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF
         while k < range.upperBound {
             var b = t[k]
-            if b == UInt8(ascii: "\\") { return .backslashInPath }
+            var escaped = false
             if b == UInt8(ascii: "%") {
-                guard k + 2 < range.upperBound, let h = ByteClass.hexValue(t[k + 1]), let l = ByteClass.hexValue(t[k + 2]) else {
+                if k + 2 < range.upperBound, let h = ByteClass.hexValue(t[k + 1]), let l = ByteClass.hexValue(t[k + 2]) {
+                    b = UInt8(h * 16 + l)
+                    escaped = true
+                    k += 3
+                } else if dotsOnly {
+                    k += 1
+                } else {
                     return .malformedPercentEncoding
-                }
-                b = UInt8(h * 16 + l)
-                k += 3
-                switch b {
-                case UInt8(ascii: "\\"): return .backslashInPath
-                case 0: return .nulInPath
-                case UInt8(ascii: "/"):
-                    guard allowEncodedSlashes else { return .encodedSlash }
-                    if allDots && (length == 1 || length == 2) { return .dotSegment }
-                    length = 0; allDots = true; inParameters = false
-                    continue
-                default: break
                 }
             } else {
                 k += 1
             }
+            if !dotsOnly {
+                if b == UInt8(ascii: "\\") { return .backslashInPath }
+                if b == 0 { return .nulInPath }
+                if due > 0 {
+                    guard b >= low && b <= high else { return .invalidUTF8 }
+                    due -= 1
+                    low = 0x80; high = 0xBF
+                } else if b >= 0x80 {
+                    switch b {
+                    case 0xC2...0xDF: due = 1
+                    case 0xE0: due = 2; low = 0xA0
+                    case 0xE1...0xEC, 0xEE...0xEF: due = 2
+                    case 0xED: due = 2; high = 0x9F
+                    case 0xF0: due = 3; low = 0x90
+                    case 0xF1...0xF3: due = 3
+                    case 0xF4: due = 3; high = 0x8F
+                    default: return .invalidUTF8
+                    }
+                }
+            }
+            if escaped && b == UInt8(ascii: "/") {
+                guard allowEncodedSlashes || dotsOnly else { return .encodedSlash }
+                if allDots && (length == 1 || length == 2) { return .dotSegment }
+                if !dotsOnly {
+                    // `/%2F`, `a%2F%2Fb`, `a%2F/b`: decoded, an empty segment.
+                    let nextIsSlash = k == range.upperBound && k < t.count && t[k] == UInt8(ascii: "/")
+                    if partBytes == 0 || nextIsSlash { return .emptySegment }
+                }
+                length = 0; allDots = true; inParameters = false; partBytes = 0
+                continue
+            }
+            partBytes += 1
             if inParameters { continue }
             if b == UInt8(ascii: ";") { inParameters = true; continue }
             length += 1
             if b != UInt8(ascii: ".") { allDots = false }
         }
+        if due > 0 && !dotsOnly { return .invalidUTF8 }
         return allDots && (length == 1 || length == 2) ? .dotSegment : nil
     }
 
@@ -471,4 +521,6 @@ extension HTTPParseError {
     static let backslashInPath = bad("invalid_path", "the path contains a '\\' (raw or %5C)")
     static let nulInPath = bad("invalid_path", "the path contains an encoded NUL (%00)")
     static let malformedPercentEncoding = bad("invalid_path", "the path contains a '%' not followed by two hex digits")
+    static let emptySegment = bad("invalid_path", "the path contains an empty segment ('//', also after decoding '%2F')")
+    static let invalidUTF8 = bad("invalid_path", "the path contains percent-escapes that are not valid UTF-8 (such as overlong forms)")
 }
