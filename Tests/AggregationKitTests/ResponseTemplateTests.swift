@@ -35,6 +35,22 @@ final class ResponseTemplateTests: XCTestCase {
         XCTAssertEqual(try eval(#"{"$select":"user.avatar","$default":"none.png"}"#), #""none.png""#)
     }
 
+    /// A dotted `$omit` goes through arrays at any depth (a deny-list must not stop at a list); `$pick`,
+    /// `$omit` and `$rename` reshape each object of an array, and of arrays of arrays, alike.
+    func testOmitPathsGoThroughArraysAndReshapeReachesNestedArrays() throws {
+        let scope = EvaluationScope(results: [
+            "u": json(#"{"id":1,"pages":[[{"card":{"n":"1111","t":"v"}},{"card":[{"n":"2222","t":"m"},3,null]}],[],"x",[[{"card":{"n":"3333"}}]]],"n":"kept"}"#),
+            "l": json(#"[[{"a":1,"b":2,"c":{"d":4,"e":5}}],[[{"a":6,"b":7}]],{"a":8,"c":[{"d":9}]},1]"#),
+        ])
+        func eval(_ t: String) throws -> String { JSONSerializer.string(try ResponseTemplate.compile(json(t)).evaluate(scope)) }
+        XCTAssertEqual(try eval(#"{"$select":"u","$omit":["pages.card.n"]}"#),
+                       #"{"id":1,"pages":[[{"card":{"t":"v"}},{"card":[{"t":"m"},3,null]}],[],"x",[[{"card":{}}]]],"n":"kept"}"#)
+        XCTAssertEqual(try eval(#"{"$select":"l","$omit":["b","c.d"]}"#), #"[[{"a":1,"c":{"e":5}}],[[{"a":6}]],{"a":8,"c":[{}]},1]"#)
+        XCTAssertEqual(try eval(#"{"$select":"l","$pick":["a"],"$rename":{"a":"z"}}"#), #"[[{"z":1}],[[{"z":6}]],{"z":8},1]"#)
+        // A path through a scalar or a missing member leaves the value as it is.
+        XCTAssertEqual(try eval(#"{"$select":"u","$omit":["id.x","nope.n","n.x"]}"#), JSONSerializer.string(json(#"{"id":1,"pages":[[{"card":{"n":"1111","t":"v"}},{"card":[{"n":"2222","t":"m"},3,null]}],[],"x",[[{"card":{"n":"3333"}}]]],"n":"kept"}"#)))
+    }
+
     func testMapLimitFlattenGroupAndLookup() throws {
         XCTAssertEqual(try eval(#"{"$select":"orders.orders","$limit":2,"$map":{"orderId":"$.id","count":"$.items[*].qty"}}"#),
                        #"[{"orderId":1,"count":[1,2]},{"orderId":2,"count":[3]}]"#)

@@ -18,8 +18,9 @@
 ///   array at a path, the element whose `$key` field equals the value at `$on` (a join by id);
 ///   `$default` replaces null/absent; `$flatten` flattens one level of nested arrays; `$limit` keeps the
 ///   first N elements; `$map` builds each element with a template in which `$` is that element;
-///   `$pick` keeps only the named keys (of the object, or of each element); `$omit` drops keys (dotted
-///   paths reach nested ones); `$rename` renames keys (a renamed key replaces a member already named so:
+///   `$pick` keeps only the named keys (of the object, or of each object in an array, at any depth;
+///   a name is a key, not a path); `$omit` drops keys (dotted paths reach nested ones, through arrays:
+///   `cards.number` drops the number of every card); `$rename` renames keys (a renamed key replaces a member already named so:
 ///   an object never holds a key twice, see `JSONObject`); `$groupBy` turns an array of objects into an
 ///   object of arrays keyed by a field's value (in first-seen order).
 public indirect enum ResponseTemplate: Sendable {
@@ -282,13 +283,7 @@ extension ResponseTemplate.Operation {
                 value = try map.evaluate(inner)
             }
         }
-        if pick != nil || omit != nil || !rename.isEmpty {
-            if case .array(let items) = value {
-                value = .array(items.map(reshapeObject))
-            } else {
-                value = reshapeObject(value)
-            }
-        }
+        if pick != nil || omit != nil || !rename.isEmpty { value = reshape(value) }
         if let groupBy, case .array(let items) = value {
             var groups: [(key: String, value: [JSONValue])] = []
             for item in items {
@@ -300,29 +295,46 @@ extension ResponseTemplate.Operation {
         return value
     }
 
-    private func reshapeObject(_ value: JSONValue) -> JSONValue {
-        guard case .object(var o) = value else { return value }
-        if let pick {
-            o = JSONObject(pick.compactMap { key in o[key].map { (key: key, value: $0) } })
+    /// `$pick`, `$omit` and `$rename` on an object, or on each object in an array (arrays of arrays too):
+    /// a list of users and a list of pages of users are reshaped alike.
+    private func reshape(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .array(let items): return .array(items.map(reshape))
+        case .object(var o):
+            if let pick {
+                o = JSONObject(pick.compactMap { key in o[key].map { (key: key, value: $0) } })
+            }
+            if let omit {
+                for keyPath in omit { o = Self.remove(keyPath[...], from: o) }
+            }
+            for (old, new) in rename {
+                o.renameKey(old, to: new)
+            }
+            return .object(o)
+        default: return value
         }
-        if let omit {
-            for keyPath in omit { o = Self.remove(keyPath[...], from: o) }
-        }
-        for (old, new) in rename {
-            o.renameKey(old, to: new)
-        }
-        return .object(o)
     }
 
+    /// Drops the member at a dotted path. The path goes through arrays: the rest of it applies to each
+    /// element (`cards.number` drops every card's number), because `$omit` is a deny-list and one that
+    /// silently stops at an array leaks as soon as a downstream turns a field into a list.
     private static func remove(_ keyPath: ArraySlice<String>, from o: JSONObject) -> JSONObject {
         guard let first = keyPath.first else { return o }
         var out = o
         if keyPath.count == 1 {
             out.removeValue(forKey: first)
-        } else if case .object(let inner)? = o[first] {
-            out[first] = .object(remove(keyPath.dropFirst(), from: inner))
+        } else if let inner = o[first] {
+            out[first] = remove(keyPath.dropFirst(), from: inner)
         }
         return out
+    }
+
+    private static func remove(_ keyPath: ArraySlice<String>, from value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let o): return .object(remove(keyPath, from: o))
+        case .array(let items): return .array(items.map { remove(keyPath, from: $0) })
+        default: return value
+        }
     }
 
     /// Deterministic merge: the result depends only on the order of the parts in the contract.
