@@ -285,12 +285,20 @@ extension ResponseTemplate.Operation {
         }
         if pick != nil || omit != nil || !rename.isEmpty { value = reshape(value) }
         if let groupBy, case .array(let items) = value {
-            var groups: [(key: String, value: [JSONValue])] = []
+            // Groups found through a hash index of their keys (by code points, as `JSONObject` compares
+            // keys): a downstream decides how many items and groups there are, so no scan per item.
+            var groups: [(key: String, items: [JSONValue])] = []
+            var groupIndex: [JSONObject.ExactKey: Int] = [:]
             for item in items {
                 guard let k = item[groupBy].flatMap(StringTemplate.scalarText) else { continue }
-                if let i = groups.firstIndex(where: { $0.key == k }) { groups[i].value.append(item) } else { groups.append((k, [item])) }
+                if let i = groupIndex[JSONObject.ExactKey(k)] {
+                    groups[i].items.append(item)
+                } else {
+                    groupIndex[JSONObject.ExactKey(k)] = groups.count
+                    groups.append((k, [item]))
+                }
             }
-            value = .object(JSONObject(groups.map { (key: $0.key, value: JSONValue.array($0.value)) }))
+            value = .object(JSONObject(uniqueEntries: groups.map { (key: $0.key, value: JSONValue.array($0.items)) }))
         }
         return value
     }
