@@ -61,6 +61,22 @@ final class ResponseTemplateTests: XCTestCase {
                        #"[{"qty":1,"product":{"id":5,"name":"Hub"}},{"qty":2,"product":{"id":6,"name":"Lamp"}}]"#)
     }
 
+    /// `$lookup` gives the first match by JSON equality (`5` finds `5.0`), whether the candidates are scanned
+    /// (few) or indexed (many, read from a call), and null when nothing matches.
+    func testLookupFindsTheFirstMatchInSmallAndLargeArrays() throws {
+        for count in [3, 40] {
+            var candidates = (0..<count).map { #"{"id":\#($0).0,"n":"first \#($0)"}"# }
+            candidates += [#"{"id":1,"n":"second"}"#, #"7"#, #"{"n":"no id"}"#, #"{"id":{"a":[1,"x"]},"n":"object id"}"#]
+            let scope = EvaluationScope(results: [
+                "p": json("[" + candidates.joined(separator: ",") + "]"),
+                "wanted": json(#"[1,2e0,{"a":[1,"x"]},"1",null,99]"#),
+            ])
+            let template = try ResponseTemplate.compile(json(#"{"$select":"wanted","$map":{"$lookup":"p","$on":"$","$key":"id","$default":"none"}}"#))
+            XCTAssertEqual(JSONSerializer.string(try template.evaluate(scope)),
+                           #"[{"id":1.0,"n":"first 1"},{"id":2.0,"n":"first 2"},{"id":{"a":[1,"x"]},"n":"object id"},"none","none","none"]"#, "\(count) candidates")
+        }
+    }
+
     func testMergePolicies() throws {
         let a = #"{"id":1,"tags":["a"],"nested":{"x":1}}"#, b = #"{"id":2,"tags":["b"],"nested":{"y":2}}"#
         XCTAssertEqual(try eval(#"{"$merge":[{"$const":\#(a)},{"$const":\#(b)}],"$collision":"first"}"#), #"{"id":1,"tags":["a"],"nested":{"x":1}}"#)

@@ -222,27 +222,66 @@ public indirect enum ResponseTemplate: Sendable {
     // MARK: Evaluating
 
     public func evaluate(_ scope: EvaluationScope) throws(EvaluationError) -> JSONValue {
+        var lookups = LookupIndexes()
+        return try evaluate(scope, &lookups)
+    }
+
+    func evaluate(_ scope: EvaluationScope, _ lookups: inout LookupIndexes) throws(EvaluationError) -> JSONValue {
         switch self {
         case .constant(let v): return v
         case .select(let p): return scope.resolve(p) ?? .null
         case .array(let items):
             var out: [JSONValue] = []
             out.reserveCapacity(items.count)
-            for item in items { out.append(try item.evaluate(scope)) }
+            for item in items { out.append(try item.evaluate(scope, &lookups)) }
             return .array(out)
         case .object(let fields):
             var entries: [(key: String, value: JSONValue)] = []
             entries.reserveCapacity(fields.count)
-            for (k, t) in fields { entries.append((k, try t.evaluate(scope))) }
+            for (k, t) in fields { entries.append((k, try t.evaluate(scope, &lookups))) }
             return .object(JSONObject(uniqueEntries: entries))  // compile refused a key written twice
         case .operation(let op):
-            return try op.evaluate(scope)
+            return try op.evaluate(scope, &lookups)
+        }
+    }
+}
+
+extension ResponseTemplate {
+    /// The arrays that `$lookup`s search, indexed by the matched field on first use, for one evaluation.
+    ///
+    /// A `$lookup` inside a `$map` is a join: each of n elements searches the same m candidates, and both
+    /// sizes are a downstream's to choose, so a scan per element is O(n·m) (seconds for 20 000 × 20 000).
+    /// An array read from a call result (not from `$`, the current element) is the same array for every
+    /// element of one evaluation, so it is indexed once (value → first matching position) and each search
+    /// is a hash lookup. Small arrays are scanned: an index would cost more than it saves.
+    struct LookupIndexes {
+        private struct Source: Hashable {
+            let path: JSONObject.ExactKey
+            let field: JSONObject.ExactKey
+        }
+        private var indexes: [Source: [JSONValue: Int]] = [:]
+
+        /// The first candidate whose `field` equals `wanted` (JSON equality), or null.
+        mutating func find(_ wanted: JSONValue, field: String, in candidates: [JSONValue], at path: SourcePath) -> JSONValue {
+            if candidates.count <= JSONObject.indexThreshold || path.root == .current {
+                return candidates.first { $0[field] == wanted } ?? .null
+            }
+            let source = Source(path: JSONObject.ExactKey(path.text), field: JSONObject.ExactKey(field))
+            if indexes[source] == nil {
+                var index: [JSONValue: Int] = [:]
+                index.reserveCapacity(candidates.count)
+                for (i, candidate) in candidates.enumerated() {
+                    if let v = candidate[field], index[v] == nil { index[v] = i }
+                }
+                indexes[source] = index
+            }
+            return indexes[source]![wanted].map { candidates[$0] } ?? .null
         }
     }
 }
 
 extension ResponseTemplate.Operation {
-    func evaluate(_ scope: EvaluationScope) throws(ResponseTemplate.EvaluationError) -> JSONValue {
+    func evaluate(_ scope: EvaluationScope, _ lookups: inout ResponseTemplate.LookupIndexes) throws(ResponseTemplate.EvaluationError) -> JSONValue {
         var value: JSONValue
         switch source {
         case .select(let p): value = scope.resolve(p) ?? .null
@@ -250,13 +289,13 @@ extension ResponseTemplate.Operation {
         case .merge(let parts, let policy, let concat):
             value = .null
             for part in parts {
-                let next = try part.evaluate(scope)
+                let next = try part.evaluate(scope, &lookups)
                 value = try Self.merge(value, next, policy: policy, concatArrays: concat, at: "$")
             }
         case .lookup(let from, let on, let key):
             value = .null
             if case .array(let candidates)? = scope.resolve(from), let wanted = scope.resolve(on) {
-                value = candidates.first { $0[key] == wanted } ?? .null
+                value = lookups.find(wanted, field: key, in: candidates, at: from)
             }
         }
         if value.isNull, let defaultValue { value = defaultValue }
@@ -274,13 +313,13 @@ extension ResponseTemplate.Operation {
                 var inner = scope
                 for item in items {
                     inner.current = item
-                    out.append(try map.evaluate(inner))
+                    out.append(try map.evaluate(inner, &lookups))
                 }
                 value = .array(out)
             } else if !value.isNull {
                 var inner = scope
                 inner.current = value
-                value = try map.evaluate(inner)
+                value = try map.evaluate(inner, &lookups)
             }
         }
         if pick != nil || omit != nil || !rename.isEmpty { value = reshape(value) }
