@@ -89,6 +89,17 @@ final class JSONParserTests: XCTestCase {
             XCTAssertEqual((error as? JSONParser.Error)?.reason, "duplicate key \"c\"")
         }
         XCTAssertNoThrow(try JSONParser.parse(#"{"a":{"c":1},"b":{"c":2}}"#, duplicateKeys: .reject))
+        // Large objects are checked with a set of their keys: same verdicts, same offsets.
+        for duplicate in [0, 15, 16, 39] {
+            let members = (0..<40).map { "\"k\($0)\":\($0)" } + ["\"k\(duplicate)\":0"]
+            let text = "{" + members.joined(separator: ",") + "}"
+            XCTAssertThrowsError(try JSONParser.parse(text, duplicateKeys: .reject)) { error in
+                XCTAssertEqual((error as? JSONParser.Error)?.offset, text.utf8.count - "\"k\(duplicate)\":0}".utf8.count)
+                XCTAssertEqual((error as? JSONParser.Error)?.reason, "duplicate key \"k\(duplicate)\"")
+            }
+        }
+        let distinct = (0..<40).map { "\"k\($0)\":\($0)" } + [#""\u00e9":1"#, #""e\u0301":2"#]
+        XCTAssertEqual(try JSONParser.parse("{" + distinct.joined(separator: ",") + "}", duplicateKeys: .reject).objectValue?.count, 42, "NFC and NFD keys differ")
     }
 
     func testObjectEditsKeepOneMemberPerKey() {

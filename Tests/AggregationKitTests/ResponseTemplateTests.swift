@@ -35,6 +35,22 @@ final class ResponseTemplateTests: XCTestCase {
         XCTAssertEqual(try eval(#"{"$select":"user.avatar","$default":"none.png"}"#), #""none.png""#)
     }
 
+    /// A dotted `$omit` goes through arrays at any depth (a deny-list must not stop at a list); `$pick`,
+    /// `$omit` and `$rename` reshape each object of an array, and of arrays of arrays, alike.
+    func testOmitPathsGoThroughArraysAndReshapeReachesNestedArrays() throws {
+        let scope = EvaluationScope(results: [
+            "u": json(#"{"id":1,"pages":[[{"card":{"n":"1111","t":"v"}},{"card":[{"n":"2222","t":"m"},3,null]}],[],"x",[[{"card":{"n":"3333"}}]]],"n":"kept"}"#),
+            "l": json(#"[[{"a":1,"b":2,"c":{"d":4,"e":5}}],[[{"a":6,"b":7}]],{"a":8,"c":[{"d":9}]},1]"#),
+        ])
+        func eval(_ t: String) throws -> String { JSONSerializer.string(try ResponseTemplate.compile(json(t)).evaluate(scope)) }
+        XCTAssertEqual(try eval(#"{"$select":"u","$omit":["pages.card.n"]}"#),
+                       #"{"id":1,"pages":[[{"card":{"t":"v"}},{"card":[{"t":"m"},3,null]}],[],"x",[[{"card":{}}]]],"n":"kept"}"#)
+        XCTAssertEqual(try eval(#"{"$select":"l","$omit":["b","c.d"]}"#), #"[[{"a":1,"c":{"e":5}}],[[{"a":6}]],{"a":8,"c":[{}]},1]"#)
+        XCTAssertEqual(try eval(#"{"$select":"l","$pick":["a"],"$rename":{"a":"z"}}"#), #"[[{"z":1}],[[{"z":6}]],{"z":8},1]"#)
+        // A path through a scalar or a missing member leaves the value as it is.
+        XCTAssertEqual(try eval(#"{"$select":"u","$omit":["id.x","nope.n","n.x"]}"#), JSONSerializer.string(json(#"{"id":1,"pages":[[{"card":{"n":"1111","t":"v"}},{"card":[{"n":"2222","t":"m"},3,null]}],[],"x",[[{"card":{"n":"3333"}}]]],"n":"kept"}"#)))
+    }
+
     func testMapLimitFlattenGroupAndLookup() throws {
         XCTAssertEqual(try eval(#"{"$select":"orders.orders","$limit":2,"$map":{"orderId":"$.id","count":"$.items[*].qty"}}"#),
                        #"[{"orderId":1,"count":[1,2]},{"orderId":2,"count":[3]}]"#)
@@ -43,6 +59,22 @@ final class ResponseTemplateTests: XCTestCase {
                        #"{"shipped":[{"id":1,"status":"shipped"},{"id":3,"status":"shipped"}],"placed":[{"id":2,"status":"placed"}]}"#)
         XCTAssertEqual(try eval(#"{"$select":"orders.orders[0].items","$map":{"qty":"$.qty","product":{"$lookup":"products","$on":"$.productId","$key":"id"}}}"#),
                        #"[{"qty":1,"product":{"id":5,"name":"Hub"}},{"qty":2,"product":{"id":6,"name":"Lamp"}}]"#)
+    }
+
+    /// `$lookup` gives the first match by JSON equality (`5` finds `5.0`), whether the candidates are scanned
+    /// (few) or indexed (many, read from a call), and null when nothing matches.
+    func testLookupFindsTheFirstMatchInSmallAndLargeArrays() throws {
+        for count in [3, 40] {
+            var candidates = (0..<count).map { #"{"id":\#($0).0,"n":"first \#($0)"}"# }
+            candidates += [#"{"id":1,"n":"second"}"#, #"7"#, #"{"n":"no id"}"#, #"{"id":{"a":[1,"x"]},"n":"object id"}"#]
+            let scope = EvaluationScope(results: [
+                "p": json("[" + candidates.joined(separator: ",") + "]"),
+                "wanted": json(#"[1,2e0,{"a":[1,"x"]},"1",null,99]"#),
+            ])
+            let template = try ResponseTemplate.compile(json(#"{"$select":"wanted","$map":{"$lookup":"p","$on":"$","$key":"id","$default":"none"}}"#))
+            XCTAssertEqual(JSONSerializer.string(try template.evaluate(scope)),
+                           #"[{"id":1.0,"n":"first 1"},{"id":2.0,"n":"first 2"},{"id":{"a":[1,"x"]},"n":"object id"},"none","none","none"]"#, "\(count) candidates")
+        }
     }
 
     func testMergePolicies() throws {

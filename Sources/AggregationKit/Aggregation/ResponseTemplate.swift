@@ -18,8 +18,9 @@
 ///   array at a path, the element whose `$key` field equals the value at `$on` (a join by id);
 ///   `$default` replaces null/absent; `$flatten` flattens one level of nested arrays; `$limit` keeps the
 ///   first N elements; `$map` builds each element with a template in which `$` is that element;
-///   `$pick` keeps only the named keys (of the object, or of each element); `$omit` drops keys (dotted
-///   paths reach nested ones); `$rename` renames keys (a renamed key replaces a member already named so:
+///   `$pick` keeps only the named keys (of the object, or of each object in an array, at any depth;
+///   a name is a key, not a path); `$omit` drops keys (dotted paths reach nested ones, through arrays:
+///   `cards.number` drops the number of every card); `$rename` renames keys (a renamed key replaces a member already named so:
 ///   an object never holds a key twice, see `JSONObject`); `$groupBy` turns an array of objects into an
 ///   object of arrays keyed by a field's value (in first-seen order).
 public indirect enum ResponseTemplate: Sendable {
@@ -221,27 +222,66 @@ public indirect enum ResponseTemplate: Sendable {
     // MARK: Evaluating
 
     public func evaluate(_ scope: EvaluationScope) throws(EvaluationError) -> JSONValue {
+        var lookups = LookupIndexes()
+        return try evaluate(scope, &lookups)
+    }
+
+    func evaluate(_ scope: EvaluationScope, _ lookups: inout LookupIndexes) throws(EvaluationError) -> JSONValue {
         switch self {
         case .constant(let v): return v
         case .select(let p): return scope.resolve(p) ?? .null
         case .array(let items):
             var out: [JSONValue] = []
             out.reserveCapacity(items.count)
-            for item in items { out.append(try item.evaluate(scope)) }
+            for item in items { out.append(try item.evaluate(scope, &lookups)) }
             return .array(out)
         case .object(let fields):
             var entries: [(key: String, value: JSONValue)] = []
             entries.reserveCapacity(fields.count)
-            for (k, t) in fields { entries.append((k, try t.evaluate(scope))) }
+            for (k, t) in fields { entries.append((k, try t.evaluate(scope, &lookups))) }
             return .object(JSONObject(uniqueEntries: entries))  // compile refused a key written twice
         case .operation(let op):
-            return try op.evaluate(scope)
+            return try op.evaluate(scope, &lookups)
+        }
+    }
+}
+
+extension ResponseTemplate {
+    /// The arrays that `$lookup`s search, indexed by the matched field on first use, for one evaluation.
+    ///
+    /// A `$lookup` inside a `$map` is a join: each of n elements searches the same m candidates, and both
+    /// sizes are a downstream's to choose, so a scan per element is O(n·m) (seconds for 20 000 × 20 000).
+    /// An array read from a call result (not from `$`, the current element) is the same array for every
+    /// element of one evaluation, so it is indexed once (value → first matching position) and each search
+    /// is a hash lookup. Small arrays are scanned: an index would cost more than it saves.
+    struct LookupIndexes {
+        private struct Source: Hashable {
+            let path: JSONObject.ExactKey
+            let field: JSONObject.ExactKey
+        }
+        private var indexes: [Source: [JSONValue: Int]] = [:]
+
+        /// The first candidate whose `field` equals `wanted` (JSON equality), or null.
+        mutating func find(_ wanted: JSONValue, field: String, in candidates: [JSONValue], at path: SourcePath) -> JSONValue {
+            if candidates.count <= JSONObject.indexThreshold || path.root == .current {
+                return candidates.first { $0[field] == wanted } ?? .null
+            }
+            let source = Source(path: JSONObject.ExactKey(path.text), field: JSONObject.ExactKey(field))
+            if indexes[source] == nil {
+                var index: [JSONValue: Int] = [:]
+                index.reserveCapacity(candidates.count)
+                for (i, candidate) in candidates.enumerated() {
+                    if let v = candidate[field], index[v] == nil { index[v] = i }
+                }
+                indexes[source] = index
+            }
+            return indexes[source]![wanted].map { candidates[$0] } ?? .null
         }
     }
 }
 
 extension ResponseTemplate.Operation {
-    func evaluate(_ scope: EvaluationScope) throws(ResponseTemplate.EvaluationError) -> JSONValue {
+    func evaluate(_ scope: EvaluationScope, _ lookups: inout ResponseTemplate.LookupIndexes) throws(ResponseTemplate.EvaluationError) -> JSONValue {
         var value: JSONValue
         switch source {
         case .select(let p): value = scope.resolve(p) ?? .null
@@ -249,13 +289,13 @@ extension ResponseTemplate.Operation {
         case .merge(let parts, let policy, let concat):
             value = .null
             for part in parts {
-                let next = try part.evaluate(scope)
+                let next = try part.evaluate(scope, &lookups)
                 value = try Self.merge(value, next, policy: policy, concatArrays: concat, at: "$")
             }
         case .lookup(let from, let on, let key):
             value = .null
             if case .array(let candidates)? = scope.resolve(from), let wanted = scope.resolve(on) {
-                value = candidates.first { $0[key] == wanted } ?? .null
+                value = lookups.find(wanted, field: key, in: candidates, at: from)
             }
         }
         if value.isNull, let defaultValue { value = defaultValue }
@@ -273,56 +313,75 @@ extension ResponseTemplate.Operation {
                 var inner = scope
                 for item in items {
                     inner.current = item
-                    out.append(try map.evaluate(inner))
+                    out.append(try map.evaluate(inner, &lookups))
                 }
                 value = .array(out)
             } else if !value.isNull {
                 var inner = scope
                 inner.current = value
-                value = try map.evaluate(inner)
+                value = try map.evaluate(inner, &lookups)
             }
         }
-        if pick != nil || omit != nil || !rename.isEmpty {
-            if case .array(let items) = value {
-                value = .array(items.map(reshapeObject))
-            } else {
-                value = reshapeObject(value)
-            }
-        }
+        if pick != nil || omit != nil || !rename.isEmpty { value = reshape(value) }
         if let groupBy, case .array(let items) = value {
-            var groups: [(key: String, value: [JSONValue])] = []
+            // Groups found through a hash index of their keys (by code points, as `JSONObject` compares
+            // keys): a downstream decides how many items and groups there are, so no scan per item.
+            var groups: [(key: String, items: [JSONValue])] = []
+            var groupIndex: [JSONObject.ExactKey: Int] = [:]
             for item in items {
                 guard let k = item[groupBy].flatMap(StringTemplate.scalarText) else { continue }
-                if let i = groups.firstIndex(where: { $0.key == k }) { groups[i].value.append(item) } else { groups.append((k, [item])) }
+                if let i = groupIndex[JSONObject.ExactKey(k)] {
+                    groups[i].items.append(item)
+                } else {
+                    groupIndex[JSONObject.ExactKey(k)] = groups.count
+                    groups.append((k, [item]))
+                }
             }
-            value = .object(JSONObject(groups.map { (key: $0.key, value: JSONValue.array($0.value)) }))
+            value = .object(JSONObject(uniqueEntries: groups.map { (key: $0.key, value: JSONValue.array($0.items)) }))
         }
         return value
     }
 
-    private func reshapeObject(_ value: JSONValue) -> JSONValue {
-        guard case .object(var o) = value else { return value }
-        if let pick {
-            o = JSONObject(pick.compactMap { key in o[key].map { (key: key, value: $0) } })
+    /// `$pick`, `$omit` and `$rename` on an object, or on each object in an array (arrays of arrays too):
+    /// a list of users and a list of pages of users are reshaped alike.
+    private func reshape(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .array(let items): return .array(items.map(reshape))
+        case .object(var o):
+            if let pick {
+                o = JSONObject(pick.compactMap { key in o[key].map { (key: key, value: $0) } })
+            }
+            if let omit {
+                for keyPath in omit { o = Self.remove(keyPath[...], from: o) }
+            }
+            for (old, new) in rename {
+                o.renameKey(old, to: new)
+            }
+            return .object(o)
+        default: return value
         }
-        if let omit {
-            for keyPath in omit { o = Self.remove(keyPath[...], from: o) }
-        }
-        for (old, new) in rename {
-            o.renameKey(old, to: new)
-        }
-        return .object(o)
     }
 
+    /// Drops the member at a dotted path. The path goes through arrays: the rest of it applies to each
+    /// element (`cards.number` drops every card's number), because `$omit` is a deny-list and one that
+    /// silently stops at an array leaks as soon as a downstream turns a field into a list.
     private static func remove(_ keyPath: ArraySlice<String>, from o: JSONObject) -> JSONObject {
         guard let first = keyPath.first else { return o }
         var out = o
         if keyPath.count == 1 {
             out.removeValue(forKey: first)
-        } else if case .object(let inner)? = o[first] {
-            out[first] = .object(remove(keyPath.dropFirst(), from: inner))
+        } else if let inner = o[first] {
+            out[first] = remove(keyPath.dropFirst(), from: inner)
         }
         return out
+    }
+
+    private static func remove(_ keyPath: ArraySlice<String>, from value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let o): return .object(remove(keyPath, from: o))
+        case .array(let items): return .array(items.map { remove(keyPath, from: $0) })
+        default: return value
+        }
     }
 
     /// Deterministic merge: the result depends only on the order of the parts in the contract.

@@ -83,6 +83,7 @@ public struct JSONParser {
         index += 1
         var entries: [(key: String, value: JSONValue)] = []
         entries.reserveCapacity(8)
+        var keySet: Set<JSONObject.ExactKey> = []
         skipWhitespace()
         if index < buffer.count && buffer[index] == UInt8(ascii: "}") {
             index += 1
@@ -93,8 +94,16 @@ public struct JSONParser {
             guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyStart = index
             let key = try parseString()
-            if rejectDuplicateKeys && entries.contains(where: { JSONObject.sameKey($0.key, key) }) {
-                throw Error(offset: keyStart, reason: "duplicate key \(JSONSerializer.string(.string(key)))")
+            if rejectDuplicateKeys {
+                // A scan while the object is small, a set of its keys once it is large (linear, not quadratic).
+                let seen: Bool
+                if entries.count < JSONObject.indexThreshold {
+                    seen = entries.contains { JSONObject.sameKey($0.key, key) }
+                } else {
+                    if keySet.isEmpty { keySet = Set(entries.map { JSONObject.ExactKey($0.key) }) }
+                    seen = !keySet.insert(JSONObject.ExactKey(key)).inserted
+                }
+                if seen { throw Error(offset: keyStart, reason: "duplicate key \(JSONSerializer.string(.string(key)))") }
             }
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }

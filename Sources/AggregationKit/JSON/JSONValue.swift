@@ -74,17 +74,33 @@ public enum JSONValue: Sendable, Hashable {
 /// (what JavaScript's `JSON.parse` does). Collapsing here rather than in each stage means a lookup, a
 /// `$omit` or a schema check and the serializer all see the same single member: a deny-listed field
 /// cannot survive as an earlier copy, and what the gateway checks is what the client gets.
+///
+/// Objects come from downstreams, so their size is not ours to choose: an object of more than
+/// `indexThreshold` members keeps a key → position index, so that a lookup or an insert is O(1) and a loop
+/// over another object's members (a `$merge`, `==`) is linear, not quadratic (a 30 000-key merge took
+/// seconds with a linear lookup). Small objects, nearly all of them, are scanned: no index to build.
 public struct JSONObject: Sendable, Hashable {
     public private(set) var entries: [(key: String, value: JSONValue)]
+    /// Each key's position in `entries`; present exactly when `entries.count > indexThreshold`.
+    private var positions: [ExactKey: Int]?
+
+    /// Up to this many members a linear scan is cheaper than hashing the key.
+    static let indexThreshold = 16
 
     /// Members in order; duplicate keys are collapsed (first position, last value).
     public init(_ entries: [(key: String, value: JSONValue)] = []) {
         self.entries = entries
+        positions = nil
         if entries.count > 1 { collapseDuplicates() }
     }
 
-    /// For members whose keys are known to be distinct (a compiled template's keys): skips the check.
-    init(uniqueEntries: [(key: String, value: JSONValue)]) { entries = uniqueEntries }
+    /// For members whose keys are known to be distinct (a compiled template's keys, groups made with an
+    /// index): skips the duplicate check.
+    init(uniqueEntries: [(key: String, value: JSONValue)]) {
+        entries = uniqueEntries
+        positions = nil
+        if entries.count > Self.indexThreshold { buildIndex() }
+    }
 
     public var count: Int { entries.count }
     public var keys: [String] { entries.map(\.key) }
@@ -100,32 +116,60 @@ public struct JSONObject: Sendable, Hashable {
         s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 
-    func index(of key: String) -> Int? { entries.firstIndex { Self.sameKey($0.key, key) } }
+    func index(of key: String) -> Int? {
+        if let positions { return positions[ExactKey(key)] }
+        return entries.firstIndex { Self.sameKey($0.key, key) }
+    }
 
     public subscript(key: String) -> JSONValue? {
-        get {
-            for entry in entries where Self.sameKey(entry.key, key) { return entry.value }
-            return nil
-        }
+        get { index(of: key).map { entries[$0].value } }
         set {
             if let i = index(of: key) {
-                if let newValue { entries[i].value = newValue } else { entries.remove(at: i) }
+                if let newValue { entries[i].value = newValue } else { remove(at: i) }
             } else if let newValue {
                 entries.append((key, newValue))
+                if positions != nil {
+                    positions![ExactKey(key)] = entries.count - 1
+                } else if entries.count > Self.indexThreshold {
+                    buildIndex()
+                }
             }
         }
     }
 
     /// Removes the member named `key`, if there is one.
     public mutating func removeValue(forKey key: String) {
-        if let i = index(of: key) { entries.remove(at: i) }
+        if let i = index(of: key) { remove(at: i) }
     }
 
     /// Renames a member in place. A member already named `newKey` is dropped: the renamed one is the one asked for.
     public mutating func renameKey(_ oldKey: String, to newKey: String) {
-        guard let i = index(of: oldKey), !Self.sameKey(oldKey, newKey) else { return }
+        guard var i = index(of: oldKey), !Self.sameKey(oldKey, newKey) else { return }
+        if let j = index(of: newKey) {
+            remove(at: j)
+            if j < i { i -= 1 }
+        }
         entries[i].key = newKey
-        if let j = entries.indices.first(where: { $0 != i && Self.sameKey(entries[$0].key, newKey) }) { entries.remove(at: j) }
+        if positions != nil {
+            positions![ExactKey(oldKey)] = nil
+            positions![ExactKey(newKey)] = i
+        }
+    }
+
+    /// O(n) like the array's own removal; the members after `i` move down one place.
+    private mutating func remove(at i: Int) {
+        let removed = entries.remove(at: i)
+        guard positions != nil else { return }
+        if entries.count <= Self.indexThreshold { positions = nil; return }
+        positions![ExactKey(removed.key)] = nil
+        for j in i..<entries.count { positions![ExactKey(entries[j].key)] = j }
+    }
+
+    private mutating func buildIndex() {
+        var index: [ExactKey: Int] = [:]
+        index.reserveCapacity(entries.count)
+        for (i, entry) in entries.enumerated() { index[ExactKey(entry.key)] = i }
+        positions = index
     }
 
     /// Object equality ignores member order.
@@ -151,10 +195,11 @@ public struct JSONObject: Sendable, Hashable {
         hasher.combine(sum)
     }
 
-    /// Small objects (nearly all of them) are checked pairwise, which allocates nothing; large ones with an index.
+    /// Small objects (nearly all of them) are checked pairwise, which allocates nothing; large ones with
+    /// the index they keep.
     private mutating func collapseDuplicates() {
         let n = entries.count
-        if n <= 16 {
+        if n <= Self.indexThreshold {
             var hasDuplicate = false
             outer: for i in 1..<n {
                 for j in 0..<i where Self.sameKey(entries[i].key, entries[j].key) { hasDuplicate = true; break outer }
@@ -174,10 +219,11 @@ public struct JSONObject: Sendable, Hashable {
             }
         }
         entries = out
+        positions = out.count > Self.indexThreshold ? firstIndex : nil
     }
 
     /// A key hashed and compared by its code points.
-    private struct ExactKey: Hashable {
+    struct ExactKey: Hashable {
         let text: String
         init(_ text: String) { self.text = text }
         static func == (a: ExactKey, b: ExactKey) -> Bool { JSONObject.sameKey(a.text, b.text) }
