@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// A JSON value that keeps what a round trip must keep: object key order and each number's exact text,
 /// so a 64-bit id or `1.10` comes out as it went in.
 ///
@@ -107,8 +110,15 @@ public struct JSONObject: Sendable, Hashable {
 
     /// Whether two keys (or strings) are the same in JSON's sense: the same code points. Swift's `==`
     /// (canonical equivalence) is a fast filter: byte-equal strings are always `==`.
+    /// Exact equality of code points (not `==`, which also equates canonically equivalent spellings).
+    /// Lengths first: most keys of one object differ there, and the check is on every object parsed.
     @inline(__always) static func sameKey(_ a: String, _ b: String) -> Bool {
-        a == b && a.utf8.elementsEqual(b.utf8)
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return false }
+        if let equal = x.withContiguousStorageIfAvailable({ p in
+            y.withContiguousStorageIfAvailable { q in p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0 }
+        }), let equal { return equal }
+        return x.elementsEqual(y)
     }
 
     static func hashKey(_ s: String, into hasher: inout Hasher) {
