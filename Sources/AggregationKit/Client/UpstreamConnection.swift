@@ -13,6 +13,8 @@ final class UpstreamConnection: EventLoopHandler {
     unowned let pool: UpstreamPool
     private(set) var phase: Phase = .connecting
     private(set) var requestsServed = 0
+    /// The loop iteration in which the connection last went back to the pool (see `UpstreamPool.lease`).
+    var idleSince: UInt64 = 0
     private var deadline: UInt64 = 0
     private var outgoing: [UInt8] = []
     private var outgoingOffset = 0

@@ -31,11 +31,12 @@ final class UpstreamPool: EventLoopHandler {
             switch machine.lease(now: loop.now) {
             case .leased(let id):
                 let connection = connections[id]!
-                // Readiness is the check: an idle connection entered the pool only after a poll that followed
-                // its response, and the loop closes an idle connection on any event (bytes or a close). A
-                // `recv(MSG_PEEK)` here would also see bytes that arrived since this iteration's poll, at the
-                // price of a system call per request (measured: 6 % of proxy throughput).
-                guard connection.phase == .idle else {
+                // Nothing unread may be pending. A connection that went idle in an earlier iteration has been
+                // polled since, and the loop closes an idle connection on any event (bytes or a close): its
+                // phase says it all. One that went idle in this iteration has not: ask the socket. (A
+                // `recv(MSG_PEEK)` on every lease cost 6 % of proxy throughput.)
+                let quiet = connection.idleSince != loop.iteration ? connection.phase == .idle : connection.readyForReuse()
+                guard quiet else {
                     perform(machine.connectionReleased(id, reusable: false, now: loop.now))
                     continue
                 }
@@ -63,7 +64,7 @@ final class UpstreamPool: EventLoopHandler {
 
     /// A request is done with `connection`.
     ///
-    /// A reusable connection is released after the loop's next poll, never at once: this is called from
+    /// A reusable connection is released later in the loop's turn, never at once: this is called from
     /// the connection's read handler, and handing it to a waiter there would send the waiter's request
     /// while the handler goes on reading, so stray bytes of the old response would become the new one's
     /// answer. Until then the connection is idle with no request outstanding: bytes that arrive close it.
@@ -76,19 +77,20 @@ final class UpstreamPool: EventLoopHandler {
         deferredReleases.append(connection)
         if !releaseScheduled {
             releaseScheduled = true
-            loop.afterNextPoll { [weak self] in self?.releaseDeferred() }
+            loop.schedule(at: loop.now) { [weak self] in self?.releaseDeferred() }
         }
     }
 
-    /// Releases the connections `release` deferred, after the loop's next poll: one callback for all of them.
+    /// Releases the connections `release` deferred: one timer per loop turn for all of them.
     private func releaseDeferred() {
         var i = 0
         while i < deferredReleases.count {
             let connection = deferredReleases[i]
             i += 1
-            // The loop has polled since the response ended and handled what it reported: had the upstream
-            // sent anything (or closed) before that poll, the connection would be closed by now.
-            let usable = connection.phase == .idle
+            // Handed to a waiter at once: nothing has polled it since its response, so ask the socket.
+            // Otherwise it idles, and `lease` decides.
+            let usable = machine.waiterCount > 0 ? connection.readyForReuse() : connection.phase == .idle
+            connection.idleSince = loop.iteration
             perform(machine.connectionReleased(connection.id, reusable: usable, now: loop.now))
         }
         deferredReleases.removeAll(keepingCapacity: true)

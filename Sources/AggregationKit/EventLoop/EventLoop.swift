@@ -40,9 +40,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var timers = TimerHeap()
     /// The other half of the job queue's double buffer (loop thread only).
     private var spare: [Work] = []
-    /// `afterNextPoll` callbacks: registered during this iteration, and due after this iteration's poll.
-    private var afterPollPending: [() -> Void] = []
-    private var afterPollDue: [() -> Void] = []
+    /// Counts the loop's polls. Something that was quiet at iteration `i` and is looked at in a later one
+    /// has been through an `epoll_wait` since, and its handler has run if that wait reported it.
+    private(set) var iteration: UInt64 = 0
     private var lastTick: UInt64 = 0
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
@@ -92,14 +92,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         return timers.insert(deadline: deadline, callback)
     }
 
-    /// Runs `body` on this loop after its next `epoll_wait` and after the events that wait reported have
-    /// been handled. Loop thread only. What a readiness check is for: a socket that became readable
-    /// before that wait has been seen (and its handler has run) by the time `body` runs.
-    func afterNextPoll(_ body: @escaping () -> Void) {
-        precondition(inEventLoop)
-        afterPollPending.append(body)
-    }
-
     // MARK: Registration (loop thread)
 
     func register(_ fd: Int32, _ handler: EventLoopHandler, events: UInt32) throws {
@@ -141,9 +133,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         defer { events.deallocate() }
         while !stopped.load(ordering: .acquiring) {
             let pending = queue.withLock { !$0.isEmpty }
-            swap(&afterPollDue, &afterPollPending)
             var timeout: Int32 = 50
-            if pending || !afterPollDue.isEmpty {
+            if pending {
                 timeout = 0
             } else if let next = timers.nextDeadline {
                 let nowNs = Syscall.monotonicNanoseconds()
@@ -151,6 +142,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             let n = Syscall.epollWait(epollFD, events, maxEvents, timeoutMilliseconds: timeout)
             now = Syscall.monotonicNanoseconds()
+            iteration &+= 1
             for i in 0..<n {
                 let fd = events[i].data.fd
                 let ev = events[i].events
@@ -160,10 +152,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                 } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
                     handler.handleEvents(ev)
                 }
-            }
-            if !afterPollDue.isEmpty {
-                for body in afterPollDue { body() }
-                afterPollDue.removeAll(keepingCapacity: true)
             }
             runQueuedWork()
             if timers.nextDeadline != nil {
