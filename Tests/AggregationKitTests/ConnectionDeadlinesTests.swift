@@ -56,8 +56,9 @@ final class ConnectionDeadlinesTests: XCTestCase {
 }
 
 final class DescriptorBudgetTests: XCTestCase {
-    func testClientsGetHalfOfWhatIsLeftAfterTheReserve() {
-        XCTAssertEqual(DescriptorBudget(descriptorLimit: 1024, configuredConnections: 16384).clientConnections, 480)
+    func testClientsGetThreeQuartersOfWhatIsLeftAfterTheReserve() {
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 1024, configuredConnections: 16384).clientConnections, 720)
+        XCTAssertEqual(DescriptorBudget(descriptorLimit: 20000, configuredConnections: 16384).clientConnections, 14952)
         XCTAssertTrue(DescriptorBudget(descriptorLimit: 1024, configuredConnections: 16384).isCapped)
         XCTAssertEqual(DescriptorBudget(descriptorLimit: 1 << 20, configuredConnections: 16384).clientConnections, 16384)
         XCTAssertFalse(DescriptorBudget(descriptorLimit: 1 << 20, configuredConnections: 16384).isCapped)
