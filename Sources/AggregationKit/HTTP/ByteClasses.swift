@@ -14,6 +14,21 @@ enum ByteClass {
 
     /// field-vchar / SP / HTAB (obs-text allowed).
     @inline(__always) static func isFieldValue(_ b: UInt8) -> Bool { b == 9 || (b >= 0x20 && b != 0x7F) }
+    /// What a UTF-8 lead byte (RFC 3629 §4) asks of the bytes after it: how many continuation bytes, and
+    /// the range the first of them must fall in (narrower after E0, ED, F0, F4: no overlong forms, no
+    /// surrogates, nothing above U+10FFFF; later ones are 80...BF). Nil for a byte that cannot lead.
+    @inline(__always) static func utf8Lead(_ b: UInt8) -> (continuations: Int, low: UInt8, high: UInt8)? {
+        switch b {
+        case 0xC2...0xDF: return (1, 0x80, 0xBF)
+        case 0xE0: return (2, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: return (2, 0x80, 0xBF)
+        case 0xED: return (2, 0x80, 0x9F)
+        case 0xF0: return (3, 0x90, 0xBF)
+        case 0xF1...0xF3: return (3, 0x80, 0xBF)
+        case 0xF4: return (3, 0x80, 0x8F)
+        default: return nil
+        }
+    }
     /// Visible ASCII: what a request target may contain.
     @inline(__always) static func isTargetByte(_ b: UInt8) -> Bool { b > 0x20 && b < 0x7F }
     @inline(__always) static func hexValue(_ b: UInt8) -> Int? {

@@ -467,16 +467,8 @@ public struct HTTPRequestParser: Sendable {
                     due -= 1
                     low = 0x80; high = 0xBF
                 } else if b >= 0x80 {
-                    switch b {
-                    case 0xC2...0xDF: due = 1
-                    case 0xE0: due = 2; low = 0xA0
-                    case 0xE1...0xEC, 0xEE...0xEF: due = 2
-                    case 0xED: due = 2; high = 0x9F
-                    case 0xF0: due = 3; low = 0x90
-                    case 0xF1...0xF3: due = 3
-                    case 0xF4: due = 3; high = 0x8F
-                    default: return .invalidUTF8
-                    }
+                    guard let lead = ByteClass.utf8Lead(b) else { return .invalidUTF8 }
+                    (due, low, high) = (lead.continuations, lead.low, lead.high)
                 }
             }
             if escaped && b == UInt8(ascii: "/") {

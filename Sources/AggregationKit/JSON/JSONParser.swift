@@ -263,19 +263,9 @@ public struct JSONParser {
 
     /// Validates one multi-byte UTF-8 sequence (no overlongs, no surrogates, at most U+10FFFF) and copies it.
     private mutating func copyUTF8Sequence() throws(Error) {
-        let b0 = buffer[index]
-        let length: Int
-        var lower: UInt8 = 0x80, upper: UInt8 = 0xBF
-        switch b0 {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default: throw fail("invalid UTF-8")
-        }
+        guard let lead = ByteClass.utf8Lead(buffer[index]) else { throw fail("invalid UTF-8") }
+        let length = lead.continuations + 1
+        let lower = lead.low, upper = lead.high
         guard index + length <= buffer.count else { throw fail("truncated UTF-8") }
         let b1 = buffer[index + 1]
         guard b1 >= lower && b1 <= upper else { throw fail("invalid UTF-8") }
