@@ -113,6 +113,15 @@ final class SendRateTests: XCTestCase {
                        "a window judged when its bytes arrived stays judged")
     }
 
+    func testASlowWindowJudgedOnTheLastWriteIsForgiven() {
+        var d = ConnectionDeadlines(now: 0)
+        d.outputBlocked(now: 1000 * ms)
+        d.sent(100, now: 11_000 * ms, configuration: config)   // under the rate, and the output is done
+        d.outputDrained()
+        XCTAssertEqual(d.verdict(now: 11_050 * ms, stage: .reading, awaitingBody: false, draining: false, writePending: false, configuration: config), .keep,
+                       "a reset now would discard the end of the response already in the kernel")
+    }
+
     func testNoWindowRunsWhileNothingWaitsOrWhenTurnedOff() {
         var d = ConnectionDeadlines(now: 0)
         d.outputBlocked(now: 1000 * ms)

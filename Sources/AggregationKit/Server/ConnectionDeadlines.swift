@@ -58,6 +58,9 @@ struct ConnectionDeadlines: Sendable, Equatable {
     mutating func outputDrained() {
         sendWindowStart = 0
         sendWindowBytes = 0
+        // A slow window judged on the write that finished the output is forgiven: resetting now would
+        // throw away the end of a response that is already in the kernel.
+        sendTooSlow = false
     }
 
     private static func underRate(_ bytes: Int, elapsed: UInt64, _ c: ServerConfiguration) -> Bool {
@@ -65,8 +68,9 @@ struct ConnectionDeadlines: Sendable, Equatable {
     }
 
     private func tooSlow(now: UInt64, writePending: Bool, _ c: ServerConfiguration) -> Bool {
+        guard writePending else { return false }
         if sendTooSlow { return true }
-        guard writePending, sendWindowStart != 0 else { return false }
+        guard sendWindowStart != 0 else { return false }
         let elapsed = now &- sendWindowStart
         return elapsed >= c.sendRateWindow && Self.underRate(sendWindowBytes, elapsed: elapsed, c)
     }

@@ -23,10 +23,13 @@ public struct ServerConfiguration: Sendable {
     /// process-wide; a large response that does not fit is answered 503 instead.
     public var responseBudget = MemoryBudget(limit: 64 * 1024 * 1024)
     /// While a response waits in user space for the client to read it, the client must take at least this
-    /// many bytes per second, averaged over each `sendRateWindow`, or the connection is dropped (a trickle
+    /// many bytes per second, averaged over each `sendRateWindow`, or the connection is reset (a trickle
     /// reader would otherwise hold its response, and its share of `responseBudget`, for as long as it
-    /// likes). 0 turns the check off; the write timeout still applies.
-    public var minSendBytesPerSecond: Int = 1024
+    /// likes). 0 (the default) turns the check off; the write timeout still applies. What is measured is
+    /// bytes handed to the kernel, which takes them in bursts as its send buffer (up to 4 MiB) drains: a
+    /// window must be long enough for that buffer to drain at the minimum rate, or a client reading a
+    /// large response steadily can be cut off.
+    public var minSendBytesPerSecond: Int = 0
     public var sendRateWindow: UInt64 = 10_000_000_000
     /// The name in `Via` and in the access log.
     public var name: String = "bff-gateway"
