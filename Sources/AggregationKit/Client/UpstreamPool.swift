@@ -35,7 +35,10 @@ final class UpstreamPool: EventLoopHandler {
                 // polled since, and the loop closes an idle connection on any event (bytes or a close): its
                 // phase says it all. One that went idle in this iteration has not: ask the socket. (A
                 // `recv(MSG_PEEK)` on every lease cost 6 % of proxy throughput.)
-                let quiet = connection.idleSince != loop.iteration ? connection.phase == .idle : connection.readyForReuse()
+                // Polled since it went idle, and not reported by this iteration's poll (an event of its own
+                // may still be waiting in the batch, behind the one that led here).
+                let polled = connection.idleSince != loop.iteration && !loop.isReportedNow(connection.fd)
+                let quiet = polled ? connection.phase == .idle : connection.readyForReuse()
                 guard quiet else {
                     perform(machine.connectionReleased(id, reusable: false, now: loop.now))
                     continue

@@ -43,6 +43,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Counts the loop's polls. Something that was quiet at iteration `i` and is looked at in a later one
     /// has been through an `epoll_wait` since, and its handler has run if that wait reported it.
     private(set) var iteration: UInt64 = 0
+    /// Per descriptor, the last iteration whose poll reported it. Set for the whole batch before any
+    /// handler runs, so a handler can tell that another descriptor has an event still to be handled.
+    private var reportedAt: [UInt64] = []
+
+    /// Whether this iteration's poll reported `fd` (its handler may not have run yet). Loop thread only.
+    func isReportedNow(_ fd: Int32) -> Bool { Int(fd) < reportedAt.count && reportedAt[Int(fd)] == iteration }
     private var lastTick: UInt64 = 0
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
@@ -143,6 +149,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             let n = Syscall.epollWait(epollFD, events, maxEvents, timeoutMilliseconds: timeout)
             now = Syscall.monotonicNanoseconds()
             iteration &+= 1
+            for i in 0..<n {
+                let fd = Int(events[i].data.fd)
+                if fd >= reportedAt.count { reportedAt.append(contentsOf: repeatElement(0, count: fd + 1 - reportedAt.count + 64)) }
+                reportedAt[fd] = iteration
+            }
             for i in 0..<n {
                 let fd = events[i].data.fd
                 let ev = events[i].events

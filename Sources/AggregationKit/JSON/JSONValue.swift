@@ -108,8 +108,6 @@ public struct JSONObject: Sendable, Hashable {
     public var count: Int { entries.count }
     public var keys: [String] { entries.map(\.key) }
 
-    /// Whether two keys (or strings) are the same in JSON's sense: the same code points. Swift's `==`
-    /// (canonical equivalence) is a fast filter: byte-equal strings are always `==`.
     /// Exact equality of code points (not `==`, which also equates canonically equivalent spellings).
     /// Lengths first: most keys of one object differ there, and the check is on every object parsed.
     @inline(__always) static func sameKey(_ a: String, _ b: String) -> Bool {
