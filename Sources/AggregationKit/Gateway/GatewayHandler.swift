@@ -29,7 +29,7 @@ public struct GatewayHandler: HTTPHandler {
     /// Answers a proxy route without a Swift task: routing and the upstream call run on the loop and the
     /// response comes back through `completion`. Returns false (nothing done) for anything else, which
     /// then takes the ordinary async path.
-    func handleFast(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) -> Bool {
+    func handleFast(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse, String?) -> Void) -> Bool {
         let path = request.path
         // Dot segments, `%2F`, `\` and fragments were refused by the request parser.
         guard request.target.utf8.first == UInt8(ascii: "/"), path != "/healthz", path != "/readyz",

@@ -18,7 +18,8 @@ public final class ServiceInstances: Sendable {
 }
 
 /// A pass-through route: forwards the request to a service and passes its answer back (RFC 9110 §7.6).
-public struct ProxyHandler: HTTPHandler {
+/// A class, so the fast path's closures capture one reference rather than copy every field.
+public final class ProxyHandler: HTTPHandler {
     let service: ServiceInstances
     let configuration: ProxyConfiguration
     let via: String
@@ -70,22 +71,21 @@ public struct ProxyHandler: HTTPHandler {
     }
 
     /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
-    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse) -> Void) {
+    /// The completion gets the response and, for a failure, the log's account of it.
+    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse, String?) -> Void) {
         let upstreamRequest: UpstreamRequest, origin: UpstreamOrigin
         switch prepare(request, context: context) {
         case .success(let prepared): (upstreamRequest, origin) = prepared
         case .failure(let error):
-            context.errorDetail = error.logText
-            return completion(error.response(requestID: context.requestID))
+            return completion(error.response(requestID: context.requestID), error.logText)
         }
         let requestID = context.requestID
-        HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { result in
+        HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { [self] result in
             switch result {
-            case .success(let response): completion(self.passBack(response))
+            case .success(let response): completion(passBack(response), nil)
             case .failure(let error):
-                let problem = self.problem(error, origin)
-                context.errorDetail = problem.logText
-                completion(problem.response(requestID: requestID))
+                let problem = problem(error, origin)
+                completion(problem.response(requestID: requestID), problem.logText)
             }
         }
     }

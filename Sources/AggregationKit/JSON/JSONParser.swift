@@ -84,18 +84,25 @@ public struct JSONParser {
         var entries: [(key: String, value: JSONValue)] = []
         entries.reserveCapacity(8)
         var keySet: Set<JSONObject.ExactKey> = []
+        // A 64-bit filter over (length, first and last byte) of the keys so far: a key whose bit is not set
+        // cannot be a repeat, so nearly every object is checked in one pass with no comparison at all.
+        var filter: UInt64 = 0
+        var hasDuplicate = false
         skipWhitespace()
         if index < buffer.count && buffer[index] == UInt8(ascii: "}") {
             index += 1
-            return .object(JSONObject(entries))
+            return .object(JSONObject(uniqueEntries: entries))
         }
         while true {
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyStart = index
             let key = try parseString()
-            if rejectDuplicateKeys {
-                // A scan while the object is small, a set of its keys once it is large (linear, not quadratic).
+            let utf8 = key.utf8
+            let bit: UInt64 = 1 << ((UInt64(truncatingIfNeeded: utf8.count) &* 7 &+ UInt64(utf8.first ?? 0) &* 3 &+ UInt64(utf8.last ?? 0)) & 63)
+            if filter & bit != 0 {
+                // Maybe seen: a scan while the object is small, a set of its keys once it is large (linear,
+                // not quadratic).
                 let seen: Bool
                 if entries.count < JSONObject.indexThreshold {
                     seen = entries.contains { JSONObject.sameKey($0.key, key) }
@@ -103,7 +110,13 @@ public struct JSONParser {
                     if keySet.isEmpty { keySet = Set(entries.map { JSONObject.ExactKey($0.key) }) }
                     seen = !keySet.insert(JSONObject.ExactKey(key)).inserted
                 }
-                if seen { throw Error(offset: keyStart, reason: "duplicate key \(JSONSerializer.string(.string(key)))") }
+                if seen {
+                    if rejectDuplicateKeys { throw Error(offset: keyStart, reason: "duplicate key \(JSONSerializer.string(.string(key)))") }
+                    hasDuplicate = true
+                }
+            } else {
+                filter |= bit
+                if !keySet.isEmpty { keySet.insert(JSONObject.ExactKey(key)) }
             }
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -114,7 +127,11 @@ public struct JSONParser {
             skipWhitespace()
             guard index < buffer.count else { throw fail("unterminated object") }
             if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
-            if buffer[index] == UInt8(ascii: "}") { index += 1; return .object(JSONObject(entries)) }
+            if buffer[index] == UInt8(ascii: "}") {
+                index += 1
+                // Repeated keys collapse (first position, last value); otherwise nothing to check again.
+                return .object(hasDuplicate ? JSONObject(entries) : JSONObject(uniqueEntries: entries))
+            }
             throw fail("expected ',' or '}'")
         }
     }

@@ -179,19 +179,21 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         if let gateway = server.fastPath {
             // Proxy routes: no task, the upstream call completes on this loop.
             let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
-            var returned = false
-            let handled = gateway.handleFast(request, context: context) { [self] response in
-                var finished = response
-                finished.headers.set("X-Request-ID", id)
-                if returned {
-                    self.complete(finished, route: context.route, upstream: context.upstream, error: context.errorDetail)
-                } else {
-                    // Answered before handleFast returned: finish after it, not inside it.
-                    loop.schedule(at: loop.now) { self.complete(finished, route: context.route, upstream: context.upstream, error: context.errorDetail) }
-                }
+            fastContext = context
+            insideFastStart = true
+            let handled = gateway.handleFast(request, context: context) { [self] response, error in
+                fastAnswered(response, error: error)
             }
-            returned = true
-            if handled { return }
+            insideFastStart = false
+            if handled {
+                if let (response, error) = earlyAnswer {
+                    // Answered before handleFast returned: finished after it, not inside it.
+                    earlyAnswer = nil
+                    fastAnswered(response, error: error)
+                }
+                return
+            }
+            fastContext = nil
         }
         Task(executorPreference: loop) {
             let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
@@ -216,6 +218,23 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 loop.execute { self.complete(finished, route: route, upstream: upstream, error: errorDetail) }
             }
         }
+    }
+
+    /// The fast path's request context, and an answer that came before `handleFast` returned.
+    private var fastContext: RequestContext?
+    private var insideFastStart = false
+    private var earlyAnswer: (HTTPResponse, String?)?
+
+    private func fastAnswered(_ response: HTTPResponse, error: String?) {
+        if insideFastStart {
+            earlyAnswer = (response, error)
+            return
+        }
+        guard let context = fastContext else { return }
+        fastContext = nil
+        var finished = response
+        finished.headers.set("X-Request-ID", context.requestID)
+        complete(finished, route: context.route, upstream: context.upstream, error: error)
     }
 
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?) {
