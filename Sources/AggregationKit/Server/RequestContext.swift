@@ -1,5 +1,6 @@
-/// What travels with one request through middleware and handlers. Confined to the request's task
-/// (not `Sendable`): handlers read it and annotate it (route, upstream) for the access log.
+/// What travels with one request through its pipeline: set by the server and the router, read and
+/// annotated by stages and the responder (route, upstream, error detail for the access log). Confined to
+/// the request's loop thread (not `Sendable`), including the task the request may take.
 public final class RequestContext {
     public let requestID: String
     /// The loop the connection lives on; upstream connections for this request are taken from its pools.
@@ -9,14 +10,28 @@ public final class RequestContext {
     public let startNanos: UInt64
     /// Path parameters captured by the router (`{id}` → value), in template order.
     public var pathParameters: [(name: String, value: String)] = []
-    /// The name of the matched route, for the log.
+    /// The name of the matched route, for the log and metrics.
     public var route: String?
     /// The template of the matched route.
     public var matchedTemplate: String?
+    /// The matched route's effective policy (defaults overridden by the route's own).
+    public var policy: RoutePolicy?
+    /// Monotonic ns by which the request must be answered (`policy.timeoutMs`), or nil for the
+    /// responder's own timeouts.
+    public var deadline: UInt64?
+    /// Who the client is: empty until an auth stage fills it.
+    public var identity = Identity()
+    /// Per-request values of stages, by key type.
+    public var storage = StageStorage()
     /// The upstream instance that answered, for the log.
     public var upstream: String?
     /// Why the request failed, in full (addresses, system errors), for the access log only.
     public var errorDetail: String?
+    /// Stops the request's outstanding work (its task, its upstream calls) when the client goes away.
+    /// Set by whatever the request is waiting on; cleared when it completes.
+    public var cancellation: (() -> Void)?
+    /// The client went away before the answer (logged as 499).
+    public private(set) var isCancelled = false
 
     public init(requestID: String, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
         self.requestID = requestID
@@ -27,6 +42,84 @@ public final class RequestContext {
 
     public func pathParameter(_ name: String) -> String? {
         pathParameters.first { $0.name == name }?.value
+    }
+
+    /// Cancels the request's outstanding work, once. Loop thread only.
+    public func cancel() {
+        guard !isCancelled else { return }
+        isCancelled = true
+        let handler = cancellation
+        cancellation = nil
+        handler?()
+    }
+
+    /// Runs `body` in a task on this request's loop and reports its answer through `completion` on the
+    /// loop. A nil answer means `body` arranged for `completion` to be called some other way. Thrown
+    /// errors become problem documents (`HTTPError`) or a 500. The task is cancelled with the request.
+    public func runTask(completion: @escaping ResponseCompletion, _ body: @escaping () async throws -> HTTPResponse?) {
+        let loop = self.loop
+        let requestID = self.requestID
+        nonisolated(unsafe) let completion = completion
+        nonisolated(unsafe) let body = body
+        nonisolated(unsafe) let context = self
+        let task = Task(executorPreference: loop) {
+            var response: HTTPResponse
+            var detail: String? = nil
+            do {
+                guard let answer = try await body() else { return }
+                response = answer
+            } catch let error as HTTPError {
+                detail = error.logText
+                response = error.response(requestID: requestID)
+            } catch is CancellationError {
+                detail = "cancelled: the client went away"
+                response = HTTPError(status: 499, code: "client_closed_request", detail: "the client closed the connection").response(requestID: requestID)
+            } catch {
+                detail = "internal_error: \(error)"
+                response = HTTPError(status: 500, code: "internal_error", detail: "the gateway failed to handle the request").response(requestID: requestID)
+            }
+            let finished = response, finishedDetail = detail
+            if loop.inEventLoop {
+                context.cancellation = nil
+                completion(finished, finishedDetail)
+            } else {
+                loop.execute {
+                    context.cancellation = nil
+                    completion(finished, finishedDetail)
+                }
+            }
+        }
+        cancellation = { task.cancel() }
+    }
+}
+
+/// Who made the request, as established by an auth stage (the identity issue fills it).
+public struct Identity: Sendable {
+    /// The authenticated subject (`sub`, an API key's partner id), nil when anonymous.
+    public var principal: String?
+    /// The verified token's claims.
+    public var claims: JSONObject = JSONObject()
+    public var scopes: Set<String> = []
+    public var roles: Set<String> = []
+    public init() {}
+    public var isAuthenticated: Bool { principal != nil }
+}
+
+/// A key for a stage's value in `StageStorage`.
+public protocol StageStorageKey {
+    associatedtype Value
+}
+
+/// Small typed storage for stages: values keyed by a key type. Allocates nothing until first used.
+public struct StageStorage {
+    private var values: [ObjectIdentifier: Any]?
+    public init() {}
+    public subscript<Key: StageStorageKey>(_ key: Key.Type) -> Key.Value? {
+        get { values?[ObjectIdentifier(key)] as? Key.Value }
+        set {
+            if values == nil { values = [:] }
+            values![ObjectIdentifier(key)] = newValue
+        }
     }
 }
 

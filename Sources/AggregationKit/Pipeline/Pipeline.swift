@@ -1,0 +1,144 @@
+/// A route's compiled request pipeline: its stages in order, then the responder that answers.
+///
+///     request ─▶ stage 1 ─▶ stage 2 ─▶ … ─▶ responder (proxy call, composite task, built-in)
+///     response ◀─ stage 1 ◀─ stage 2 ◀─ … ◀─┘        (each stage that let the request pass sees it)
+///
+/// Every stage first decides synchronously on the loop thread: continue, answer now, or suspend. Only a
+/// stage that suspends (it must wait for I/O: a Redis call, a key fetch) makes the request take a Swift
+/// task, and only from that stage on; a proxy route behind synchronous stages is answered with no task at
+/// all. Built once at start, immutable, shared by every loop.
+
+/// What a stage decides about a request, on the loop thread.
+public enum StageDecision {
+    /// Pass the (possibly modified) request to the next stage.
+    case proceed
+    /// Answer now with this response; later stages and the responder do not run.
+    case respond(HTTPResponse)
+    /// Refuse with this problem; later stages and the responder do not run.
+    case fail(HTTPError)
+    /// The stage must wait for I/O: the request continues in a task through `processAsync`.
+    case suspend
+}
+
+/// One step of a route's pipeline. Stages are immutable values shared by every loop; per-request state
+/// goes in `RequestContext` (its typed `storage`).
+public protocol RequestStage: Sendable {
+    /// A short stable name, for logs and for the pipeline's description.
+    var name: String { get }
+    /// Decides synchronously on the loop thread. Must not block.
+    func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision
+    /// Called only after `process` returned `.suspend`, in a task on the request's loop. Returns nil to
+    /// continue with the next stage, or the response that answers the request. A thrown `HTTPError` is
+    /// the client's problem document.
+    func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse?
+    /// Every response to a request this stage let pass (from the responder, a later stage or an error)
+    /// comes back through here, in reverse stage order, on the loop thread.
+    func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext)
+}
+
+extension RequestStage {
+    public func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? { nil }
+    public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {}
+}
+
+/// Called exactly once with the response and, when the request failed, the log's full account of why
+/// (addresses, system errors: never shown to the client). Always on the request's loop thread.
+public typealias ResponseCompletion = (HTTPResponse, _ errorDetail: String?) -> Void
+
+/// What answers a request at the end of a pipeline: a proxy route (an upstream call on the loop), a
+/// composite endpoint (a task), a built-in endpoint. Called on the loop thread; may call `completion`
+/// before returning.
+public protocol Responder: Sendable {
+    func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
+}
+
+/// A responder made from an async closure: it runs in a task on the request's loop. For built-in
+/// endpoints and tests; a thrown `HTTPError` becomes the problem document.
+public struct AsyncResponder: Responder {
+    let body: @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse
+
+    public init(_ body: @escaping @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse) { self.body = body }
+
+    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        let body = self.body
+        context.runTask(completion: completion) { try await body(request, context) }
+    }
+}
+
+/// A route's stages and responder, compiled once.
+public final class Pipeline: Sendable {
+    public let stages: [any RequestStage]
+    public let responder: any Responder
+
+    public init(stages: [any RequestStage], responder: any Responder) {
+        self.stages = stages
+        self.responder = responder
+    }
+
+    /// The stage names in order, then `responder` (for logs and tests).
+    public var stageNames: [String] { stages.map(\.name) }
+
+    /// Runs `request` through the stages and the responder. Loop thread only; `completion` runs once, on
+    /// the loop, possibly before this returns.
+    public func run(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        var request = request
+        runStages(from: 0, &request, context: context, completion: completion)
+    }
+
+    /// Runs stages from `first` on, synchronously until one suspends.
+    private func runStages(from first: Int, _ request: inout HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        var i = first
+        while i < stages.count {
+            switch stages[i].process(&request, context: context) {
+            case .proceed:
+                i += 1
+            case .respond(let response):
+                return finish(response, error: nil, passed: i, request, context, completion)
+            case .fail(let error):
+                return finish(error.response(requestID: context.requestID), error: error.logText, passed: i, request, context, completion)
+            case .suspend:
+                let suspended = i
+                let snapshot = request
+                context.runTask(completion: { [self] response, error in
+                    // Errors thrown by the async part come back here; stages before it see the response.
+                    finish(response, error: error, passed: suspended, snapshot, context, completion)
+                }) { [self] () async throws -> HTTPResponse? in
+                    var request = snapshot
+                    if let answer = try await stages[suspended].processAsync(&request, context: context) { return answer }
+                    // The rest runs on, synchronously, from inside the task (the task is on the loop).
+                    let continued = request
+                    let passedThrough = suspended + 1
+                    runStagesInTask(from: passedThrough, continued, context: context, completion: completion)
+                    return nil
+                }
+                return
+            }
+        }
+        let passed = stages.count
+        if passed == 0 {
+            return responder.respond(to: request, context: context, completion: completion)
+        }
+        let sent = request
+        responder.respond(to: request, context: context) { [self] response, error in
+            finish(response, error: error, passed: passed, sent, context, completion)
+        }
+    }
+
+    /// `runStages` from inside a task: the stages before `first` already ran and see the response.
+    private func runStagesInTask(from first: Int, _ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        var request = request
+        runStages(from: first, &request, context: context, completion: completion)
+    }
+
+    /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
+    private func finish(_ response: HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
+                        _ context: RequestContext, _ completion: ResponseCompletion) {
+        var response = response
+        var i = passed
+        while i > 0 {
+            i -= 1
+            stages[i].processResponse(&response, request: request, context: context)
+        }
+        completion(response, error)
+    }
+}
