@@ -9,9 +9,10 @@ internal import CLinuxIO
 public final class HTTPServer: Sendable {
     public let configuration: ServerConfiguration
     public let group: EventLoopGroup
-    let handler: any HTTPHandler
-    /// The gateway's front handler when nothing is in front of it: proxy routes then skip the task.
-    let fastPath: GatewayHandler?
+    /// What answers every request (the gateway's front, or a plain handler's adapter).
+    let responder: any Responder
+    /// The route's body limit by head, when the responder is a gateway front with such limits.
+    let bodyLimit: (@Sendable (HTTPRequest) -> Int?)?
     let draining = Atomic<Bool>(false)
     /// The readiness grace is on: keep serving, but close every connection after its response.
     let closingConnections = Atomic<Bool>(false)
@@ -19,11 +20,20 @@ public final class HTTPServer: Sendable {
     private let states: [ServerLoopState]
     let requestIDPrefix: String
 
-    public init(configuration: ServerConfiguration, group: EventLoopGroup, handler: any HTTPHandler) {
+    /// A server whose requests are answered by `handler`, each in a task on its loop (demo services,
+    /// test stubs).
+    public convenience init(configuration: ServerConfiguration, group: EventLoopGroup, handler: any HTTPHandler) {
+        self.init(configuration: configuration, group: group, responder: HandlerResponder(handler))
+    }
+
+    /// A server whose requests are answered by `responder` on the loop. `bodyLimit` gives a route's own
+    /// body limit from a request's head (checked before the body is read).
+    public init(configuration: ServerConfiguration, group: EventLoopGroup, responder: any Responder,
+                bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil) {
         self.configuration = configuration
         self.group = group
-        self.handler = handler
-        self.fastPath = handler as? GatewayHandler
+        self.responder = responder
+        self.bodyLimit = bodyLimit
         let perLoop = max(1, configuration.maxConnections / group.loops.count)
         states = group.loops.map { ServerLoopState(loop: $0, maxConnections: perLoop) }
         var random: UInt64 = 0
