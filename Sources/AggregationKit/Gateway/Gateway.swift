@@ -52,6 +52,16 @@ public final class Gateway: Sendable {
         return (router, hasBodyLimits)
     }
 
+    /// The gateway's own parts as lifecycle services, in start order (the caller adds the loops before
+    /// them): the public listener last, so it is the first to stop and drains while everything it calls
+    /// still runs. Its stop fails when requests had to be cut at the drain deadline.
+    public var services: [any LifecycleService] {
+        [ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
+            let cut = shutdown()
+            if cut > 0 { throw ServiceGroup.StopFailure(service: "http-server", reason: "\(cut) connection(s) cut at the drain deadline") }
+        })]
+    }
+
     /// Starts listening; returns the port.
     @discardableResult
     public func start() throws -> Int { try server.start() }

@@ -82,13 +82,13 @@ public final class HTTPServer: Sendable {
     @discardableResult
     public func shutdown() -> Int {
         draining.store(true, ordering: .releasing)
-        for state in states { state.loop.execute { state.beginDrain() } }
+        // Each loop signals once its last connection has closed: no polling.
+        let drained = DispatchSemaphoreLite()
+        for state in states { state.loop.execute { state.beginDrain(signalling: drained) } }
         let deadline = MonotonicClock.now() + configuration.drainTimeout
-        while MonotonicClock.now() < deadline {
-            let open = states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.connectionCount }) }
-            if open == 0 { return 0 }
-            usleep(10_000)
-        }
+        var done = 0
+        while done < states.count, drained.wait(until: deadline) { done += 1 }
+        if done == states.count { return 0 }
         return states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.closeAll() }) }
     }
 
@@ -173,6 +173,10 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
 
     func connectionClosed(_ connection: HTTPServerConnection) {
         connections[ObjectIdentifier(connection)] = nil
+        if connections.isEmpty, let waiter = drainWaiter {
+            drainWaiter = nil
+            waiter.signal()
+        }
         if loop.now >= acceptPausedUntil { resumeAccepting() }
     }
 
@@ -182,13 +186,21 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
         for connection in Array(connections.values) { connection.drain() }
     }
 
-    func beginDrain() {
+    /// Signalled once when the last connection closes during a drain.
+    private var drainWaiter: DispatchSemaphoreLite?
+
+    func beginDrain(signalling drained: DispatchSemaphoreLite) {
         if listenFD >= 0 {
             loop.deregisterAndClose(listenFD, self)
             listenFD = -1
         }
         accepting = false
+        drainWaiter = drained
         for connection in Array(connections.values) { connection.drain() }
+        if connections.isEmpty, let waiter = drainWaiter {
+            drainWaiter = nil
+            waiter.signal()
+        }
     }
 
     func closeAll() -> Int {
