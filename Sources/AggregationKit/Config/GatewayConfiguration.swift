@@ -9,7 +9,7 @@ import FoundationEssentials
 ///   "limits":   { "maxRequestLineBytes": 8192, "maxHeaderBytes": 16384, "maxHeaderCount": 100,
 ///                 "maxBodyBytes": 1048576, "maxConnections": 16384, "maxResponseBytes": 16777216 },
 ///   "timeouts": { "headerMs": 10000, "bodyMs": 30000, "idleMs": 60000, "writeMs": 30000, "drainMs": 10000 },
-///   "accessLog": true,
+///   "accessLog": true,                  // or {"path": "/var/log/bff/access.log", "enabled": true}
 ///   "services": { "users": { "instances": ["127.0.0.1:9101"], "connectTimeoutMs": 2000,
 ///                            "responseTimeoutMs": 10000,
 ///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256,
@@ -34,6 +34,9 @@ public struct GatewayConfiguration: Sendable {
     public var responseValidation: ResponseValidation.Mode = .log
     /// Trusted proxies and header-name rules for what is passed on.
     public var forwarding = ForwardingPolicy()
+    /// `accessLog.path`: the file the access log is appended to (opened by the command at start); nil:
+    /// standard output. Only meaningful while `server.accessLog` is on.
+    public var accessLogPath: String?
 
     public init() {}
 
@@ -154,6 +157,30 @@ extension GatewayConfiguration {
         return issues
     }
 
+    /// `accessLog`: `true` / `false`, or `{"path": "/var/log/bff/access.log", "enabled": true}` (both keys
+    /// optional; `enabled` defaults to true, no `path` means standard output). The path must be absolute:
+    /// a relative one would depend on the directory the process happens to start in.
+    static func parseAccessLog(_ value: JSONValue?, into config: inout GatewayConfiguration, _ r: ConfigReader) {
+        guard let value else { return }
+        if case .bool(let on) = value {
+            config.server.accessLog = on
+            return
+        }
+        guard case .object = value else {
+            return r.issue("$.accessLog", "expected true, false or an object such as {\"path\": \"/var/log/bff/access.log\"}, found \(value.typeName)")
+        }
+        let o = r.object(value, "$.accessLog", allowed: ["path", "enabled"])
+        config.server.accessLog = r.bool(o, "enabled", "$.accessLog") ?? true
+        guard let path = r.string(o, "path", "$.accessLog") else { return }
+        if path.isEmpty || path.utf8.contains(0) || !path.hasPrefix("/") {
+            r.issue("$.accessLog.path", "expected an absolute file path, found '\(path)'")
+        } else if path.hasSuffix("/") {
+            r.issue("$.accessLog.path", "'\(path)' names a directory, not a file")
+        } else {
+            config.accessLogPath = path
+        }
+    }
+
     public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
         let root: JSONValue
         do {
@@ -180,7 +207,7 @@ extension GatewayConfiguration {
             config.portConfigured = true
         }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
-        if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
+        parseAccessLog(top?["accessLog"], into: &config, r)
         if let allow = r.bool(top, "allowEncodedSlashes", "$") { config.server.limits.allowEncodedSlashes = allow }
         if let allow = r.bool(top, "underscoresInHeaders", "$") { config.forwarding.underscoresInHeaders = allow }
         if let ignore = r.bool(top, "ignoreClientAbort", "$") { config.server.ignoreClientAbort = ignore }
