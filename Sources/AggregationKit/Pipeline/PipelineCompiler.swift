@@ -1,0 +1,30 @@
+/// Compiles a route's effective policy into its stages, once, at start. Pure.
+///
+/// The order is fixed:
+///
+///     timeout ─▶ cors ─▶ methods ─▶ maxBodyBytes ─▶ (auth ─▶ rateLimit: later issues) ─▶ headers ─▶ responder
+///
+/// - `timeout` first, so the deadline bounds every later stage, including those that will suspend
+///   (a key fetch, a Redis call).
+/// - `cors` before anything that can refuse: it answers preflights itself (a preflight's `OPTIONS` need
+///   not be in `methods`), and every refusal after it (405, 413, later 401 and 429) passes back through
+///   it and gets `Access-Control-Allow-Origin`, so the page's script can read the problem instead of
+///   seeing an opaque network error.
+/// - `methods` and `maxBodyBytes`: cheap refusals, before the costlier checks.
+/// - `headers` last: request edits are what the responder sends; response edits are the first applied
+///   to the responder's answer (and to the refusals of auth and rate limiting).
+///
+/// A section that is not set gives no stage: a route with no policy has an empty pipeline.
+public enum PipelineCompiler {
+    public static func stages(for policy: RoutePolicy) -> [any RequestStage] {
+        var stages: [any RequestStage] = []
+        if let timeout = policy.timeout { stages.append(TimeoutStage(timeout: timeout)) }
+        if let cors = policy.cors { stages.append(CORSStage(policy: cors, routeMethods: policy.methods)) }
+        if let methods = policy.methods { stages.append(MethodsStage(methods: methods)) }
+        if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
+        if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
+            stages.append(HeadersStage(policy: headers))
+        }
+        return stages
+    }
+}
