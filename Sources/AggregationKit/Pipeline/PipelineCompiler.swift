@@ -28,3 +28,10 @@ public enum PipelineCompiler {
         return stages
     }
 }
+
+extension GatewayConfiguration {
+    /// A proxy route's effective policy (the name the gateway's wiring uses).
+    func policy(of route: RouteConfiguration) -> RoutePolicy { effectivePolicy(route: route) }
+    /// A composite endpoint's effective policy.
+    func policy(of endpoint: CompiledEndpoint) -> RoutePolicy { effectivePolicy(endpoint: endpoint) }
+}
