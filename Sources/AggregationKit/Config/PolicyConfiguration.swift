@@ -116,7 +116,7 @@ enum PolicyConfiguration {
                 case .failure(let reason): r.issue("\(path).allowOrigins[\(i)]", reason.text)
                 }
             }
-            if origins.contains(.any) && origins.count > 1 { r.issue("\(path).allowOrigins", "'*' allows every origin: list nothing else") }
+            if list.contains(.string("*")) && list.count > 1 { r.issue("\(path).allowOrigins", "'*' allows every origin: list nothing else") }
         }
         let allowMethods = o["allowMethods"] == nil ? nil : methods(o, "allowMethods", path, reader: r)
         let allowHeaders = headerNames(o, "allowHeaders", path, allowStar: true, reader: r) ?? []
