@@ -9,9 +9,13 @@ public final class EventLoopGroup: Sendable {
     private let nextIndex = Atomic<Int>(0)
     private let threads: Mutex<[pthread_t]> = Mutex([])
 
-    public init(threads count: Int) throws {
-        precondition(count > 0 && count <= PoolSlots.capacity)
-        loops = try (0..<count).map { try EventLoop(index: $0) }
+    /// At most this many loops (per-loop state is kept in fixed slots of this size, see `LoopSlots`).
+    public static let maxLoops = 256
+
+    /// Starts `count` loops that all decide with `clock` (a `ManualClock` in tests that drive time).
+    public init(threads count: Int, clock: any GatewayClock = SystemClock()) throws {
+        precondition(count > 0 && count <= Self.maxLoops)
+        loops = try (0..<count).map { try EventLoop(index: $0, clock: clock) }
         var started: [pthread_t] = []
         for loop in loops {
             let box = Unmanaged.passRetained(loop).toOpaque()

@@ -5,26 +5,31 @@ public final class Gateway: Sendable {
     public let server: HTTPServer
     public let readiness = Readiness()
     public let validation: ResponseValidation
+    /// One `Upstream` per configured service; shut down last (`shutdown()`).
+    public let upstreams: UpstreamRegistry
 
-    /// Builds the route table (every proxy route and its service) and the server. Nothing listens yet.
-    public init(configuration: GatewayConfiguration, group: EventLoopGroup, middleware: [any Middleware] = []) throws {
+    /// Builds the upstreams (one per service; `upstreamObservers` hear every call's outcome), the route
+    /// table (every proxy route and composite endpoint with its upstreams) and the server. Nothing listens yet.
+    public init(configuration: GatewayConfiguration, group: EventLoopGroup, middleware: [any Middleware] = [],
+                upstreamObservers: [any UpstreamObserver] = []) throws {
         self.configuration = configuration
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
-        let router = try Self.buildRouter(configuration, validation: validation)
+        upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: upstreamObservers)
+        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation)
         let front = middleware.chained(to: GatewayHandler(router: router, readiness: readiness,
                                                                   underscoresInHeaders: configuration.forwarding.underscoresInHeaders))
         server = HTTPServer(configuration: configuration.server, group: group, handler: front)
     }
 
-    static func buildRouter(_ configuration: GatewayConfiguration, validation: ResponseValidation) throws -> Router<GatewayHandler.Route> {
-        var services: [String: ServiceInstances] = [:]
-        for service in configuration.services {
-            services[service.name] = ServiceInstances(name: service.name, origins: try service.origins(budget: configuration.server.responseBudget))
-        }
+    /// Every route with the upstream of its service: handlers never pick instances themselves.
+    static func buildRouter(_ configuration: GatewayConfiguration, upstreams: UpstreamRegistry,
+                            validation: ResponseValidation) throws -> Router<GatewayHandler.Route> {
+        var services: [String: Upstream] = [:]
+        for upstream in upstreams.upstreams { services[upstream.name] = upstream }
         var router = Router<GatewayHandler.Route>()
         for route in configuration.routes {
-            guard let service = services[route.proxy.service] else {
+            guard let service = upstreams[route.proxy.service] else {
                 throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "routes.\(route.name)", reason: "unknown service")])
             }
             let handler = ProxyHandler(service: service, configuration: route.proxy, via: configuration.server.name,
@@ -54,6 +59,8 @@ public final class Gateway: Sendable {
             server.closeConnectionsAfterResponses()
             Syscall.sleep(nanoseconds: grace)
         }
-        return server.shutdown()
+        let cut = server.shutdown()
+        upstreams.shutdown()
+        return cut
     }
 }

@@ -156,7 +156,7 @@ public enum GatewayCommand {
                         printError("\(profile.executable): --demo has no built-in service '\(name)' for service '\(configuration.services[i].name)' (built in: \(services.ports.keys.sorted().joined(separator: ", ")))")
                         exit(2)
                     }
-                    configuration.services[i].instances = [(host: "127.0.0.1", port: port)]
+                    configuration.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: port)]
                 }
             } catch {
                 printError("\(profile.executable): cannot start the demo services: \(error)")
