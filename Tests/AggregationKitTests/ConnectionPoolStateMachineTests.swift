@@ -94,3 +94,46 @@ final class ConnectionPoolStateMachineTests: XCTestCase {
         XCTAssertEqual(sm.connectionFailed(c), [])
     }
 }
+
+extension ConnectionPoolStateMachineTests {
+    /// After shutdown the idle connection closes, leases are refused, and a connection in use or still
+    /// connecting closes instead of idling.
+    func testShutdownClosesEverythingAsItBecomesIdle() {
+        var sm = SM(configuration: .init(maxConnections: 3, maxIdle: 3, idleTimeout: 10 * second, maxWaiters: 5))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0), case .wait(let w2, let c2?) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertEqual(sm.connectionEstablished(c1, now: 1), [.handOver(c1, to: w1)])
+        XCTAssertEqual(sm.connectionEstablished(c2, now: 1), [.handOver(c2, to: w2)])
+        guard case .wait(let w3, let c3?) = sm.lease(now: 2) else { return XCTFail() }
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 3), [.handOver(c1, to: w3)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: 4), [])
+        // c1 idle, c2 in use, c3 connecting.
+        XCTAssertEqual(sm.shutdown(), [.close(c1)])
+        XCTAssertEqual(sm.lease(now: 5), .shutDown)
+        XCTAssertEqual(sm.connectionReleased(c2, reusable: true, now: 6), [.close(c2)], "in use: closes when done")
+        XCTAssertEqual(sm.connectionEstablished(c3, now: 7), [.close(c3)], "connecting: closes when connected")
+        XCTAssertEqual(sm.connectionCount, 0)
+        XCTAssertEqual(sm.shutdown(), [], "twice: nothing more to do")
+    }
+
+    func testShutdownFailsEveryWaiter() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 5))
+        guard case .wait(let w1, let c1?) = sm.lease(now: 0), case .wait(let w2, nil) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertEqual(sm.shutdown(), [.fail(w1), .fail(w2)])
+        XCTAssertEqual(sm.waiterCount, 0)
+        XCTAssertEqual(sm.connectionEstablished(c1, now: 1), [.close(c1)])
+    }
+
+    /// Idle expiry by the time a clock reports, advanced by hand.
+    func testIdleExpiryFollowsAManualClock() {
+        let clock = ManualClock()
+        var sm = SM(configuration: .init(maxConnections: 2, maxIdle: 2, idleTimeout: 60 * second, maxWaiters: 1))
+        guard case .wait(let w1, let c1?) = sm.lease(now: clock.monotonicNanoseconds()) else { return XCTFail() }
+        XCTAssertEqual(sm.connectionEstablished(c1, now: clock.monotonicNanoseconds()), [.handOver(c1, to: w1)])
+        XCTAssertEqual(sm.connectionReleased(c1, reusable: true, now: clock.monotonicNanoseconds()), [])
+        clock.advance(by: 60 * second - 1)
+        XCTAssertEqual(sm.expireIdle(now: clock.monotonicNanoseconds()), [])
+        clock.advance(by: 1)
+        XCTAssertEqual(sm.expireIdle(now: clock.monotonicNanoseconds()), [.close(c1)])
+        XCTAssertEqual(sm.connectionCount, 0)
+    }
+}

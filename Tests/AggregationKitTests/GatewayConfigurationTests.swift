@@ -39,7 +39,7 @@ final class GatewayConfigurationTests: XCTestCase {
             "gateway.json: $.listen.hots: unknown key (allowed: host, port)",
             "gateway.json: $.listen.port: 70000 is out of range 0...65535",
             "gateway.json: $.services.a.instances[0]: 'nohost' is not host:port with a port in 1...65535",
-            "gateway.json: $.services.a.instances[1]: expected \"host:port\", found number",
+            "gateway.json: $.services.a.instances[1]: expected \"host:port\" or {\"address\": \"host:port\", \"weight\": 1, \"zone\": \"…\"}, found number",
             "gateway.json: $.services.b.instances: at least one instance is required",
             "gateway.json: $.routes[0].proxy.service: unknown service 'missing' (defined: a, b)",
             "gateway.json: $.routes[1].name: duplicate route name 'r1'",

@@ -214,7 +214,7 @@ final class LoggerTests: XCTestCase {
         XCTAssertEqual(text(1_700_000_000, 42), "2023-11-14T22:13:20.042Z")
         XCTAssertEqual(text(4_102_444_799, 999), "2099-12-31T23:59:59.999Z")
         // The loops' cached clock writes the same text as the logger's.
-        let clock = WallClock()
+        let clock = LoopClock(source: SystemClock())
         var cached: [UInt8] = []
         clock.appendISO8601(into: &cached)
         XCTAssertTrue(JSONSchema.isRFC3339DateTime(String(decoding: cached, as: UTF8.self)))

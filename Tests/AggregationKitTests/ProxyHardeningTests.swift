@@ -22,7 +22,7 @@ final class ProxyHardeningTests: XCTestCase {
     /// The shipped web gateway (`contracts/web`), every service pointed at the echo server.
     private func webGateway() throws -> Int {
         var config = try GatewayConfiguration.load(directory: Self.root.appendingPathComponent("contracts/web").path)
-        for i in config.services.indices { config.services[i].instances = [("127.0.0.1", downstream.port)] }
+        for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         return try start(config)
     }
 

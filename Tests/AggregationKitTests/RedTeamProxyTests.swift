@@ -27,7 +27,7 @@ final class RedTeamProxyTests: XCTestCase {
     /// The shipped web gateway, every service pointed at the echo server.
     private func webGateway() throws -> Int {
         var config = try GatewayConfiguration.load(directory: Self.root.appendingPathComponent("contracts/web").path)
-        for i in config.services.indices { config.services[i].instances = [("127.0.0.1", downstream.port)] }
+        for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         config.server.port = 0
         LogBuffer.enabled = false
         let g = try Gateway(configuration: config, group: try EventLoopGroup(threads: 1))

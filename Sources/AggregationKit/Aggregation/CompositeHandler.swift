@@ -19,12 +19,17 @@ public final class ResponseValidation: Sendable {
 ///        ─▶ response template ─▶ _meta / X-Partial-Response ─▶ schema check ─▶ ETag ─▶ bytes
 public struct CompositeHandler: HTTPHandler {
     let endpoint: CompiledEndpoint
-    let services: [String: ServiceInstances]
+    /// The upstream of each call, in `endpoint.calls` order (looked up once here, not per request).
+    let upstreams: [Upstream]
     let validation: ResponseValidation
 
-    public init(endpoint: CompiledEndpoint, services: [String: ServiceInstances], validation: ResponseValidation) {
+    /// `services` must hold every service the endpoint's calls name (the configuration checked that).
+    public init(endpoint: CompiledEndpoint, services: [String: Upstream], validation: ResponseValidation) {
         self.endpoint = endpoint
-        self.services = services
+        upstreams = endpoint.calls.map { call in
+            guard let upstream = services[call.service] else { preconditionFailure("endpoint '\(endpoint.name)': unknown service '\(call.service)'") }
+            return upstream
+        }
         self.validation = validation
     }
 
@@ -56,8 +61,10 @@ public struct CompositeHandler: HTTPHandler {
         let deadline = endpoint.deadline
 
         // The deadline is enforced by giving every call at most the time that is left, on the loop's own
-        // timers: no extra task per request, no hop to another thread.
-        let deadlineAt = MonotonicClock.now() + deadline
+        // timers: no extra task per request, no hop to another thread. Read from the loop's clock, the one
+        // its timers use (a manual one in tests).
+        let clock = loop.clock
+        let deadlineAt = clock.monotonicNanoseconds() + deadline
         func deadlineProblem(_ waiting: [String]) -> HTTPError {
             HTTPError(status: 504, code: "deadline_exceeded",
                       detail: "the endpoint's \(deadline / 1_000_000) ms deadline passed while waiting for: \(waiting.joined(separator: ", "))",
@@ -69,7 +76,7 @@ public struct CompositeHandler: HTTPHandler {
             var remaining = calls.count
             while remaining > 0 {
                 for i in calls.indices where !started[i] && endpoint.dependencies[i].allSatisfy({ finished[$0] }) {
-                    let now = MonotonicClock.now()
+                    let now = clock.monotonicNanoseconds()
                     guard now < deadlineAt else {
                         group.cancelAll()
                         throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
@@ -81,9 +88,9 @@ public struct CompositeHandler: HTTPHandler {
                         group.cancelAll()
                         throw error
                     }
-                    let origin = services[call.service]!.pick()
-                    let timeout = min(call.timeout ?? origin.responseTimeout, deadlineAt - now)
-                    group.addTask { (i, await Self.run(call, plan: plan, origin: origin, loop: loop, timeout: timeout)) }
+                    let upstream = upstreams[i]
+                    let timeout = min(call.timeout ?? upstream.responseTimeout, deadlineAt - now)
+                    group.addTask { (i, await Self.run(call, plan: plan, upstream: upstream, loop: loop, timeout: timeout)) }
                 }
                 guard let (i, outcome) = try await group.next() else { break }
                 switch outcome {
@@ -92,7 +99,7 @@ public struct CompositeHandler: HTTPHandler {
                     if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
                 case .failure(let failure):
                     let call = calls[i]
-                    if failure.isTimeout && MonotonicClock.now() >= deadlineAt {
+                    if failure.isTimeout && clock.monotonicNanoseconds() >= deadlineAt {
                         group.cancelAll()
                         throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
                     }
@@ -258,14 +265,14 @@ public struct CompositeHandler: HTTPHandler {
         }
     }
 
-    static func run(_ call: CompiledCall, plan: Plan, origin: UpstreamOrigin, loop: EventLoop, timeout: UInt64) async -> Outcome {
+    static func run(_ call: CompiledCall, plan: Plan, upstream: Upstream, loop: EventLoop, timeout: UInt64) async -> Outcome {
         guard case .requests(let requests) = plan else {
             if case .failed(let why) = plan { return .failure(CallFailure(status: nil, upstream: nil, reason: why)) }
             return .failure(CallFailure(status: nil, upstream: nil, reason: "no request"))
         }
         switch call.expansion {
         case .single:
-            return await send(call, requests[0], origin: origin, loop: loop, timeout: timeout)
+            return await send(call, requests[0], upstream: upstream, loop: loop, timeout: timeout)
         case .forEach(_, _, let concurrency), .batch(_, _, _, let concurrency, _):
             var results = [JSONValue?](repeating: nil, count: requests.count)
             var headers = HTTPHeaders()
@@ -276,7 +283,7 @@ public struct CompositeHandler: HTTPHandler {
                     let i = next
                     next += 1
                     let r = requests[i]
-                    group.addTask { (i, await send(call, r, origin: origin, loop: loop, timeout: timeout)) }
+                    group.addTask { (i, await send(call, r, upstream: upstream, loop: loop, timeout: timeout)) }
                 }
                 while next < min(concurrency, requests.count) { startOne(&group) }
                 while let (i, outcome) = await group.next() {
@@ -305,15 +312,15 @@ public struct CompositeHandler: HTTPHandler {
         }
     }
 
-    static func send(_ call: CompiledCall, _ request: UpstreamRequest, origin: UpstreamOrigin, loop: EventLoop, timeout: UInt64) async -> Outcome {
+    static func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, loop: EventLoop, timeout: UInt64) async -> Outcome {
         let response: HTTPResponse
         do {
-            response = try await HTTPClient.execute(request, to: origin, on: loop, timeout: timeout)
+            response = try await upstream.execute(request, on: loop, timeout: timeout).response
         } catch {
             // The error's detail holds the address and the system's error text: for the log only.
             let code = String(error.kind.rawValue.map { $0 == "_" ? " " : $0 })
             return .failure(CallFailure(status: nil, upstream: error, reason: error.isTimeout ? "timed out (\(code))" : code,
-                                        internalReason: "\(error.description) (\(request.method) \(origin.authority))"))
+                                        internalReason: "\(error.description) (\(request.method) \(error.authority ?? "no instance"))"))
         }
         guard call.successStatus.contains(response.status) else {
             return .failure(CallFailure(status: response.status, upstream: nil, reason: "downstream answered \(response.status)"))

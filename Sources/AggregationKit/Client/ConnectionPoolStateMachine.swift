@@ -9,6 +9,8 @@
 ///   refused at once (the shell answers 503).
 /// - A released connection goes to the oldest waiter, else idles (up to `maxIdle`), else closes.
 /// - Idle connections older than `idleTimeout` are closed by `expireIdle(now:)`.
+/// - After `shutdown()` nothing is leased, waiters are failed, and every connection closes as soon as it
+///   is idle (a request in progress finishes first).
 public struct ConnectionPoolStateMachine: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var maxConnections: Int
@@ -34,6 +36,8 @@ public struct ConnectionPoolStateMachine: Sendable {
         case wait(WaiterID, create: ConnectionID?)
         /// The wait queue is full: refuse the request.
         case rejected
+        /// The pool was shut down: refuse the request.
+        case shutDown
     }
 
     public enum Action: Equatable, Sendable {
@@ -54,6 +58,7 @@ public struct ConnectionPoolStateMachine: Sendable {
     private var nextConnectionID = 0
     private var nextWaiterID = 0
     private var connectingCount = 0
+    public private(set) var isShutDown = false
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
@@ -62,6 +67,7 @@ public struct ConnectionPoolStateMachine: Sendable {
     public var waiterCount: Int { waiters.count - waiterHead }
 
     public mutating func lease(now: UInt64) -> LeaseResult {
+        if isShutDown { return .shutDown }
         if let id = idleStack.popLast() {
             connections[id] = .leased
             return .leased(id)
@@ -128,8 +134,10 @@ public struct ConnectionPoolStateMachine: Sendable {
         return actions
     }
 
-    /// Closes everything idle and fails every waiter.
+    /// Closes everything idle and fails every waiter; from now on every connection closes when it would
+    /// go idle, and leases are refused.
     public mutating func shutdown() -> [Action] {
+        isShutDown = true
         var actions = idleStack.map { Action.close($0) }
         for id in idleStack { connections[id] = nil }
         idleStack = []
@@ -140,6 +148,10 @@ public struct ConnectionPoolStateMachine: Sendable {
     // MARK: -
 
     private mutating func becameAvailable(_ id: ConnectionID, now: UInt64) -> [Action] {
+        if isShutDown {
+            connections[id] = nil
+            return [.close(id)]
+        }
         if let w = dequeueWaiter() {
             connections[id] = .leased
             return [.handOver(id, to: w)]

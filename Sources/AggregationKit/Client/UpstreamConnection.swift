@@ -3,6 +3,12 @@ import Glibc
 #endif
 internal import CLinuxIO
 
+/// The request an `UpstreamConnection` carries: told once, on the loop thread, how it ended.
+protocol UpstreamExchange: AnyObject {
+    /// The response or the error; `reusable`: the connection may carry another request.
+    func exchangeFinished(_ result: Result<HTTPResponse, UpstreamError>, reusable: Bool)
+}
+
 /// One keep-alive connection to an origin, on one loop. The pool leases it to one request at a time.
 final class UpstreamConnection: EventLoopHandler {
     enum Phase { case connecting, idle, busy, closed }
@@ -20,7 +26,8 @@ final class UpstreamConnection: EventLoopHandler {
     private var outgoingOffset = 0
     private var incoming: [UInt8] = []
     private var parser: HTTPResponseParser
-    private var completion: ((Result<HTTPResponse, UpstreamError>, _ reusable: Bool) -> Void)?
+    /// The request in progress (an object rather than a closure: no allocation per request).
+    private var exchange: (any UpstreamExchange)?
     private var wantsWrite = false
 
     init(id: Int, pool: UpstreamPool, loop: EventLoop) throws {
@@ -44,16 +51,16 @@ final class UpstreamConnection: EventLoopHandler {
         }
     }
 
-    /// Sends one request; `completion` is called once, on the loop, with the response or the error.
-    func send(_ request: UpstreamRequest, headers: HTTPHeaders, timeout: UInt64,
-              completion: @escaping (Result<HTTPResponse, UpstreamError>, _ reusable: Bool) -> Void) {
+    /// Sends one request (with `Host: <origin>` when it has none, and `Connection: close` when the origin
+    /// is not reused); `exchange` is told once, on the loop, the response or the error.
+    func send(_ request: UpstreamRequest, timeout: UInt64, exchange: any UpstreamExchange) {
         precondition(phase == .idle)
         phase = .busy
-        self.completion = completion
+        self.exchange = exchange
         parser = HTTPResponseParser(limits: pool.origin.limits, requestWasHead: request.method == "HEAD")
         incoming.removeAll(keepingCapacity: true)
         outgoing.removeAll(keepingCapacity: true)
-        HTTPRequestSerializer.serialize(method: request.method, target: request.target, headers: headers, body: request.body, into: &outgoing)
+        request.serialize(authority: pool.origin.authority, closeConnection: !pool.origin.reuseConnections, into: &outgoing)
         outgoingOffset = 0
         deadline = loop.now + timeout
         flush()
@@ -216,18 +223,18 @@ final class UpstreamConnection: EventLoopHandler {
         requestsServed += 1
         phase = reusable ? .idle : .busy
         incoming.removeAll(keepingCapacity: incoming.capacity <= 65536)
-        let done = completion
-        completion = nil
+        let done = exchange
+        exchange = nil
         if !reusable { close() }
-        done?(.success(response), reusable)
+        done?.exchangeFinished(.success(response), reusable: reusable)
     }
 
     func fail(_ error: UpstreamError) {
         guard phase != .closed else { return }
-        let done = completion
-        completion = nil
+        let done = exchange
+        exchange = nil
         close()
-        done?(.failure(error), false)
+        done?.exchangeFinished(.failure(error), reusable: false)
     }
 
     func close() {

@@ -1,14 +1,20 @@
-/// The shell around `ConnectionPoolStateMachine` for one origin on one loop: it owns the sockets and the
-/// waiting requests, feeds events to the state machine and performs the actions it returns.
-/// Loop thread only.
-final class UpstreamPool: EventLoopHandler {
-    typealias Waiter = (UpstreamConnection?, UpstreamError?) -> Void
+/// Something that waits for a connection from an `UpstreamPool` (an upstream call). Told exactly once,
+/// on the loop thread: a connection, or why there is none.
+protocol UpstreamPoolWaiter: AnyObject {
+    func connectionLeased(_ connection: UpstreamConnection)
+    func leaseFailed(_ error: UpstreamError)
+}
 
+/// The shell around `ConnectionPoolStateMachine` for one origin on one loop: it owns the sockets and the
+/// waiting requests, feeds events to the state machine and performs the actions it returns. Owned by an
+/// `Upstream` (one per instance and loop), which shuts it down. Loop thread only.
+final class UpstreamPool: EventLoopHandler {
     let origin: UpstreamOrigin
     let loop: EventLoop
     private var machine: ConnectionPoolStateMachine
     private var connections: [Int: UpstreamConnection] = [:]
-    private var waiters: [Int: (callback: Waiter, timer: TimerHandle)] = [:]
+    /// Waiters are objects, not closures: no allocation per lease.
+    private var waiters: [Int: (waiter: any UpstreamPoolWaiter, timer: TimerHandle)] = [:]
     private var lastExpiry: UInt64 = 0
     /// Reusable connections whose release waits for the next loop turn (see `release`).
     private var deferredReleases: [UpstreamConnection] = []
@@ -22,11 +28,12 @@ final class UpstreamPool: EventLoopHandler {
 
     var connectionCount: Int { machine.connectionCount }
     var idleCount: Int { machine.idleCount }
+    var waiterCount: Int { machine.waiterCount }
 
-    /// Gets a connection for one request; `callback` runs once, with a connection or an error.
-    /// Returns a token to cancel the wait.
+    /// Gets a connection for one request; `waiter` is told once, with a connection or an error (possibly
+    /// before this returns). Returns a token to cancel the wait.
     @discardableResult
-    func lease(_ callback: @escaping Waiter) -> Int? {
+    func lease(_ waiter: any UpstreamPoolWaiter) -> Int? {
         while true {
             switch machine.lease(now: loop.now) {
             case .leased(let id):
@@ -43,19 +50,22 @@ final class UpstreamPool: EventLoopHandler {
                     perform(machine.connectionReleased(id, reusable: false, now: loop.now))
                     continue
                 }
-                callback(connection, nil)
+                waiter.connectionLeased(connection)
                 return nil
             case .rejected:
-                callback(nil, UpstreamError(.poolExhausted, "all \(origin.pool.maxConnections) connections to \(origin.authority) are busy and \(origin.pool.maxWaiters) requests are waiting"))
+                waiter.leaseFailed(UpstreamError(.poolExhausted, "all \(origin.pool.maxConnections) connections to \(origin.authority) are busy and \(origin.pool.maxWaiters) requests are waiting"))
                 return nil
-            case .wait(let waiter, let create):
+            case .shutDown:
+                waiter.leaseFailed(UpstreamError(.shutDown, "the pool for \(origin.authority) is shut down"))
+                return nil
+            case .wait(let token, let create):
                 let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [weak self] in
-                    guard let self, self.machine.cancelWaiter(waiter), let w = self.waiters.removeValue(forKey: waiter) else { return }
-                    w.callback(nil, UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
+                    guard let self, self.machine.cancelWaiter(token), let w = self.waiters.removeValue(forKey: token) else { return }
+                    w.waiter.leaseFailed(UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
                 }
-                waiters[waiter] = (callback, timer)
+                waiters[token] = (waiter, timer)
                 if let create { open(create) }
-                return waiter
+                return token
             }
         }
     }
@@ -112,8 +122,7 @@ final class UpstreamPool: EventLoopHandler {
 
     func connectionFailed(_ connection: UpstreamConnection, _ error: UpstreamError) {
         connections[connection.id] = nil
-        lastError = error
-        perform(machine.connectionFailed(connection.id))
+        perform(machine.connectionFailed(connection.id), failingWith: error)
     }
 
     func idleConnectionClosed(_ connection: UpstreamConnection) {
@@ -121,35 +130,42 @@ final class UpstreamPool: EventLoopHandler {
         machine.idleConnectionClosed(connection.id)
     }
 
-    private var lastError: UpstreamError?
-
     private func open(_ id: Int) {
         do {
             let connection = try UpstreamConnection(id: id, pool: self, loop: loop)
             connections[id] = connection
         } catch {
-            lastError = UpstreamError(.connectFailed, "\(origin.authority): \(error)")
-            perform(machine.connectionFailed(id))
+            perform(machine.connectionFailed(id), failingWith: UpstreamError(.connectFailed, "\(origin.authority): \(error)"))
         }
     }
 
-    private func perform(_ actions: [ConnectionPoolStateMachine.Action]) {
+    /// Performs the machine's actions; a failed waiter gets `failure` (why the connection it waited for
+    /// is not coming).
+    private func perform(_ actions: [ConnectionPoolStateMachine.Action], failingWith failure: UpstreamError? = nil) {
         for action in actions {
             switch action {
-            case .handOver(let id, let waiter):
-                guard let w = waiters.removeValue(forKey: waiter) else { continue }
+            case .handOver(let id, let token):
+                guard let w = waiters.removeValue(forKey: token) else { continue }
                 w.timer.cancel()
-                w.callback(connections[id]!, nil)
+                w.waiter.connectionLeased(connections[id]!)
             case .create(let id):
                 open(id)
             case .close(let id):
                 connections.removeValue(forKey: id)?.close()
-            case .fail(let waiter):
-                guard let w = waiters.removeValue(forKey: waiter) else { continue }
+            case .fail(let token):
+                guard let w = waiters.removeValue(forKey: token) else { continue }
                 w.timer.cancel()
-                w.callback(nil, lastError ?? UpstreamError(.connectFailed, "cannot connect to \(origin.authority)"))
+                w.waiter.leaseFailed(failure ?? UpstreamError(.connectFailed, "cannot connect to \(origin.authority)"))
             }
         }
+    }
+
+    /// Closes the idle connections and fails the waiters; connections in use close when their request
+    /// is done, and later leases are refused. Stops the idle-expiry tick.
+    func shutdown() {
+        guard !machine.isShutDown else { return }
+        perform(machine.shutdown(), failingWith: UpstreamError(.shutDown, "the pool for \(origin.authority) was shut down"))
+        loop.removeTicker(self)
     }
 
     func tick(now: UInt64) {
@@ -160,26 +176,4 @@ final class UpstreamPool: EventLoopHandler {
     }
 
     func handleEvents(_ events: UInt32) {}
-}
-
-/// One slot per loop for an origin's pool. A loop reads and writes only the slot of its own index, so
-/// the slots need no lock; the array never grows (at most `capacity` loops).
-final class PoolSlots: @unchecked Sendable {
-    static let capacity = 256
-    private let slots = UnsafeMutablePointer<UpstreamPool?>.allocate(capacity: PoolSlots.capacity)
-
-    init() { slots.initialize(repeating: nil, count: Self.capacity) }
-    deinit {
-        slots.deinitialize(count: Self.capacity)
-        slots.deallocate()
-    }
-
-    /// The pool of `origin` on `loop`, created on first use. Loop thread only.
-    func pool(for origin: UpstreamOrigin, on loop: EventLoop) -> UpstreamPool {
-        if let p = slots[loop.index] { return p }
-        let p = UpstreamPool(origin: origin, loop: loop)
-        slots[loop.index] = p
-        loop.addTicker(p)
-        return p
-    }
 }

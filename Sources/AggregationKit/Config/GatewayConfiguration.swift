@@ -10,8 +10,8 @@ import FoundationEssentials
 ///                 "maxBodyBytes": 1048576, "maxConnections": 16384, "maxResponseBytes": 16777216 },
 ///   "timeouts": { "headerMs": 10000, "bodyMs": 30000, "idleMs": 60000, "writeMs": 30000, "drainMs": 10000 },
 ///   "accessLog": true,                  // or {"path": "/var/log/bff/access.log", "enabled": true}
-///   "services": { "users": { "instances": ["127.0.0.1:9101"], "connectTimeoutMs": 2000,
-///                            "responseTimeoutMs": 10000,
+///   "services": { "users": { "instances": ["127.0.0.1:9101", {"address": "127.0.0.1:9102", "weight": 3, "zone": "eu-1"}],
+///                            "balancer": "roundRobin", "connectTimeoutMs": 2000, "responseTimeoutMs": 10000,
 ///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256,
 ///                                      "reuse": true } } },
 ///   "routes":   [ { "name": "user", "method": "GET", "path": "/api/web/users/{id}",
@@ -45,10 +45,33 @@ public struct GatewayConfiguration: Sendable {
     public func service(named name: String) -> ServiceConfiguration? { services.first { $0.name == name } }
 }
 
+/// One instance of a service: `"host:port"`, or `{"address": "host:port", "weight": 1…1000, "zone": "eu-1"}`.
+public struct InstanceConfiguration: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// Its relative share of the calls (default 1).
+    public var weight: Int
+    /// Where it runs, for zone-aware balancing later (letters, digits, `.`, `_`, `-`; at most 64).
+    public var zone: String?
+
+    public init(host: String, port: Int, weight: Int = 1, zone: String? = nil) {
+        self.host = host
+        self.port = port
+        self.weight = weight
+        self.zone = zone
+    }
+
+    /// Weights are 1…1000: enough for any ratio a person writes down, small enough that a sum over many
+    /// instances cannot overflow the balancer's counters.
+    public static let weightRange = 1...1000
+}
+
 public struct ServiceConfiguration: Sendable {
     public var name: String
-    /// `host:port` of each instance, in order.
-    public var instances: [(host: String, port: Int)]
+    /// Each instance, in configuration order.
+    public var instances: [InstanceConfiguration]
+    /// How an instance is picked for each call (`balancer`, default `roundRobin`).
+    public var balancer: BalancerKind = .roundRobin
     public var pool: ConnectionPoolStateMachine.Configuration
     public var connectTimeout: UInt64
     public var responseTimeout: UInt64
@@ -259,16 +282,27 @@ extension GatewayConfiguration {
         if let services = r.object(top?["services"], "$.services", allowed: top?["services"]?.objectValue?.keys ?? []) {
             for (name, value) in services.entries {
                 let p = "$.services.\(name)"
-                guard let s = r.object(value, p, allowed: ["instances", "connectTimeoutMs", "responseTimeoutMs", "pool", "demo"]) else { continue }
-                var instances: [(String, Int)] = []
+                guard let s = r.object(value, p, allowed: ["instances", "balancer", "connectTimeoutMs", "responseTimeoutMs", "pool", "demo"]) else { continue }
+                var instances: [InstanceConfiguration] = []
                 if let list = r.array(s, "instances", p, required: true) {
                     if list.isEmpty { r.issue("\(p).instances", "at least one instance is required") }
                     for (i, item) in list.enumerated() {
-                        guard case .string(let text) = item else { r.issue("\(p).instances[\(i)]", "expected \"host:port\", found \(item.typeName)"); continue }
-                        switch parseInstance(text) {
-                        case .success(let hp): instances.append(hp)
-                        case .failure(let reason): r.issue("\(p).instances[\(i)]", reason.text)
+                        guard let instance = parseInstance(item, "\(p).instances[\(i)]", r) else { continue }
+                        if instances.contains(where: { $0.host == instance.host && $0.port == instance.port }) {
+                            r.issue("\(p).instances[\(i)]", "'\(instance.host):\(instance.port)' is listed twice (give one entry a weight instead)")
+                            continue
                         }
+                        instances.append(instance)
+                    }
+                }
+                var balancer = BalancerKind.roundRobin
+                if let b = r.string(s, "balancer", p) {
+                    if let kind = BalancerKind(rawValue: b) {
+                        balancer = kind
+                    } else if ["leastRequest", "random", "hash", "consistentHash", "ringHash", "maglev"].contains(b) {
+                        r.issue("\(p).balancer", "'\(b)' is not available yet (available: \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    } else {
+                        r.issue("\(p).balancer", "unknown balancer '\(b)' (available: \(BalancerKind.allCases.map(\.rawValue).joined(separator: ", ")))")
                     }
                 }
                 var pool = ConnectionPoolStateMachine.Configuration()
@@ -281,8 +315,8 @@ extension GatewayConfiguration {
                 let connect = r.int(s, "connectTimeoutMs", p, range: 1...600_000).map { UInt64($0) * 1_000_000 } ?? 2_000_000_000
                 let response = r.int(s, "responseTimeoutMs", p, range: 1...3_600_000).map { UInt64($0) * 1_000_000 } ?? 30_000_000_000
                 let demo = r.string(s, "demo", p)
-                config.services.append(ServiceConfiguration(name: name, instances: instances, pool: pool, connectTimeout: connect, responseTimeout: response, demo: demo,
-                                                            maxResponseBytes: maxResponseBytes, reuseConnections: reuse))
+                config.services.append(ServiceConfiguration(name: name, instances: instances, balancer: balancer, pool: pool, connectTimeout: connect,
+                                                            responseTimeout: response, demo: demo, maxResponseBytes: maxResponseBytes, reuseConnections: reuse))
             }
         }
 
@@ -362,6 +396,47 @@ extension GatewayConfiguration {
     /// A composite endpoint's policy: `defaults.policy` with the contract's own sections in place of the defaults'.
     public func effectivePolicy(endpoint: CompiledEndpoint) -> RoutePolicy {
         endpoint.policyOverride.applied(to: defaultPolicy)
+    }
+
+    /// One entry of `instances`: `"host:port"` or `{"address": "host:port", "weight": …, "zone": …}`.
+    static func parseInstance(_ item: JSONValue, _ path: String, _ r: ConfigReader) -> InstanceConfiguration? {
+        switch item {
+        case .string(let text):
+            switch parseInstance(text) {
+            case .success(let hp): return InstanceConfiguration(host: hp.host, port: hp.port)
+            case .failure(let reason): r.issue(path, reason.text); return nil
+            }
+        case .object:
+            guard let o = r.object(item, path, allowed: ["address", "weight", "zone"]) else { return nil }
+            let before = r.issues.count
+            var instance: InstanceConfiguration? = nil
+            if let text = r.string(o, "address", path, required: true) {
+                switch parseInstance(text) {
+                case .success(let hp): instance = InstanceConfiguration(host: hp.host, port: hp.port)
+                case .failure(let reason): r.issue("\(path).address", reason.text)
+                }
+            }
+            let weight = r.int(o, "weight", path, range: InstanceConfiguration.weightRange) ?? 1
+            let zone = r.string(o, "zone", path)
+            if let zone, !isZoneName(zone) {
+                r.issue("\(path).zone", "'\(zone)' is not a zone name (1 to 64 letters, digits, '.', '_' or '-')")
+            }
+            guard var result = instance, r.issues.count == before else { return nil }
+            result.weight = weight
+            result.zone = zone
+            return result
+        default:
+            r.issue(path, "expected \"host:port\" or {\"address\": \"host:port\", \"weight\": 1, \"zone\": \"…\"}, found \(item.typeName)")
+            return nil
+        }
+    }
+
+    /// A zone name becomes a metric label and a log field: a short token, nothing else.
+    static func isZoneName(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        return (1...64).contains(utf8.count) && utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
+        }
     }
 
     /// `host:port`, `[v6]:port`, optionally with `http://`.

@@ -80,7 +80,7 @@ public enum ContractTestRunner {
             })
             let port = try server.start()
             stubServers.append(server)
-            config.services[i].instances = [(host: "127.0.0.1", port: port)]
+            config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: port)]
         }
         config.server.port = 0
         config.server.host = "127.0.0.1"
@@ -91,11 +91,13 @@ public enum ContractTestRunner {
         let origin = try UpstreamOrigin(host: "127.0.0.1", port: port, pool: .init(maxConnections: 4, maxIdle: 4, idleTimeout: 60_000_000_000, maxWaiters: 64),
                                         connectTimeout: 2_000_000_000, responseTimeout: 30_000_000_000)
         let clientLoop = try EventLoopGroup(threads: 1, logging: .disabled)
+        let client = Upstream(name: "gateway", instances: [UpstreamInstance(index: 0, origin: origin)], group: clientLoop)
         defer {
             gateway.shutdown()
             group.shutdown()
             for s in stubServers { s.shutdown() }
             stubGroup.shutdown()
+            client.shutdown()
             clientLoop.shutdown()
         }
 
@@ -108,8 +110,8 @@ public enum ContractTestRunner {
             let started = MonotonicClock.now()
             var problems: [String] = []
             do {
-                let response = try await HTTPClient.execute(UpstreamRequest(method: c.method, target: c.path, headers: headers, body: c.body),
-                                                            to: origin, on: clientLoop.loops[0])
+                let response = try await client.execute(UpstreamRequest(method: c.method, target: c.path, headers: headers, body: c.body),
+                                                        on: clientLoop.loops[0]).response
                 problems = check(c, response, config: config)
             } catch {
                 problems = ["request failed: \(error)"]

@@ -30,7 +30,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     public let index: Int
     let epollFD: Int32
     private let wakeFD: Int32
-    private let queue = Mutex<[Work]>([])
+    /// The queued work, and whether the loop has finished (work submitted after that never runs).
+    private let queue = Mutex<(work: [Work], finished: Bool)>(([], false))
     private let stopped = Atomic<Bool>(false)
     nonisolated(unsafe) private var threadID: pthread_t = 0
 
@@ -50,24 +51,27 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Whether this iteration's poll reported `fd` (its handler may not have run yet). Loop thread only.
     func isReportedNow(_ fd: Int32) -> Bool { Int(fd) < reportedAt.count && reportedAt[Int(fd)] == iteration }
     private var lastTick: UInt64 = 0
-    /// The time at the start of this iteration; cheap to read on the loop thread.
-    private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
+    /// The monotonic time (of `clock`) at the start of this iteration; cheap to read on the loop thread.
+    /// What the loop's timers, ticks, connection deadlines, pool idle expiry and upstream latencies use.
+    private(set) var now: UInt64
     /// The access log stream on this loop: lines batched per iteration (see `LogBuffer`).
     let log: LogBuffer
     /// The application log (the group's `LogStreams.application`). Any thread.
     public let logger: Logger
-    let clock: WallClock
+    /// The clock this loop decides with (injected; a `ManualClock` in tests), and its wall time as text.
+    public let clock: LoopClock
     /// Requests on this loop that took a Swift task (a suspending stage, a composite endpoint, a plain
     /// handler); proxy routes behind synchronous stages take none. Loop thread only.
     public internal(set) var requestTasksStarted: UInt64 = 0
     /// One scratch buffer for every read on this loop, so idle connections hold no read memory.
     let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
-    init(index: Int, logging: LogStreams = .standard) throws {
+    init(index: Int, clock: any GatewayClock = SystemClock(), logging: LogStreams = .standard) throws {
         self.index = index
-        let clock = WallClock()
-        self.clock = clock
-        log = LogBuffer(writer: logging.access, clock: clock)
+        let loopClock = LoopClock(source: clock)
+        self.clock = loopClock
+        now = clock.monotonicNanoseconds()
+        log = LogBuffer(writer: logging.access, clock: loopClock)
         logger = logging.application
         epollFD = try Syscall.epollCreate()
         wakeFD = try Syscall.eventFD()
@@ -88,12 +92,30 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         submit(.closure(work))
     }
 
-    private func submit(_ work: Work) {
-        let wasEmpty = queue.withLock { q in
-            q.append(work)
-            return q.count == 1
+    @discardableResult
+    private func submit(_ work: Work) -> Bool {
+        let (accepted, wasEmpty) = queue.withLock { q -> (Bool, Bool) in
+            guard !q.finished else { return (false, false) }
+            q.work.append(work)
+            return (true, q.work.count == 1)
         }
         if wasEmpty && !inEventLoop { wake() }
+        return accepted
+    }
+
+    /// Runs `body` on the loop and waits for its result; nil if the loop has finished (its thread is gone,
+    /// so nothing it owns can be reached any more). For shutdown paths, never on a loop thread.
+    func tryExecute<T: Sendable>(sync body: @escaping @Sendable () -> T) -> T? {
+        precondition(!inEventLoop, "tryExecute(sync:) on the loop's own thread would deadlock")
+        let box = Mutex<T?>(nil)
+        let done = DispatchSemaphoreLite()
+        guard submit(.closure({
+            let r = body()
+            box.withLock { $0 = r }
+            done.signal()
+        })) else { return nil }
+        done.wait()
+        return box.withLock { $0 }
     }
 
     private func wake() {
@@ -134,6 +156,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// Adds a handler that has no descriptor of its own but wants `tick` (a pool's idle expiry).
     func addTicker(_ handler: EventLoopHandler) { tickers[ObjectIdentifier(handler)] = handler }
 
+    /// Stops calling `tick` on a handler `addTicker` added.
+    func removeTicker(_ handler: EventLoopHandler) { tickers[ObjectIdentifier(handler)] = nil }
+
 
     // MARK: Running
 
@@ -148,16 +173,16 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(maxEvents))
         defer { events.deallocate() }
         while !stopped.load(ordering: .acquiring) {
-            let pending = queue.withLock { !$0.isEmpty }
+            let pending = queue.withLock { !$0.work.isEmpty }
             var timeout: Int32 = 50
             if pending {
                 timeout = 0
             } else if let next = timers.nextDeadline {
-                let nowNs = Syscall.monotonicNanoseconds()
+                let nowNs = source.monotonicNanoseconds()
                 timeout = next <= nowNs ? 0 : Int32(min(50, (next - nowNs) / 1_000_000 + 1))
             }
             let n = Syscall.epollWait(epollFD, events, maxEvents, timeoutMilliseconds: timeout)
-            now = Syscall.monotonicNanoseconds()
+            now = source.monotonicNanoseconds()
             iteration &+= 1
             for i in 0..<n {
                 let fd = Int(events[i].data.fd)
@@ -176,7 +201,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             runQueuedWork()
             if timers.nextDeadline != nil {
-                now = Syscall.monotonicNanoseconds()
+                now = source.monotonicNanoseconds()
                 timers.fire(upTo: now)
             }
             if now &- lastTick >= Self.tickInterval {
@@ -185,8 +210,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             }
             log.flush()
         }
+        // Work submitted until now still runs (a `tryExecute(sync:)` caller is waiting on it); later
+        // submissions are refused.
+        queue.withLock { $0.finished = true }
+        runQueuedWork()
         log.flush()
     }
+
+    /// The injected clock, read without the `LoopClock` hop.
+    private var source: any GatewayClock { clock.source }
 
     private func runQueuedWork() {
         // A few rounds, so work queued by work (a task resumed by a reply) runs before the next epoll_wait.
@@ -194,7 +226,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             // Swap the queue with an empty spare under the lock: no allocation per round.
             var batch = spare
             spare = []
-            queue.withLock { q in swap(&q, &batch) }
+            queue.withLock { q in swap(&q.work, &batch) }
             if batch.isEmpty {
                 spare = batch
                 return

@@ -11,11 +11,14 @@ public final class EventLoopGroup: Sendable {
 
     /// Where the loops' application and access logs go.
     public let logging: LogStreams
+    /// At most this many loops (per-loop state is kept in fixed slots of this size, see `LoopSlots`).
+    public static let maxLoops = 256
 
-    public init(threads count: Int, logging: LogStreams = .standard) throws {
-        precondition(count > 0 && count <= PoolSlots.capacity)
+    /// Starts `count` loops that all decide with `clock` (a `ManualClock` in tests that drive time).
+    public init(threads count: Int, clock: any GatewayClock = SystemClock(), logging: LogStreams = .standard) throws {
+        precondition(count > 0 && count <= Self.maxLoops)
         self.logging = logging
-        loops = try (0..<count).map { try EventLoop(index: $0, logging: logging) }
+        loops = try (0..<count).map { try EventLoop(index: $0, clock: clock, logging: logging) }
         var started: [pthread_t] = []
         for loop in loops {
             let box = Unmanaged.passRetained(loop).toOpaque()

@@ -5,14 +5,19 @@ public final class Gateway: Sendable {
     public let server: HTTPServer
     public let readiness = Readiness()
     public let validation: ResponseValidation
+    /// One `Upstream` per configured service; shut down last (`shutdown()`).
+    public let upstreams: UpstreamRegistry
 
-    /// Builds the route table (every route's pipeline, compiled once) and the server. Nothing listens
-    /// yet. `stages` run first on every route, before the route's own (for embedding and tests).
-    public init(configuration: GatewayConfiguration, group: EventLoopGroup, stages: [any RequestStage] = []) throws {
+    /// Builds the upstreams (one per service; `upstreamObservers` hear every call's outcome), the route
+    /// table (every route's pipeline, compiled once, calling through the upstreams) and the server.
+    /// Nothing listens yet. `stages` run first on every route, before the route's own (for embedding and tests).
+    public init(configuration: GatewayConfiguration, group: EventLoopGroup, stages: [any RequestStage] = [],
+                upstreamObservers: [any UpstreamObserver] = []) throws {
         self.configuration = configuration
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
-        let router = try Self.buildRouter(configuration, validation: validation, stages: stages)
+        upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: upstreamObservers)
+        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages)
         let front = GatewayFront(router: router.router, readiness: readiness,
                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders,
                                  hasBodyLimits: router.hasBodyLimits)
@@ -25,12 +30,12 @@ public final class Gateway: Sendable {
     /// The front every request goes through.
     public let front: GatewayFront
 
-    static func buildRouter(_ configuration: GatewayConfiguration, validation: ResponseValidation,
+    /// Every route with its compiled pipeline; proxy routes and composite calls go through their
+    /// service's upstream (handlers never pick instances themselves).
+    static func buildRouter(_ configuration: GatewayConfiguration, upstreams: UpstreamRegistry, validation: ResponseValidation,
                             stages common: [any RequestStage]) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
-        var services: [String: ServiceInstances] = [:]
-        for service in configuration.services {
-            services[service.name] = ServiceInstances(name: service.name, origins: try service.origins(budget: configuration.server.responseBudget))
-        }
+        var services: [String: Upstream] = [:]
+        for upstream in upstreams.upstreams { services[upstream.name] = upstream }
         var router = Router<GatewayFront.Route>()
         var hasBodyLimits = false
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
@@ -38,7 +43,7 @@ public final class Gateway: Sendable {
             return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder))
         }
         for r in configuration.routes {
-            guard let service = services[r.proxy.service] else {
+            guard let service = upstreams[r.proxy.service] else {
                 throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "routes.\(r.name)", reason: "unknown service")])
             }
             let handler = ProxyHandler(service: service, configuration: r.proxy, via: configuration.server.name,
@@ -56,8 +61,9 @@ public final class Gateway: Sendable {
     /// them): the public listener last, so it is the first to stop and drains while everything it calls
     /// still runs. Its stop fails when requests had to be cut at the drain deadline.
     public var services: [any LifecycleService] {
-        [ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
-            let cut = shutdown()
+        [ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }),
+         ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
+            let cut = drain()
             if cut > 0 { throw ServiceGroup.StopFailure(service: "http-server", reason: "\(cut) connection(s) cut at the drain deadline") }
         })]
     }
@@ -72,6 +78,14 @@ public final class Gateway: Sendable {
     /// connections were cut at the deadline.
     @discardableResult
     public func shutdown() -> Int {
+        let cut = drain()
+        upstreams.shutdown()
+        return cut
+    }
+
+    /// The listener's part of `shutdown`: readiness grace, then the drain. The upstreams stay up.
+    @discardableResult
+    public func drain() -> Int {
         readiness.markDraining()
         let grace = configuration.server.readinessGrace
         if grace > 0 {

@@ -207,7 +207,7 @@ public enum GatewayCommand {
                         printError("\(profile.executable): --demo has no built-in service '\(name)' for service '\(configuration.services[i].name)' (built in: \(services.ports.keys.sorted().joined(separator: ", ")))")
                         exit(2)
                     }
-                    configuration.services[i].instances = [(host: "127.0.0.1", port: port)]
+                    configuration.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: port)]
                     log.debug("demo service", [.string("service", configuration.services[i].name), .string("demo", name), .int("port", port)])
                 }
             } catch {

@@ -1,26 +1,8 @@
-import Synchronization
-
-/// The instances of one service, picked in turn (static list; load balancing comes later).
-public final class ServiceInstances: Sendable {
-    public let name: String
-    public let origins: [UpstreamOrigin]
-    private let counter = Atomic<Int>(0)
-
-    public init(name: String, origins: [UpstreamOrigin]) {
-        precondition(!origins.isEmpty)
-        self.name = name
-        self.origins = origins
-    }
-
-    public func pick() -> UpstreamOrigin {
-        origins.count == 1 ? origins[0] : origins[counter.add(1, ordering: .relaxed).oldValue % origins.count]
-    }
-}
-
 /// A pass-through route: forwards the request to a service and passes its answer back (RFC 9110 §7.6).
 /// A class, so the fast path's closures capture one reference rather than copy every field.
 public final class ProxyHandler: HTTPHandler {
-    let service: ServiceInstances
+    /// The service it forwards to: the upstream picks the instance and reports how each call went.
+    let service: Upstream
     let configuration: ProxyConfiguration
     let via: String
     let forwarding: ForwardingPolicy
@@ -28,7 +10,7 @@ public final class ProxyHandler: HTTPHandler {
     private let viaHop11: String
     private let viaHop10: String
 
-    public init(service: ServiceInstances, configuration: ProxyConfiguration, via: String, forwarding: ForwardingPolicy = ForwardingPolicy()) {
+    public init(service: Upstream, configuration: ProxyConfiguration, via: String, forwarding: ForwardingPolicy = ForwardingPolicy()) {
         self.service = service
         self.configuration = configuration
         self.via = via
@@ -73,34 +55,38 @@ public final class ProxyHandler: HTTPHandler {
     /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
     /// The completion gets the response and, for a failure, the log's account of it.
     func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse, String?) -> Void) {
-        let upstreamRequest: UpstreamRequest, origin: UpstreamOrigin
+        let upstreamRequest: UpstreamRequest
         switch prepare(request, context: context) {
-        case .success(let prepared): (upstreamRequest, origin) = prepared
+        case .success(let prepared): upstreamRequest = prepared
         case .failure(let error):
             return completion(error.response(requestID: context.requestID), error.logText)
         }
-        let requestID = context.requestID
-        HTTPClient.start(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout) { [self] result in
+        service.start(upstreamRequest, on: context.loop, timeout: configuration.timeout) { [self] result, instance in
+            context.upstream = instance?.authority
             switch result {
             case .success(let response): completion(passBack(response), nil)
             case .failure(let error):
-                let problem = problem(error, origin)
-                completion(problem.response(requestID: requestID), problem.logText)
+                let problem = problem(error)
+                completion(problem.response(requestID: context.requestID), problem.logText)
             }
         }
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        let (upstreamRequest, origin) = try prepare(request, context: context).get()
+        let upstreamRequest = try prepare(request, context: context).get()
         do {
-            return passBack(try await HTTPClient.execute(upstreamRequest, to: origin, on: context.loop, timeout: configuration.timeout))
+            let (response, instance) = try await service.execute(upstreamRequest, on: context.loop, timeout: configuration.timeout)
+            context.upstream = instance.authority
+            return passBack(response)
         } catch {
-            throw problem(error, origin)
+            context.upstream = error.authority
+            throw problem(error)
         }
     }
 
-    /// Picks an instance and builds the request for it.
-    private func prepare(_ request: HTTPRequest, context: RequestContext) -> Result<(UpstreamRequest, UpstreamOrigin), HTTPError> {
+    /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless
+    /// `preserveHost` passes the client's).
+    private func prepare(_ request: HTTPRequest, context: RequestContext) -> Result<UpstreamRequest, HTTPError> {
         let target: String
         switch upstreamTarget(request, context: context) {
         case .success(let t): target = t
@@ -115,20 +101,17 @@ public final class ProxyHandler: HTTPHandler {
         guard utf8.first == UInt8(ascii: "/"), utf8.dropFirst().first != UInt8(ascii: "/") else {
             return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: it does not start with a single '/'"))
         }
-        let origin = service.pick()
-        context.upstream = origin.authority
-        let upstream = UpstreamRequest(method: request.method, target: target,
-                                       headers: forwardedHeaders(request, context: context, origin: origin), body: request.body)
-        return .success((upstream, origin))
+        return .success(UpstreamRequest(method: request.method, target: target, headers: forwardedHeaders(request, context: context),
+                                         body: request.body))
     }
 
     /// The client's problem document for an upstream failure: 502, 503 or 504 with a stable code. The
     /// client learns which service failed and how, never its address or the system's error text; those go
     /// to the log (`internalDetail`).
-    private func problem(_ error: UpstreamError, _ origin: UpstreamOrigin) -> HTTPError {
+    private func problem(_ error: UpstreamError) -> HTTPError {
         HTTPError(status: error.status, code: "upstream_\(error.kind.rawValue)",
                   detail: "service '\(service.name)' \(Self.clientPhrase(error.kind))",
-                  internalDetail: "service '\(service.name)' (\(origin.authority)): \(error.detail)")
+                  internalDetail: "service '\(service.name)' (\(error.authority ?? "no instance")): \(error.detail)")
     }
 
     /// What a client may be told about an upstream failure.
@@ -144,6 +127,8 @@ public final class ProxyHandler: HTTPHandler {
         case .memoryBudgetExhausted: return "sent a large response while the gateway's memory budget for them is spent; try again later"
         case .connectionClosed: return "closed the connection before answering"
         case .cancelled: return "was not called: the request was cancelled"
+        case .noAvailableInstance: return "has no available instance"
+        case .shutDown: return "is shutting down"
         }
     }
 
@@ -169,7 +154,8 @@ public final class ProxyHandler: HTTPHandler {
 
     /// The request's fields for upstream, in one pass over bytes: hop-by-hop fields and names with `_`
     /// dropped, forwarding fields (the de-facto `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, and `Via`) set
-    /// from what the gateway saw, `Host` and `X-Request-ID` set.
+    /// from what the gateway saw, and `X-Request-ID` set. `Host` is the client's with `preserveHost`, and
+    /// otherwise left to the upstream, which sets the picked instance's `host:port`.
     ///
     /// A client's own forwarding fields are believed only when it is a trusted proxy: then
     /// `X-Forwarded-For` and `Forwarded` get our hop appended, and its other `X-Forwarded-*` fields and
@@ -177,7 +163,7 @@ public final class ProxyHandler: HTTPHandler {
     /// `-Scheme`, `-Server`, …: frameworks build absolute URLs and pick the scheme from them), `Forwarded`
     /// and `X-Real-IP` is dropped, and ours are set. The address is only parsed when the client sent such
     /// a field.
-    func forwardedHeaders(_ request: HTTPRequest, context: RequestContext, origin: UpstreamOrigin) -> HTTPHeaders {
+    func forwardedHeaders(_ request: HTTPRequest, context: RequestContext) -> HTTPHeaders {
         let headers = request.headers
         let named = Self.connectionNamedFields(headers)
         let underscores = forwarding.underscoresInHeaders
@@ -250,7 +236,7 @@ public final class ProxyHandler: HTTPHandler {
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
         out.add("Via", via.map { $0 + ", " + hop } ?? hop)
         out.add("X-Request-ID", context.requestID)
-        out.add("Host", configuration.preserveHost ? (clientHost ?? origin.authority) : origin.authority)
+        if configuration.preserveHost, let clientHost { out.add("Host", clientHost) }
         return out
     }
 

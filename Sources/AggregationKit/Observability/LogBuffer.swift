@@ -10,7 +10,7 @@ final class LogBuffer {
     /// Where the batches go; nil: lines are discarded as they come.
     let writer: LogWriter?
     /// The loop's clock, for the `time` of entries.
-    let clock: WallClock
+    let clock: LoopClock
     /// Test switch: silences every loop's buffer in the process. Production code leaves it alone (a
     /// gateway that wants no access log gets a group with `LogStreams.access == nil`).
     nonisolated(unsafe) static var enabled = true
@@ -18,7 +18,7 @@ final class LogBuffer {
     /// Past this many bytes the batch is handed over at once rather than at the end of the iteration.
     let flushThreshold: Int
 
-    init(writer: LogWriter? = .standardOutput, clock: WallClock = WallClock(), flushThreshold: Int = 65536) {
+    init(writer: LogWriter? = .standardOutput, clock: LoopClock = LoopClock(source: SystemClock()), flushThreshold: Int = 65536) {
         self.writer = writer
         self.clock = clock
         self.flushThreshold = flushThreshold

@@ -1,0 +1,48 @@
+/// A request to send upstream.
+public struct UpstreamRequest: Sendable {
+    public var method: String
+    public var target: String
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+    public init(method: String, target: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+    }
+
+    var isIdempotent: Bool { ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(method) }
+}
+
+extension UpstreamRequest {
+    /// The request's bytes, in one pass over its fields: `Host: authority` is added when the request has
+    /// no `Host` (the instance is picked after the request is built, so its caller cannot know it), and
+    /// with `closeConnection` (`pool.reuse: false`) any `Connection` field is replaced by
+    /// `Connection: close`. `Content-Length` is the gateway's own and `Transfer-Encoding` is never sent:
+    /// the body is whole. Writing the extra fields here rather than into `headers` keeps the request's
+    /// header storage shared with the caller (no copy per call).
+    func serialize(authority: String, closeConnection: Bool, into out: inout [UInt8]) {
+        out.append(contentsOf: method.utf8)
+        out.append(32)
+        out.append(contentsOf: target.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
+        var sawHost = false
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 4 where headers.nameEquals(at: i, "host"): sawHost = true
+            case 10 where closeConnection && headers.nameEquals(at: i, "connection"): continue
+            case 14 where headers.nameEquals(at: i, "content-length"): continue
+            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
+            default: break
+            }
+            headers.write(fieldAt: i, into: &out)
+        }
+        if !sawHost { HTTPResponseSerializer.appendField("Host", authority, into: &out) }
+        if closeConnection { HTTPResponseSerializer.appendField("Connection", "close", into: &out) }
+        if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
+            HTTPResponseSerializer.appendField("Content-Length", String(body.count), into: &out)
+        }
+        out.append(13); out.append(10)
+        out.append(contentsOf: body)
+    }
+}

@@ -1,0 +1,132 @@
+/// One call through an `Upstream`, from the pick to the outcome report: the only object a call allocates
+/// (it is the pool's waiter and the connection's exchange, so neither needs a closure). Loop thread only,
+/// apart from being handed to the loop.
+///
+/// A reused keep-alive connection that the instance closed before answering is retried once on a fresh
+/// connection to the same instance, for idempotent methods; the retry is part of the same call (one
+/// outcome).
+public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecked Sendable {
+    let upstream: Upstream
+    let request: UpstreamRequest
+    let loop: EventLoop
+    let timeout: UInt64?
+    /// The result, and the instance the call went to (nil if none was picked).
+    typealias Reply = (Result<HTTPResponse, UpstreamError>, UpstreamInstance?)
+    /// Unsafe (not checked): resumed exactly once by `complete`, which clears it; the checked variant
+    /// costs an allocation per call.
+    var continuation: UnsafeContinuation<Reply, Never>?
+    /// Used instead of `continuation` on the fast path.
+    var completion: ((Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
+    private var state: Upstream.LoopState?
+    private var instance: Int?
+    private var pool: UpstreamPool?
+    private var waitToken: Int?
+    private var connection: UpstreamConnection?
+    private var startedAt: UInt64 = 0
+    private var reused = false
+    private var retried = false
+    private var started = false
+    private var cancelled = false
+    private var done = false
+
+    init(upstream: Upstream, request: UpstreamRequest, loop: EventLoop, timeout: UInt64?) {
+        self.upstream = upstream
+        self.request = request
+        self.loop = loop
+        self.timeout = timeout
+    }
+
+    func start() {
+        started = true
+        startedAt = loop.now
+        if cancelled { return complete(.failure(UpstreamError(.cancelled, "the request was cancelled"))) }
+        let state = upstream.state(on: loop)
+        self.state = state
+        if state.isShutDown {
+            return complete(.failure(UpstreamError(.shutDown, "service '\(upstream.name)' is shut down")))
+        }
+        guard let index = state.pick() else {
+            return complete(.failure(UpstreamError(.noAvailableInstance, "no instance of service '\(upstream.name)' is available")))
+        }
+        instance = index
+        pool = state.pool(index)
+        lease()
+    }
+
+    private func lease() {
+        waitToken = pool!.lease(self)
+    }
+
+    func connectionLeased(_ connection: UpstreamConnection) {
+        waitToken = nil
+        if cancelled {
+            pool!.release(connection, reusable: true)
+            return complete(.failure(UpstreamError(.cancelled, "the request was cancelled")))
+        }
+        self.connection = connection
+        reused = connection.requestsServed > 0
+        connection.send(request, timeout: timeout ?? upstream.instances[instance!].origin.responseTimeout, exchange: self)
+    }
+
+    func leaseFailed(_ error: UpstreamError) {
+        waitToken = nil
+        complete(.failure(error))
+    }
+
+    func exchangeFinished(_ result: Result<HTTPResponse, UpstreamError>, reusable: Bool) {
+        if let connection {
+            self.connection = nil
+            pool!.release(connection, reusable: reusable)
+        }
+        if case .failure(let e) = result, e.kind == .connectionClosed, reused, !retried, request.isIdempotent, !cancelled {
+            // The instance closed an idle keep-alive connection as we used it: try once more.
+            retried = true
+            return lease()
+        }
+        complete(result)
+    }
+
+    /// Gives up the call: a wait for a connection ends, a request in progress is aborted (its connection
+    /// closed, never returned to the pool half-used). The caller hears `cancelled`. Loop thread only.
+    public func cancel() {
+        guard !cancelled, !done else { return }
+        cancelled = true
+        guard started else { return }
+        if let token = waitToken {
+            pool!.cancelWait(token)
+            waitToken = nil
+            complete(.failure(UpstreamError(.cancelled, "the request was cancelled")))
+        } else if let connection {
+            connection.fail(UpstreamError(.cancelled, "the request was cancelled"))
+        }
+    }
+
+    private func complete(_ result: Result<HTTPResponse, UpstreamError>) {
+        guard !done else { return }
+        done = true
+        var result = result
+        let picked = instance.map { upstream.instances[$0] }
+        if let i = instance { state!.finished(i) }
+        if case .failure(var error) = result, let picked {
+            error.authority = picked.authority
+            result = .failure(error)
+        }
+        if !upstream.observers.isEmpty {
+            var status: Int? = nil, kind: UpstreamError.Kind? = nil
+            switch result {
+            case .success(let response): status = response.status
+            case .failure(let error): kind = error.kind
+            }
+            let outcome = UpstreamOutcome(instance: instance, authority: picked?.authority, result: UpstreamOutcome.Result(result),
+                                          status: status, error: kind, latencyNanoseconds: loop.now &- startedAt)
+            for observer in upstream.observers { observer.callCompleted(outcome, upstream: upstream, loop: loop) }
+        }
+        if let c = continuation {
+            continuation = nil
+            c.resume(returning: (result, picked))
+        } else if let finish = completion {
+            completion = nil
+            finish(result, picked)
+        }
+    }
+}
