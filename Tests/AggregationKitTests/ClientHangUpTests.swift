@@ -106,3 +106,78 @@ final class ClientHangUpTests: XCTestCase {
         XCTAssertEqual(try gw.get("/healthz").status, 200)
     }
 }
+
+/// The same for a task-free proxy request: its one upstream call is cancelled and the connection closed.
+final class ProxyHangUpTests: XCTestCase {
+    func testAProxiedRequestsCallIsCancelledWhenItsClientHangsUp() throws {
+        let upstream = try SilentUpstream()
+        defer { upstream.stop() }
+        let gw = try TestGateway("""
+        {"listen": {"host": "127.0.0.1", "port": 0}, "timeouts": {"drainMs": 100},
+         "services": {"s": {"instances": ["127.0.0.1:\(upstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 60000}},
+         "routes": [{"name": "all", "path": "/*", "proxy": {"service": "s"}}]}
+        """)
+        defer { gw.stop() }
+        let client = try RawClient(port: gw.port)
+        client.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertTrue(eventually(timeout: 10) { upstream.requests == 1 })
+        shutdown(client.fd, Int32(SHUT_RDWR))
+        XCTAssertTrue(eventually(timeout: 10) { upstream.closedByGateway == 1 }, "the upstream connection was closed, not kept")
+        XCTAssertEqual(try gw.get("/healthz").status, 200)
+    }
+}
+
+/// `policy.timeoutMs` bounds the whole request: a proxy call or a composite endpoint past it is a 504.
+final class RouteTimeoutTests: XCTestCase {
+    func testTimeoutMsCutsAProxyCallAndACompositeEndpoint() throws {
+        let upstream = try SilentUpstream()
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bff-timeout-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("endpoints"), withIntermediateDirectories: true)
+        try """
+        {"listen": {"host": "127.0.0.1", "port": 0}, "timeouts": {"drainMs": 100},
+         "services": {"s": {"instances": ["127.0.0.1:\(upstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 60000}},
+         "routes": [{"name": "slow", "path": "/slow", "proxy": {"service": "s"}, "policy": {"timeoutMs": 300}}]}
+        """.write(to: dir.appendingPathComponent("gateway.json"), atomically: true, encoding: .utf8)
+        try """
+        {"name": "c", "path": "/c", "deadlineMs": 60000, "policy": {"timeoutMs": 300},
+         "calls": {"a": {"service": "s", "path": "/a"}}, "response": {"a": "$a"}}
+        """.write(to: dir.appendingPathComponent("endpoints/c.json"), atomically: true, encoding: .utf8)
+        let gw = try TestGateway(directory: dir.path)
+        defer { gw.stop() }
+        for path in ["/slow", "/c"] {
+            let started = Date()
+            let r = try gw.get(path)
+            XCTAssertEqual(r.status, 504, "\(path): \(r.text)")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut by the route's 300 ms, not the service's 60 s")
+        }
+    }
+}
+
+/// A CORS preflight for a route declared for one method reaches that route's CORS stage (the router
+/// alone would answer 405).
+final class PreflightOnAMethodRouteTests: XCTestCase {
+    func testPreflightForAGetOnlyRoute() throws {
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        let gw = try TestGateway("""
+        {"listen": {"host": "127.0.0.1", "port": 0},
+         "services": {"down": {"instances": ["127.0.0.1:\(downstream.port)"]}},
+         "routes": [{"name": "one", "method": "GET", "path": "/one/{id}", "proxy": {"service": "down", "path": "/echo/{id}"},
+                     "policy": {"cors": {"allowOrigins": ["https://app.example.com"], "allowMethods": ["GET"]}}},
+                    {"name": "plain", "method": "GET", "path": "/plain", "proxy": {"service": "down", "path": "/echo"}}]}
+        """)
+        defer { gw.stop() }
+        let c = try RawClient(port: gw.port)
+        c.send("OPTIONS /one/7 HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: GET\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 204)
+        XCTAssertEqual(r.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        c.send("OPTIONS /one/7 HTTP/1.1\r\nHost: gw\r\nOrigin: https://evil.example.net\r\nAccess-Control-Request-Method: GET\r\n\r\n")
+        XCTAssertEqual(c.readResponse()?.status, 403)
+        c.send("OPTIONS /plain HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example.com\r\nAccess-Control-Request-Method: GET\r\n\r\n")
+        let plain = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(plain.status, 405, "no CORS policy: the router's answer stands")
+        XCTAssertNil(plain.headers["Access-Control-Allow-Origin"])
+    }
+}

@@ -58,13 +58,16 @@ public struct CompositeHandler: HTTPHandler {
         var failed: [String] = []
         var passedByCall: [Int: HTTPHeaders] = [:]
         let loop = context.loop
-        let deadline = endpoint.deadline
 
         // The deadline is enforced by giving every call at most the time that is left, on the loop's own
         // timers: no extra task per request, no hop to another thread. Read from the loop's clock, the one
         // its timers use (a manual one in tests).
         let clock = loop.clock
-        let deadlineAt = clock.monotonicNanoseconds() + deadline
+        let now = clock.monotonicNanoseconds()
+        // The endpoint's own deadline, or the route policy's `timeoutMs` when that ends sooner.
+        var deadlineAt = now + endpoint.deadline
+        if let policyDeadline = context.deadline, policyDeadline < deadlineAt { deadlineAt = policyDeadline }
+        let deadline = deadlineAt > now ? deadlineAt - now : 0
         func deadlineProblem(_ waiting: [String]) -> HTTPError {
             HTTPError(status: 504, code: "deadline_exceeded",
                       detail: "the endpoint's \(deadline / 1_000_000) ms deadline passed while waiting for: \(waiting.joined(separator: ", "))",

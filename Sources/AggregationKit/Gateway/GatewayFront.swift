@@ -89,6 +89,18 @@ public final class GatewayFront: Responder {
             context.policy = route.policy
             route.pipeline.run(request, context: context, completion: completion)
         case .methodNotAllowed(let allowed):
+            // A CORS preflight for a route of one method (`OPTIONS` asking about `GET`) goes to that route,
+            // whose CORS stage answers it; without a CORS policy it stays a 405.
+            if request.method == "OPTIONS", request.headers.contains("origin"),
+               let asked = request.headers["access-control-request-method"],
+               case .matched(let match) = router.lookup(method: asked, path: path), match.value.policy.cors != nil {
+                let route = match.value
+                context.route = route.name
+                context.matchedTemplate = match.template
+                context.pathParameters = match.parameters
+                context.policy = route.policy
+                return route.pipeline.run(request, context: context, completion: completion)
+            }
             fail(Self.methodNotAllowed(request.method, allowed: allowed), context, completion)
         case .notFound:
             fail(HTTPError.notFound(), context, completion)

@@ -61,7 +61,13 @@ public final class ProxyHandler: HTTPHandler {
         case .failure(let error):
             return completion(error.response(requestID: context.requestID), error.logText)
         }
-        service.start(upstreamRequest, on: context.loop, timeout: configuration.timeout) { [self] result, instance in
+        let timeout: UInt64
+        switch callTimeout(context) {
+        case .success(let t): timeout = t
+        case .failure(let error): return completion(error.response(requestID: context.requestID), error.logText)
+        }
+        let call = service.start(upstreamRequest, on: context.loop, timeout: timeout) { [self] result, instance in
+            context.pendingCall = nil
             context.upstream = instance?.authority
             switch result {
             case .success(let response): completion(passBack(response), nil)
@@ -70,12 +76,27 @@ public final class ProxyHandler: HTTPHandler {
                 completion(problem.response(requestID: context.requestID), problem.logText)
             }
         }
+        // Cancelled (its connection closed, not pooled) if the client goes away first.
+        if !call.isFinished { context.pendingCall = call }
+    }
+
+    /// The call's response timeout: the route's (or the service's), cut to what is left of the request's
+    /// deadline (`policy.timeoutMs`); a 504 when nothing is left.
+    func callTimeout(_ context: RequestContext) -> Result<UInt64, HTTPError> {
+        let own = configuration.timeout ?? service.responseTimeout
+        guard let deadline = context.deadline else { return .success(own) }
+        let now = context.loop.now
+        guard deadline > now else {
+            return .failure(HTTPError(status: 504, code: "request_timeout", detail: "the route's time limit passed before service '\(service.name)' was called"))
+        }
+        return .success(min(own, deadline - now))
     }
 
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         let upstreamRequest = try prepare(request, context: context).get()
+        let timeout = try callTimeout(context).get()
         do {
-            let (response, instance) = try await service.execute(upstreamRequest, on: context.loop, timeout: configuration.timeout)
+            let (response, instance) = try await service.execute(upstreamRequest, on: context.loop, timeout: timeout)
             context.upstream = instance.authority
             return passBack(response)
         } catch {

@@ -30,6 +30,8 @@ public final class RequestContext {
     /// Stops the request's outstanding work (its task, its upstream calls) when the client goes away.
     /// Set by whatever the request is waiting on; cleared when it completes.
     public var cancellation: (() -> Void)?
+    /// The upstream call a task-free proxy request waits on, cancelled with it (no closure to allocate).
+    public var pendingCall: UpstreamCall?
     /// The client went away before the answer (logged as 499).
     public private(set) var isCancelled = false
 
@@ -51,6 +53,9 @@ public final class RequestContext {
         let handler = cancellation
         cancellation = nil
         handler?()
+        let call = pendingCall
+        pendingCall = nil
+        call?.cancel()
     }
 
     /// Runs `body` in a task on this request's loop and reports its answer through `completion` on the

@@ -88,6 +88,9 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
 
     /// Gives up the call: a wait for a connection ends, a request in progress is aborted (its connection
     /// closed, never returned to the pool half-used). The caller hears `cancelled`. Loop thread only.
+    /// Whether the call has completed (possibly before `start` returned). Loop thread only.
+    public var isFinished: Bool { done }
+
     public func cancel() {
         guard !cancelled, !done else { return }
         cancelled = true
