@@ -21,6 +21,12 @@ public struct CounterSeries: @unchecked Sendable {
         loopShards = storage.loopShards
     }
 
+    init(cells: UnsafeMutablePointer<Atomic<UInt64>>, stride: Int, loopShards: Int) {
+        self.cells = cells
+        self.stride = stride
+        self.loopShards = loopShards
+    }
+
     /// Adds one, on the calling loop's shard. Loop thread `shard` only.
     @inline(__always)
     public func increment(shard: Int) { add(1, shard: shard) }
@@ -102,9 +108,13 @@ public struct HistogramSeries: @unchecked Sendable {
     let boundCount: Int
 
     init(_ storage: ShardedCells, bounds: UnsafePointer<UInt64>, boundCount: Int) {
-        cells = storage.base
-        stride = storage.stride
-        loopShards = storage.loopShards
+        self.init(cells: storage.base, stride: storage.stride, loopShards: storage.loopShards, bounds: bounds, boundCount: boundCount)
+    }
+
+    init(cells: UnsafeMutablePointer<Atomic<UInt64>>, stride: Int, loopShards: Int, bounds: UnsafePointer<UInt64>, boundCount: Int) {
+        self.cells = cells
+        self.stride = stride
+        self.loopShards = loopShards
         self.bounds = bounds
         self.boundCount = boundCount
     }

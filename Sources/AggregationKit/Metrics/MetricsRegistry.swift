@@ -152,10 +152,14 @@ public final class MetricsRegistry: Sendable {
     /// Safe from any thread; reads the loops' cells without stopping them.
     public func render() -> String {
         let families = state.withLock { state in Array(state.families.values) }.sorted { $0.name < $1.name }
-        var out = ""
-        out.reserveCapacity(families.count * 256)
-        for family in families { family.render(into: &out) }
-        return out
+        // The dropped-series counter last, so it includes what callback families dropped in this scrape.
+        var texts = families.map { family -> String in
+            var text = ""
+            if family !== droppedSeries { family.render(into: &text) }
+            return text
+        }
+        if let i = families.firstIndex(where: { $0 === droppedSeries }) { droppedSeries.render(into: &texts[i]) }
+        return texts.joined()
     }
 
     /// `render()` as UTF-8 bytes, the body of a scrape response.

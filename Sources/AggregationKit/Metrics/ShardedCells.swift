@@ -30,11 +30,16 @@ final class ShardedCells: @unchecked Sendable {
         precondition(cellsPerShard > 0 && loopShards > 0)
         self.cellsPerShard = cellsPerShard
         self.loopShards = loopShards
-        stride = (cellsPerShard + Self.lineCells - 1) / Self.lineCells * Self.lineCells
+        stride = Self.stride(cellsPerShard: cellsPerShard)
         let count = stride * (loopShards + 1)
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<UInt64>.stride, alignment: 64)
         base = raw.bindMemory(to: Atomic<UInt64>.self, capacity: count)
         for i in 0..<count { (base + i).initialize(to: Atomic(0)) }
+    }
+
+    /// The cells from one shard to the next: whole cache lines.
+    static func stride(cellsPerShard: Int) -> Int {
+        (cellsPerShard + lineCells - 1) / lineCells * lineCells
     }
 
     deinit {
