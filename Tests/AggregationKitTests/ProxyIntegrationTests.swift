@@ -269,34 +269,57 @@ final class UpstreamFailureTests: XCTestCase {
     }
 }
 
-/// With middleware in front, proxy routes take the async path (no fast path): same behaviour.
-final class ProxyBehindMiddlewareTests: XCTestCase {
-    struct Stamp: Middleware {
-        func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPHandler) async throws -> HTTPResponse {
-            var r = try await next.handle(request, context: context)
-            r.headers.add("X-Stamped", context.route ?? "-")
-            return r
+/// Proxy routes behind synchronous stages stay on the task-free path; a suspending stage moves only its
+/// request to a task. Same behaviour either way.
+final class ProxyBehindStagesTests: XCTestCase {
+    /// Stamps the route's name on the response, synchronously.
+    struct Stamp: RequestStage {
+        let name = "stamp"
+        func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision { .proceed }
+        func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+            response.headers.add("X-Stamped", context.route ?? "-")
+        }
+    }
+    /// Suspends when asked to by a header (as a stage that must fetch something would).
+    struct MaybeSuspend: RequestStage {
+        let name = "maybe-suspend"
+        func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+            request.headers["x-suspend"] == nil ? .proceed : .suspend
+        }
+        func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+            await Task.yield()
+            request.headers.add("X-Was-Suspended", "1")
+            return nil
         }
     }
 
-    func testProxyThroughTheAsyncPath() throws {
+    func testProxyBehindSynchronousStagesTakesNoTask() throws {
         LogBuffer.enabled = false
         let downstream = try Downstream()
         defer { downstream.stop() }
         var config = try GatewayConfiguration.parse(Array(proxyConfig(port: downstream.port).utf8), file: "t.json")
         config.server.port = 0
-        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: 1), middleware: [Stamp()])
+        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: 1), stages: [Stamp(), MaybeSuspend()])
         let port = try gateway.start()
         defer { gateway.shutdown(); gateway.group.shutdown() }
-        XCTAssertNil(gateway.server.fastPath)
+        let loop = gateway.group.loops[0]
+        let before = loop.execute(sync: { loop.requestTasksStarted })
         let c = try RawClient(port: port)
-        c.send("GET /echo/x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n")
-        let r = try XCTUnwrap(c.readResponse())
-        XCTAssertEqual(r.status, 200)
-        XCTAssertEqual(r.headers["x-stamped"], "all")
-        XCTAssertEqual(r.headers["via"], "1.1 bff-gateway")
-        XCTAssertNil(r.headers["x-hop"])
-        XCTAssertFalse(r.text.contains("X-Secret"))
+        for _ in 0..<3 {
+            c.send("GET /echo/x HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\n\r\n")
+            let r = try XCTUnwrap(c.readResponse())
+            XCTAssertEqual(r.status, 200)
+            XCTAssertEqual(r.headers["x-stamped"], "all")
+            XCTAssertEqual(r.headers["via"], "1.1 bff-gateway")
+            XCTAssertFalse(r.text.contains("X-Secret"))
+        }
+        XCTAssertEqual(loop.execute(sync: { loop.requestTasksStarted }), before, "synchronous stages keep proxy routes task-free")
+        c.send("GET /echo/x HTTP/1.1\r\nHost: t\r\nX-Suspend: 1\r\n\r\n")
+        let suspended = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(suspended.status, 200)
+        XCTAssertEqual(suspended.headers["x-stamped"], "all", "stages before the suspension see the response")
+        XCTAssertTrue(suspended.text.lowercased().contains("x-was-suspended"), "the async part's change reached upstream")
+        XCTAssertEqual(loop.execute(sync: { loop.requestTasksStarted }), before + 1, "a suspending stage takes one task")
         c.send("GET /status/503 HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(c.readResponse()?.status, 503)
     }

@@ -1,4 +1,5 @@
 import XCTest
+import Synchronization
 import Foundation
 @testable import AggregationKit
 
@@ -163,18 +164,49 @@ final class WriteTimeoutTests: XCTestCase {
     }
 }
 
-/// A client that half-closes after its request still gets the response, and the server does not spin
-/// on the EOF meanwhile.
+/// A client that half-closes after its request has gone away, as nginx sees it: its request is
+/// cancelled and logged as 499, and the connection closed at once (no busy loop on the EOF). With
+/// `ignoreClientAbort` (nginx's `proxy_ignore_client_abort on`) it still gets the response.
 final class HalfCloseTests: XCTestCase {
-    func testHalfClosedClientGetsItsResponseWithoutBusyLooping() throws {
-        LogBuffer.enabled = false
+    final class Flag: Sendable {
+        private let value = Mutex(false)
+        func set() { value.withLock { $0 = true } }
+        var isSet: Bool { value.withLock { $0 } }
+    }
+
+    private func serve(ignoreClientAbort: Bool, cancelled: Flag) throws -> HTTPServer {
         var c = ServerConfiguration()
         c.port = 0
+        c.ignoreClientAbort = ignoreClientAbort
         let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { _, _ in
-            try? await Task.sleep(nanoseconds: 600_000_000)
+            do {
+                try await Task.sleep(nanoseconds: 600_000_000)
+            } catch {
+                cancelled.set()
+                throw error
+            }
             return HTTPResponse(status: 200, contentType: "text/plain", body: "late")
         })
         try server.start()
+        return server
+    }
+
+    func testHalfClosedClientIsCancelledAt499() throws {
+        LogBuffer.enabled = false
+        let cancelled = Flag()
+        let server = try serve(ignoreClientAbort: false, cancelled: cancelled)
+        defer { server.shutdown(); server.group.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 3)
+        client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        XCTAssertNil(client.readResponse(), "no answer for a client that went away")
+        XCTAssertTrue(eventually(timeout: 5) { cancelled.isSet }, "the handler's task was cancelled")
+    }
+
+    func testWithIgnoreClientAbortAHalfClosedClientGetsItsResponseWithoutBusyLooping() throws {
+        LogBuffer.enabled = false
+        let cancelled = Flag()
+        let server = try serve(ignoreClientAbort: true, cancelled: cancelled)
         defer { server.shutdown(); server.group.shutdown() }
         let client = try RawClient(port: server.port, timeoutSeconds: 3)
         client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -185,6 +217,7 @@ final class HalfCloseTests: XCTestCase {
         getrusage(RUSAGE_SELF.rawValue, &after)
         XCTAssertEqual(r.text, "late")
         XCTAssertEqual(r.headers["connection"], "close")
+        XCTAssertFalse(cancelled.isSet)
         let cpu = Double(after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec - before.ru_stime.tv_sec)
             + Double(after.ru_utime.tv_usec - before.ru_utime.tv_usec + after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6
         XCTAssertLessThan(cpu, 0.2, "CPU seconds spent while the response was pending")

@@ -166,7 +166,8 @@ extension GatewayConfiguration {
         var config = GatewayConfiguration()
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
-                                                     "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies"])
+                                                     "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
+                                                     "ignoreClientAbort"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -182,6 +183,7 @@ extension GatewayConfiguration {
         if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
         if let allow = r.bool(top, "allowEncodedSlashes", "$") { config.server.limits.allowEncodedSlashes = allow }
         if let allow = r.bool(top, "underscoresInHeaders", "$") { config.forwarding.underscoresInHeaders = allow }
+        if let ignore = r.bool(top, "ignoreClientAbort", "$") { config.server.ignoreClientAbort = ignore }
         for (i, item) in (r.array(top, "trustedProxies", "$") ?? []).enumerated() {
             guard case .string(let text) = item else { r.issue("$.trustedProxies[\(i)]", "expected a CIDR string such as \"10.0.0.0/8\", found \(item.typeName)"); continue }
             do { config.forwarding.trustedProxies.append(try IPNetwork(text)) } catch { r.issue("$.trustedProxies[\(i)]", error.description) }

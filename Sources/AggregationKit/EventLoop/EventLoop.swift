@@ -53,6 +53,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
     let log = LogBuffer()
+    /// Requests on this loop that took a Swift task (a suspending stage, a composite endpoint, a plain
+    /// handler); proxy routes behind synchronous stages take none. Loop thread only.
+    public internal(set) var requestTasksStarted: UInt64 = 0
     let clock = WallClock()
     /// One scratch buffer for every read on this loop, so idle connections hold no read memory.
     let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)

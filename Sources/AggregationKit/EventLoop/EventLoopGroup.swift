@@ -72,7 +72,12 @@ final class DispatchSemaphoreLite: @unchecked Sendable {
     private var count = 0
     init() {
         pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
+        // Timed waits measure the monotonic clock (a wall-clock step must not end or stretch a drain).
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(&cond, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
     deinit {
         pthread_mutex_destroy(&mutex)
@@ -89,5 +94,17 @@ final class DispatchSemaphoreLite: @unchecked Sendable {
         while count == 0 { pthread_cond_wait(&cond, &mutex) }
         count -= 1
         pthread_mutex_unlock(&mutex)
+    }
+    /// Waits for a signal until the monotonic time `deadline` (ns); false if it passed first.
+    func wait(until deadline: UInt64) -> Bool {
+        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while count == 0 {
+            if pthread_cond_timedwait(&cond, &mutex, &ts) == ETIMEDOUT { break }
+        }
+        guard count > 0 else { return false }
+        count -= 1
+        return true
     }
 }

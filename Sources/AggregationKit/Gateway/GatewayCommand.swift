@@ -168,30 +168,44 @@ public enum GatewayCommand {
         configuration.server.maxConnections = budget.clientConnections
         printOut("{\"level\":\"\(budget.isCapped ? "warn" : "info")\",\"msg\":\"descriptors\",\"limit\":\(budget.descriptorLimit),\"maxConnections\":\(budget.clientConnections),\"configuredMaxConnections\":\(budget.configuredConnections)}")
         let gateway: Gateway
-        let port: Int
         do {
             let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount)
             gateway = try Gateway(configuration: configuration, group: group)
-            port = try gateway.start()
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
             exit(1)
         }
+        // Started in this order, stopped in the reverse: the listener drains first, the loops and the
+        // demo's stand-in services stop last.
+        var services: [any LifecycleService] = []
+        if let demoServices { services.append(ServiceHooks("demo-services", stop: { demoServices.shutdown() })) }
+        services.append(ServiceHooks("event-loops", stop: { gateway.group.shutdown() }))
+        services.append(contentsOf: gateway.services)
+        let lifecycle = ServiceGroup(services) { event, service, error in
+            var line = "{\"level\":\"\(error == nil ? "info" : "error")\",\"msg\":\"service \(event)\",\"service\":\(JSONText.quoted(service))"
+            if let error { line += ",\"error\":" + JSONText.quoted(error) }
+            printOut(line + "}")
+        }
+        do {
+            try lifecycle.start()
+        } catch {
+            printError("\(profile.executable): cannot start: \(error)")
+            LogWriter.standardOutput.flush(timeout: 2_000_000_000)
+            exit(1)
+        }
         let threads = configuration.threads ?? EventLoopGroup.coreCount
-        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(port)\",\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
+        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(gateway.server.port)\",\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
 
         // Signals: blocked in every thread (the mask was set before any thread started, and threads inherit
         // it), taken here by sigwait. A signal handler (or Dispatch's, which relies on the signal being
         // blocked everywhere) could otherwise be run on a loop thread and the SIGTERM lost.
         let signal = Syscall.waitForSignal(stopSignals)
         printOut("{\"level\":\"info\",\"msg\":\"draining\",\"signal\":\(signal)}")
-        let cut = gateway.shutdown()
-        gateway.group.shutdown()
-        demoServices?.shutdown()
-        printOut("{\"level\":\"info\",\"msg\":\"stopped\",\"connections_cut\":\(cut)}")
+        let failures = lifecycle.stop()
+        printOut("{\"level\":\"\(failures.isEmpty ? "info" : "error")\",\"msg\":\"stopped\",\"clean\":\(failures.isEmpty)}")
         // A reader that stopped reading must not keep the process alive: give the log 2 s.
         LogWriter.standardOutput.flush(timeout: 2_000_000_000)
-        exit(0)
+        exit(failures.isEmpty ? 0 : 1)
     }
 
     /// SIGTERM and SIGINT, taken by `sigwait` on the main thread.

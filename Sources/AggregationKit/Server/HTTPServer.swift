@@ -9,9 +9,10 @@ internal import CLinuxIO
 public final class HTTPServer: Sendable {
     public let configuration: ServerConfiguration
     public let group: EventLoopGroup
-    let handler: any HTTPHandler
-    /// The gateway's front handler when nothing is in front of it: proxy routes then skip the task.
-    let fastPath: GatewayHandler?
+    /// What answers every request (the gateway's front, or a plain handler's adapter).
+    let responder: any Responder
+    /// The route's body limit by head, when the responder is a gateway front with such limits.
+    let bodyLimit: (@Sendable (HTTPRequest) -> Int?)?
     let draining = Atomic<Bool>(false)
     /// The readiness grace is on: keep serving, but close every connection after its response.
     let closingConnections = Atomic<Bool>(false)
@@ -19,11 +20,20 @@ public final class HTTPServer: Sendable {
     private let states: [ServerLoopState]
     let requestIDPrefix: String
 
-    public init(configuration: ServerConfiguration, group: EventLoopGroup, handler: any HTTPHandler) {
+    /// A server whose requests are answered by `handler`, each in a task on its loop (demo services,
+    /// test stubs).
+    public convenience init(configuration: ServerConfiguration, group: EventLoopGroup, handler: any HTTPHandler) {
+        self.init(configuration: configuration, group: group, responder: HandlerResponder(handler))
+    }
+
+    /// A server whose requests are answered by `responder` on the loop. `bodyLimit` gives a route's own
+    /// body limit from a request's head (checked before the body is read).
+    public init(configuration: ServerConfiguration, group: EventLoopGroup, responder: any Responder,
+                bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil) {
         self.configuration = configuration
         self.group = group
-        self.handler = handler
-        self.fastPath = handler as? GatewayHandler
+        self.responder = responder
+        self.bodyLimit = bodyLimit
         let perLoop = max(1, configuration.maxConnections / group.loops.count)
         states = group.loops.map { ServerLoopState(loop: $0, maxConnections: perLoop) }
         var random: UInt64 = 0
@@ -72,13 +82,13 @@ public final class HTTPServer: Sendable {
     @discardableResult
     public func shutdown() -> Int {
         draining.store(true, ordering: .releasing)
-        for state in states { state.loop.execute { state.beginDrain() } }
+        // Each loop signals once its last connection has closed: no polling.
+        let drained = DispatchSemaphoreLite()
+        for state in states { state.loop.execute { state.beginDrain(signalling: drained) } }
         let deadline = MonotonicClock.now() + configuration.drainTimeout
-        while MonotonicClock.now() < deadline {
-            let open = states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.connectionCount }) }
-            if open == 0 { return 0 }
-            usleep(10_000)
-        }
+        var done = 0
+        while done < states.count, drained.wait(until: deadline) { done += 1 }
+        if done == states.count { return 0 }
         return states.reduce(0) { sum, state in sum + state.loop.execute(sync: { state.closeAll() }) }
     }
 
@@ -163,6 +173,10 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
 
     func connectionClosed(_ connection: HTTPServerConnection) {
         connections[ObjectIdentifier(connection)] = nil
+        if connections.isEmpty, let waiter = drainWaiter {
+            drainWaiter = nil
+            waiter.signal()
+        }
         if loop.now >= acceptPausedUntil { resumeAccepting() }
     }
 
@@ -172,13 +186,21 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
         for connection in Array(connections.values) { connection.drain() }
     }
 
-    func beginDrain() {
+    /// Signalled once when the last connection closes during a drain.
+    private var drainWaiter: DispatchSemaphoreLite?
+
+    func beginDrain(signalling drained: DispatchSemaphoreLite) {
         if listenFD >= 0 {
             loop.deregisterAndClose(listenFD, self)
             listenFD = -1
         }
         accepting = false
+        drainWaiter = drained
         for connection in Array(connections.values) { connection.drain() }
+        if connections.isEmpty, let waiter = drainWaiter {
+            drainWaiter = nil
+            waiter.signal()
+        }
     }
 
     func closeAll() -> Int {

@@ -79,6 +79,10 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 // Stop watching for input, or level-triggered epoll would report the EOF again and again
                 // while a response is still being prepared.
                 peerClosedRead = true
+                if phase == .processing && current != nil && !server.configuration.ignoreClientAbort {
+                    clientWentAway()
+                    return
+                }
                 if phase != .lingering { updateInterest() }
                 break
             }
@@ -132,7 +136,16 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 if readPaused && buffer.count < maxBuffered { resumeReading() }
             }
             if let pending = parser.requestAwaitingBody {
-                if deadlines.bodyStartedAt == 0 { deadlines.bodyStartedAt = loop.now }
+                if deadlines.bodyStartedAt == 0 {
+                    deadlines.bodyStartedAt = loop.now
+                    if let limitOf = server.bodyLimit, let limit = limitOf(pending),
+                       let declared = pending.headers["content-length"].flatMap({ Int($0) }), declared > limit {
+                        // The route's own limit, before the body is read (the request ends the connection).
+                        return refuseEarly(HTTPError(status: 413, code: "body_too_large",
+                                                     detail: "the request body of \(declared) bytes is larger than this route accepts (\(limit) bytes)"),
+                                           head: pending)
+                    }
+                }
                 if pending.expectsContinue && !continueSent {
                     continueSent = true
                     queueWrite(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -159,6 +172,18 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         }
     }
 
+    /// Answers a request from its head alone and closes: its body is never read.
+    private func refuseEarly(_ error: HTTPError, head: HTTPRequest) {
+        let id = makeRequestID(head)
+        requestDispatchedAt = Syscall.monotonicNanoseconds()
+        var response = error.response(requestID: id)
+        response.headers.set("X-Request-ID", id)
+        phase = .processing
+        logLine(method: head.method, path: String(head.path), route: nil, upstream: nil, status: error.status,
+                bytes: response.body.count, id: id, error: error.logText)
+        send(response, head: head.method == "HEAD", close: true)
+    }
+
     private lazy var requestIDPrefix: String = "\(server.requestIDPrefix)-\(loop.index)-"
 
     private func makeRequestID(_ request: HTTPRequest?) -> String {
@@ -171,70 +196,48 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         let id = makeRequestID(request)
         current = request
         currentID = id
-        let loop = self.loop
-        let handler = server.handler
-        let client = peerIP
-        let start = loop.now
         requestDispatchedAt = Syscall.monotonicNanoseconds()
-        if let gateway = server.fastPath {
-            // Proxy routes: no task, the upstream call completes on this loop.
-            let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
-            fastContext = context
-            insideFastStart = true
-            let handled = gateway.handleFast(request, context: context) { [self] response, error in
-                fastAnswered(response, error: error)
-            }
-            insideFastStart = false
-            if handled {
-                if let (response, error) = earlyAnswer {
-                    // Answered before handleFast returned: finished after it, not inside it.
-                    earlyAnswer = nil
-                    fastAnswered(response, error: error)
-                }
-                return
-            }
-            fastContext = nil
+        let context = RequestContext(requestID: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
+        currentContext = context
+        insideRespond = true
+        server.responder.respond(to: request, context: context) { [self] response, error in
+            answered(response, error: error)
         }
-        Task(executorPreference: loop) {
-            let context = RequestContext(requestID: id, loop: loop, clientAddress: client, startNanos: start)
-            var response: HTTPResponse
-            do {
-                response = try await handler.handle(request, context: context)
-            } catch let error as HTTPError {
-                context.errorDetail = error.logText
-                response = error.response(requestID: id)
-            } catch {
-                context.errorDetail = "internal_error: \(error)"
-                response = HTTPError(status: 500, code: "internal_error", detail: "the gateway failed to handle the request").response(requestID: id)
-            }
-            response.headers.set("X-Request-ID", id)
-            let route = context.route
-            let upstream = context.upstream
-            let errorDetail = context.errorDetail
-            let finished = response
-            if loop.inEventLoop {
-                self.complete(finished, route: route, upstream: upstream, error: errorDetail)
-            } else {
-                loop.execute { self.complete(finished, route: route, upstream: upstream, error: errorDetail) }
-            }
+        insideRespond = false
+        if let (response, error) = earlyAnswer {
+            // Answered before `respond` returned: finished after it, not inside it.
+            earlyAnswer = nil
+            answered(response, error: error)
         }
     }
 
-    /// The fast path's request context, and an answer that came before `handleFast` returned.
-    private var fastContext: RequestContext?
-    private var insideFastStart = false
+    /// The request's context while it is being answered, and an answer that came before `respond` returned.
+    private var currentContext: RequestContext?
+    private var insideRespond = false
     private var earlyAnswer: (HTTPResponse, String?)?
 
-    private func fastAnswered(_ response: HTTPResponse, error: String?) {
-        if insideFastStart {
+    private func answered(_ response: HTTPResponse, error: String?) {
+        if insideRespond {
             earlyAnswer = (response, error)
             return
         }
-        guard let context = fastContext else { return }
-        fastContext = nil
+        guard let context = currentContext else { return }
+        currentContext = nil
         var finished = response
         finished.headers.set("X-Request-ID", context.requestID)
-        complete(finished, route: context.route, upstream: context.upstream, error: error)
+        complete(finished, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail)
+    }
+
+    /// The client closed its connection before the answer: its request's work is cancelled (task, upstream
+    /// calls: their connections closed, not pooled) and the log records 499, as nginx does.
+    private func clientWentAway() {
+        guard phase == .processing, let request = current, let context = currentContext else { return }
+        current = nil
+        currentContext = nil
+        context.cancel()
+        logLine(method: request.method, path: String(request.path), route: context.route, upstream: context.upstream,
+                status: 499, bytes: 0, id: currentID, error: "client_closed_request: the client closed the connection before the answer")
+        closeNow()
     }
 
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?) {

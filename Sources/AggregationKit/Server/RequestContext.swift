@@ -62,6 +62,7 @@ public final class RequestContext {
         nonisolated(unsafe) let completion = completion
         nonisolated(unsafe) let body = body
         nonisolated(unsafe) let context = self
+        loop.requestTasksStarted &+= 1
         let task = Task(executorPreference: loop) {
             var response: HTTPResponse
             var detail: String? = nil
@@ -128,32 +129,11 @@ public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse
 }
 
-/// One link of the middleware chain. The chain is built once at start-up.
-public protocol Middleware: Sendable {
-    func handle(_ request: HTTPRequest, context: RequestContext, next: any HTTPHandler) async throws -> HTTPResponse
-}
-
 /// A handler made from a closure.
 public struct ClosureHandler: HTTPHandler {
     let body: @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse
     public init(_ body: @escaping @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse) { self.body = body }
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         try await body(request, context)
-    }
-}
-
-/// `middleware` in front of `next`.
-struct MiddlewareHandler: HTTPHandler {
-    let middleware: any Middleware
-    let next: any HTTPHandler
-    func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        try await middleware.handle(request, context: context, next: next)
-    }
-}
-
-extension Array where Element == any Middleware {
-    /// The chain `self[0] ▶ self[1] ▶ … ▶ handler`, built once.
-    public func chained(to handler: any HTTPHandler) -> any HTTPHandler {
-        reversed().reduce(handler) { next, middleware in MiddlewareHandler(middleware: middleware, next: next) }
     }
 }

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     /// The name in `Via` and in the access log.
     public var name: String = "bff-gateway"
     public var accessLog: Bool = true
+    /// Whether a request is answered even when its client closes (or half-closes) its connection first.
+    /// Off, as nginx's `proxy_ignore_client_abort`: the request's work is cancelled and logged as 499.
+    public var ignoreClientAbort: Bool = false
 
     public init() {}
 }

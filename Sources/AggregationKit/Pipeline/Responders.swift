@@ -1,0 +1,24 @@
+/// A pass-through route answers on the loop with no task: the upstream call completes through callbacks.
+extension ProxyHandler: Responder {
+    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        start(request, context: context, completion: completion)
+    }
+}
+
+/// A composite endpoint runs its calls in a task on the request's loop (structured concurrency: the
+/// calls are child tasks, cancelled with it when the client goes away).
+extension CompositeHandler: Responder {
+    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        context.runTask(completion: completion) { try await self.handle(request, context: context) }
+    }
+}
+
+/// A plain `HTTPHandler` (demo services, test stubs) as a responder: each request in a task on its loop.
+public struct HandlerResponder: Responder {
+    let handler: any HTTPHandler
+    public init(_ handler: any HTTPHandler) { self.handler = handler }
+    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        let handler = self.handler
+        context.runTask(completion: completion) { try await handler.handle(request, context: context) }
+    }
+}
