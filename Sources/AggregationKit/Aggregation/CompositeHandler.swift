@@ -21,6 +21,8 @@ public struct CompositeHandler: HTTPHandler {
     let endpoint: CompiledEndpoint
     let services: [String: ServiceInstances]
     let validation: ResponseValidation
+    /// Failed calls, partial responses and contract violations of this endpoint (nil: metrics off).
+    public var metrics: EndpointMetrics?
 
     public init(endpoint: CompiledEndpoint, services: [String: ServiceInstances], validation: ResponseValidation) {
         self.endpoint = endpoint
@@ -92,6 +94,7 @@ public struct CompositeHandler: HTTPHandler {
                     if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
                 case .failure(let failure):
                     let call = calls[i]
+                    if let metrics { loop.inEventLoop ? metrics.callFailed(call: i, shard: loop.index) : metrics.callFailed(call: i) }
                     if failure.isTimeout && MonotonicClock.now() >= deadlineAt {
                         group.cancelAll()
                         throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
@@ -119,6 +122,7 @@ public struct CompositeHandler: HTTPHandler {
         // Contract order, not arrival order: the output never depends on timing.
         failed.sort { a, b in calls.firstIndex { $0.name == a }! < calls.firstIndex { $0.name == b }! }
         let partial = !failed.isEmpty
+        if partial, let metrics { loop.inEventLoop ? metrics.partialResponse(shard: loop.index) : metrics.partialResponse() }
         if partial && endpoint.partialMeta, case .object(var o) = value {
             o["_meta"] = .object(JSONObject([(key: "failed", value: .array(failed.map(JSONValue.string)))]))
             value = .object(o)
@@ -127,6 +131,7 @@ public struct CompositeHandler: HTTPHandler {
             let violations = schema.validate(value, limit: 5)
             if !violations.isEmpty {
                 validation.recordViolation()
+                if let metrics { loop.inEventLoop ? metrics.contractViolation(shard: loop.index) : metrics.contractViolation() }
                 if context.loop.inEventLoop {
                     context.loop.log.append("{\"level\":\"warn\",\"msg\":\"response schema violation\",\"endpoint\":\(JSONText.quoted(endpoint.name)),\"request_id\":\(JSONText.quoted(context.requestID)),\"violations\":\(JSONText.quoted(violations.map(\.description).joined(separator: "; ")))}")
                 }

@@ -34,6 +34,8 @@ public struct GatewayConfiguration: Sendable {
     public var responseValidation: ResponseValidation.Mode = .log
     /// Trusted proxies and header-name rules for what is passed on.
     public var forwarding = ForwardingPolicy()
+    /// The admin listener (`/metrics`).
+    public var admin = AdminConfiguration()
 
     public init() {}
 
@@ -167,7 +169,7 @@ extension GatewayConfiguration {
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
                                                      "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
-                                                     "ignoreClientAbort"])
+                                                     "ignoreClientAbort", "admin"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -178,6 +180,13 @@ extension GatewayConfiguration {
         if let port = r.int(listen, "port", "$.listen", range: 0...65535) {
             config.server.port = port
             config.portConfigured = true
+        }
+        let admin = r.object(top?["admin"], "$.admin", allowed: ["enabled", "host", "port"])
+        if let enabled = r.bool(admin, "enabled", "$.admin") { config.admin.enabled = enabled }
+        if let host = r.string(admin, "host", "$.admin") { config.admin.host = host }
+        if let port = r.int(admin, "port", "$.admin", range: 0...65535) {
+            config.admin.port = port
+            if port != 0 && config.portConfigured && port == config.server.port { r.issue("$.admin.port", "must differ from listen.port") }
         }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
         if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }

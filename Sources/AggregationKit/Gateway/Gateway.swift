@@ -5,28 +5,54 @@ public final class Gateway: Sendable {
     public let server: HTTPServer
     public let readiness = Readiness()
     public let validation: ResponseValidation
+    /// The gateway's metrics, nil when the admin listener is off (`admin.enabled: false`).
+    public let metrics: GatewayMetrics?
+    /// The admin listener (`GET /metrics`), on its own address; nil when off.
+    public let adminServer: HTTPServer?
 
     /// Builds the route table (every route's pipeline, compiled once) and the server. Nothing listens
     /// yet. `stages` run first on every route, before the route's own (for embedding and tests).
-    public init(configuration: GatewayConfiguration, group: EventLoopGroup, stages: [any RequestStage] = []) throws {
+    /// `client` labels the request metrics (`web`, `mobile`, `partner`).
+    public init(configuration: GatewayConfiguration, group: EventLoopGroup, stages: [any RequestStage] = [],
+                client: String = "gateway") throws {
         self.configuration = configuration
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
-        let router = try Self.buildRouter(configuration, validation: validation, stages: stages)
+        var metrics: GatewayMetrics? = nil
+        if configuration.admin.enabled {
+            guard let adminPort = configuration.admin.effectivePort(publicPort: configuration.server.port) else {
+                throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.admin.port",
+                                                                     reason: "the default (listen port + 1000) is past 65535: set admin.port")])
+            }
+            let gatewayMetrics = GatewayMetrics(client: client, loopShards: group.loops.count)
+            metrics = gatewayMetrics
+            var admin = ServerConfiguration()
+            admin.host = configuration.admin.host
+            admin.port = adminPort
+            admin.name = configuration.server.name
+            admin.accessLog = false
+            admin.maxConnections = 64
+            admin.drainTimeout = min(configuration.server.drainTimeout, 2_000_000_000)
+            adminServer = HTTPServer(configuration: admin, group: group, responder: AdminResponder(metrics: gatewayMetrics))
+        } else {
+            adminServer = nil
+        }
+        self.metrics = metrics
+        let router = try Self.buildRouter(configuration, validation: validation, stages: stages, metrics: metrics)
         let front = GatewayFront(router: router.router, readiness: readiness,
                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders,
-                                 hasBodyLimits: router.hasBodyLimits)
+                                 hasBodyLimits: router.hasBodyLimits, metrics: metrics)
         self.front = front
         var bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil
         if router.hasBodyLimits { bodyLimit = { head in front.bodyLimit(for: head) } }
-        server = HTTPServer(configuration: configuration.server, group: group, responder: front, bodyLimit: bodyLimit)
+        server = HTTPServer(configuration: configuration.server, group: group, responder: front, bodyLimit: bodyLimit, metrics: metrics)
     }
 
     /// The front every request goes through.
     public let front: GatewayFront
 
     static func buildRouter(_ configuration: GatewayConfiguration, validation: ResponseValidation,
-                            stages common: [any RequestStage]) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
+                            stages common: [any RequestStage], metrics: GatewayMetrics? = nil) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
         var services: [String: ServiceInstances] = [:]
         for service in configuration.services {
             services[service.name] = ServiceInstances(name: service.name, origins: try service.origins(budget: configuration.server.responseBudget))
@@ -35,7 +61,8 @@ public final class Gateway: Sendable {
         var hasBodyLimits = false
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
-            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder))
+            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder),
+                                      metrics: metrics?.route(name))
         }
         for r in configuration.routes {
             guard let service = services[r.proxy.service] else {
@@ -46,7 +73,8 @@ public final class Gateway: Sendable {
             try router.add(method: r.method, template: r.path, value: route(r.name, configuration.policy(of: r), handler))
         }
         for endpoint in configuration.endpoints {
-            let handler = CompositeHandler(endpoint: endpoint, services: services, validation: validation)
+            var handler = CompositeHandler(endpoint: endpoint, services: services, validation: validation)
+            handler.metrics = metrics?.endpoint(endpoint.name, calls: endpoint.calls.map(\.name))
             try router.add(method: endpoint.method, template: endpoint.path, value: route(endpoint.name, configuration.policy(of: endpoint), handler))
         }
         return (router, hasBodyLimits)
@@ -55,11 +83,21 @@ public final class Gateway: Sendable {
     /// The gateway's own parts as lifecycle services, in start order (the caller adds the loops before
     /// them): the public listener last, so it is the first to stop and drains while everything it calls
     /// still runs. Its stop fails when requests had to be cut at the drain deadline.
+    /// The admin listener starts before the public one and stops after it, so metrics can be scraped
+    /// while the public listener drains.
     public var services: [any LifecycleService] {
-        [ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
+        var services: [any LifecycleService] = []
+        if let adminServer {
+            services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
+                let cut = adminServer.shutdown()
+                if cut > 0 { throw ServiceGroup.StopFailure(service: "admin-server", reason: "\(cut) connection(s) cut at the drain deadline") }
+            }))
+        }
+        services.append(ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
             let cut = shutdown()
             if cut > 0 { throw ServiceGroup.StopFailure(service: "http-server", reason: "\(cut) connection(s) cut at the drain deadline") }
-        })]
+        }))
+        return services
     }
 
     /// Starts listening; returns the port.

@@ -30,6 +30,7 @@ public enum GatewayCommand {
         var configDirectory: String?
         var host: String?
         var port: Int?
+        var adminPort: Int?
         var threads: Int?
         var demo = false
         var demoFailing: Set<String> = []
@@ -51,6 +52,8 @@ public enum GatewayCommand {
           --config DIR     Contract folder (default: \(p.defaultConfigDirectory)).
           --host HOST      Listen address (overrides listen.host).
           --port PORT      Listen port (overrides listen.port; default \(p.defaultPort)).
+          --admin-port P   Admin listener port for GET /metrics (overrides admin.port; default: the listen
+                           port + 1000, \(p.defaultPort + 1000) unless --port is given; on admin.host, 127.0.0.1).
           --threads N      Event-loop threads (default: one per core).
           --demo           Start built-in demo services on loopback and send every service to them.
           --demo-fail S    With --demo: the demo services S (comma-separated) answer 503 (see a partial response).
@@ -88,6 +91,13 @@ public enum GatewayCommand {
                 case .success(let v):
                     guard let p = Int(v), (0...65535).contains(p) else { return .failure(GatewayCommandError("--port takes 0...65535, not '\(v)'")) }
                     o.port = p
+                case .failure(let e): return .failure(e)
+                }
+            case "--admin-port":
+                switch value(a) {
+                case .success(let v):
+                    guard let p = Int(v), (0...65535).contains(p) else { return .failure(GatewayCommandError("--admin-port takes 0...65535, not '\(v)'")) }
+                    o.adminPort = p
                 case .failure(let e): return .failure(e)
                 }
             case "--threads":
@@ -136,6 +146,7 @@ public enum GatewayCommand {
         if !configuration.portConfigured { configuration.server.port = profile.defaultPort }
         if let host = options.host { configuration.server.host = host }
         if let port = options.port { configuration.server.port = port }
+        if let port = options.adminPort { configuration.admin.port = port }
         if let threads = options.threads { configuration.threads = threads }
         serve(configuration, profile: profile, demo: options.demo, demoFailing: options.demoFailing)
     }
@@ -170,7 +181,7 @@ public enum GatewayCommand {
         let gateway: Gateway
         do {
             let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount)
-            gateway = try Gateway(configuration: configuration, group: group)
+            gateway = try Gateway(configuration: configuration, group: group, client: profile.client)
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
             exit(1)
@@ -194,7 +205,8 @@ public enum GatewayCommand {
             exit(1)
         }
         let threads = configuration.threads ?? EventLoopGroup.coreCount
-        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(gateway.server.port)\",\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
+        let admin = gateway.adminServer.map { ",\"admin\":\"http://\($0.configuration.host):\($0.port)\"" } ?? ""
+        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(gateway.server.port)\"\(admin),\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
 
         // Signals: blocked in every thread (the mask was set before any thread started, and threads inherit
         // it), taken here by sigwait. A signal handler (or Dispatch's, which relies on the signal being
