@@ -84,7 +84,7 @@ final class GatewayConfigurationTests: XCTestCase {
     func testWrongTypes() {
         XCTAssertEqual(issues("{\"threads\": \"two\", \"accessLog\": 1, \"routes\": {}}"), [
             "gateway.json: $.threads: expected an integer, found string",
-            "gateway.json: $.accessLog: expected true or false, found number",
+            "gateway.json: $.accessLog: expected true, false or an object such as {\"path\": \"/var/log/bff/access.log\"}, found number",
             "gateway.json: $.routes: expected an array, found object",
         ])
     }

@@ -45,7 +45,11 @@ final class LogWriterTests: XCTestCase {
         let lines = String(decoding: received.filter { $0 != 46 }, as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(lines.filter { $0 == Substring(String(repeating: "x", count: 99)) }.count, accepted)
         let warning = try XCTUnwrap(lines.first { $0.contains("log lines dropped") })
-        XCTAssertEqual(try JSONParser.parse(String(warning))["dropped"]?.numberValue?.intValue, 100 - accepted)
+        let entry = try JSONParser.parse(String(warning), duplicateKeys: .reject)
+        XCTAssertEqual(entry["dropped"]?.numberValue?.intValue, 100 - accepted)
+        XCTAssertEqual(entry["level"]?.stringValue, "warning", "the logger's level name")
+        // (The pipe's filler dots are filtered out above, the time's included: only check it is there.)
+        XCTAssertEqual(entry.objectValue?.keys, ["time", "level", "msg", "dropped"], "the logger's format: \(warning)")
         XCTAssertTrue(writer.flush(timeout: 5_000_000_000))
     }
 

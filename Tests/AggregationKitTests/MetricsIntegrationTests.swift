@@ -87,6 +87,7 @@ final class MetricsIntegrationTests: XCTestCase {
             #"bff_contract_violations_total{endpoint="profile"} 2"#,
             "bff_requests_in_flight 0",
             "bff_client_connections_open 0",
+            "bff_log_lines_dropped_total 0",
         ] {
             XCTAssertTrue(lines.contains(expected), "missing \(expected) in\n\(response.text)")
         }

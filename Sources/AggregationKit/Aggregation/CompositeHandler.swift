@@ -132,9 +132,9 @@ public struct CompositeHandler: HTTPHandler {
             if !violations.isEmpty {
                 validation.recordViolation()
                 if let metrics { loop.inEventLoop ? metrics.contractViolation(shard: loop.index) : metrics.contractViolation() }
-                if context.loop.inEventLoop {
-                    context.loop.log.append("{\"level\":\"warn\",\"msg\":\"response schema violation\",\"endpoint\":\(JSONText.quoted(endpoint.name)),\"request_id\":\(JSONText.quoted(context.requestID)),\"violations\":\(JSONText.quoted(violations.map(\.description).joined(separator: "; ")))}")
-                }
+                context.loop.logger.with(requestID: context.requestID)
+                    .warning("response schema violation", [.string("endpoint", endpoint.name),
+                                                           .string("violations", violations.map(\.description).joined(separator: "; "))])
                 if validation.mode == .enforce {
                     // Violation messages quote values and property names from downstream data: only the keyword is shown.
                     throw HTTPError(status: 502, code: "response_schema_violation",

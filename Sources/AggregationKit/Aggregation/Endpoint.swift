@@ -29,6 +29,8 @@ public struct CompiledEndpoint: Sendable {
     public let etag: Bool
     public let response: ResponseTemplate
     public let schema: JSONSchema?
+    /// The contract's `policy`: the sections it sets or turns off; see `GatewayConfiguration.effectivePolicy(endpoint:)`.
+    public var policyOverride = RoutePolicy.Override()
 }
 
 public struct CompiledCall: Sendable {
@@ -65,6 +67,8 @@ public struct CompiledCall: Sendable {
 struct EndpointCompiler {
     let services: Set<String>
     let reader: ConfigReader
+    /// `limits.maxBodyBytes`: the bound of `policy.maxBodyBytes`.
+    var maxBodyBytes = HTTPParserLimits().maxBodyBytes
 
     static let endpointKeys = ["$schema", "name", "description", "method", "path", "policy", "deadlineMs", "partialMeta", "etag", "calls", "response", "schema"]
     static let callKeys = ["service", "method", "path", "query", "headers", "body", "timeoutMs", "required", "fallback", "successStatus",
@@ -90,7 +94,11 @@ struct EndpointCompiler {
         } catch {
             r.issue("$.path", "\(error)")
         }
-        _ = r.object(o["policy"], "$.policy", allowed: ["auth", "rateLimit"])
+        let policy = PolicyConfiguration.read(o["policy"], "$.policy", maxBodyBytes: maxBodyBytes, reader: r)
+        for (at, reason) in PolicyConfiguration.conflicts(policy.applied(to: RoutePolicy()), override: policy, method: method, template: path,
+                                                          parameters: routeParameters, at: "$.policy") {
+            r.issue(at, reason)
+        }
         let deadline = UInt64(r.int(o, "deadlineMs", "$", range: 1...600_000) ?? 5000) * 1_000_000
         let partialMeta = r.bool(o, "partialMeta", "$") ?? false
         let etag = r.bool(o, "etag", "$") ?? false
@@ -145,7 +153,7 @@ struct EndpointCompiler {
         }
         guard r.issues.count == issuesBefore else { return nil }
         return CompiledEndpoint(name: name, method: method, path: path, file: r.file, calls: calls, dependencies: dependencies,
-                                deadline: deadline, partialMeta: partialMeta, etag: etag, response: response, schema: schema)
+                                deadline: deadline, partialMeta: partialMeta, etag: etag, response: response, schema: schema, policyOverride: policy)
     }
 
     private func compileCall(_ name: String, _ value: JSONValue, path p: String, routeParameters: Set<String>, callNames: [String])

@@ -9,7 +9,7 @@ import FoundationEssentials
 ///   "limits":   { "maxRequestLineBytes": 8192, "maxHeaderBytes": 16384, "maxHeaderCount": 100,
 ///                 "maxBodyBytes": 1048576, "maxConnections": 16384, "maxResponseBytes": 16777216 },
 ///   "timeouts": { "headerMs": 10000, "bodyMs": 30000, "idleMs": 60000, "writeMs": 30000, "drainMs": 10000 },
-///   "accessLog": true,
+///   "accessLog": true,                  // or {"path": "/var/log/bff/access.log", "enabled": true}
 ///   "services": { "users": { "instances": ["127.0.0.1:9101"], "connectTimeoutMs": 2000,
 ///                            "responseTimeoutMs": 10000,
 ///                            "pool": { "maxConnections": 64, "maxIdle": 32, "idleTimeoutMs": 60000, "maxWaiters": 256,
@@ -34,6 +34,11 @@ public struct GatewayConfiguration: Sendable {
     public var responseValidation: ResponseValidation.Mode = .log
     /// Trusted proxies and header-name rules for what is passed on.
     public var forwarding = ForwardingPolicy()
+    /// `accessLog.path`: the file the access log is appended to (opened by the command at start); nil:
+    /// standard output. Only meaningful while `server.accessLog` is on.
+    public var accessLogPath: String?
+    /// `defaults.policy`: every route's and endpoint's policy unless they override a section.
+    public var defaultPolicy = RoutePolicy()
     /// The admin listener (`/metrics`).
     public var admin = AdminConfiguration()
 
@@ -73,6 +78,8 @@ public struct RouteConfiguration: Sendable {
     public var method: String?
     public var path: String
     public var proxy: ProxyConfiguration
+    /// `policy`: the sections this route sets or turns off; see `GatewayConfiguration.effectivePolicy(route:)`.
+    public var policyOverride = RoutePolicy.Override()
 }
 
 public struct ProxyConfiguration: Sendable {
@@ -111,8 +118,14 @@ extension GatewayConfiguration {
                 issues.append(ConfigurationIssue(file: file, path: "$", reason: "cannot read the file"))
                 continue
             }
-            switch compileEndpoint(Array(bytes), file: file, services: Set(config.services.map(\.name))) {
-            case .success(let endpoint): config.endpoints.append(endpoint)
+            switch compileEndpoint(Array(bytes), file: file, services: Set(config.services.map(\.name)), maxBodyBytes: config.server.limits.maxBodyBytes) {
+            case .success(let endpoint):
+                // The endpoint's own sections were checked when it was compiled; here, what it inherits.
+                for (at, reason) in PolicyConfiguration.conflicts(config.effectivePolicy(endpoint: endpoint), override: endpoint.policyOverride, method: endpoint.method,
+                                                                  template: endpoint.path, parameters: Set(templateParameters(endpoint.path)), at: "$.policy") {
+                    issues.append(ConfigurationIssue(file: file, path: at, reason: reason))
+                }
+                config.endpoints.append(endpoint)
             case .failure(let e): issues += e.issues
             }
         }
@@ -122,7 +135,9 @@ extension GatewayConfiguration {
     }
 
     /// Compiles one endpoint contract.
-    public static func compileEndpoint(_ bytes: [UInt8], file: String, services: Set<String>) -> Result<CompiledEndpoint, ConfigurationError> {
+    /// `maxBodyBytes`: `limits.maxBodyBytes` of gateway.json, the bound of the endpoint's `policy.maxBodyBytes`.
+    public static func compileEndpoint(_ bytes: [UInt8], file: String, services: Set<String>,
+                                       maxBodyBytes: Int = HTTPParserLimits().maxBodyBytes) -> Result<CompiledEndpoint, ConfigurationError> {
         let root: JSONValue
         do {
             root = try JSONParser.parse(bytes, duplicateKeys: .reject)
@@ -131,7 +146,7 @@ extension GatewayConfiguration {
             return .failure(ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")]))
         }
         let reader = ConfigReader(file: file)
-        guard let endpoint = EndpointCompiler(services: services, reader: reader).compile(root) else {
+        guard let endpoint = EndpointCompiler(services: services, reader: reader, maxBodyBytes: maxBodyBytes).compile(root) else {
             return .failure(ConfigurationError(issues: reader.issues))
         }
         return .success(endpoint)
@@ -156,6 +171,30 @@ extension GatewayConfiguration {
         return issues
     }
 
+    /// `accessLog`: `true` / `false`, or `{"path": "/var/log/bff/access.log", "enabled": true}` (both keys
+    /// optional; `enabled` defaults to true, no `path` means standard output). The path must be absolute:
+    /// a relative one would depend on the directory the process happens to start in.
+    static func parseAccessLog(_ value: JSONValue?, into config: inout GatewayConfiguration, _ r: ConfigReader) {
+        guard let value else { return }
+        if case .bool(let on) = value {
+            config.server.accessLog = on
+            return
+        }
+        guard case .object = value else {
+            return r.issue("$.accessLog", "expected true, false or an object such as {\"path\": \"/var/log/bff/access.log\"}, found \(value.typeName)")
+        }
+        let o = r.object(value, "$.accessLog", allowed: ["path", "enabled"])
+        config.server.accessLog = r.bool(o, "enabled", "$.accessLog") ?? true
+        guard let path = r.string(o, "path", "$.accessLog") else { return }
+        if path.isEmpty || path.utf8.contains(0) || !path.hasPrefix("/") {
+            r.issue("$.accessLog.path", "expected an absolute file path, found '\(path)'")
+        } else if path.hasSuffix("/") {
+            r.issue("$.accessLog.path", "'\(path)' names a directory, not a file")
+        } else {
+            config.accessLogPath = path
+        }
+    }
+
     public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
         let root: JSONValue
         do {
@@ -169,7 +208,7 @@ extension GatewayConfiguration {
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
                                                      "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
-                                                     "ignoreClientAbort", "admin"])
+                                                     "ignoreClientAbort", "defaults", "admin"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -189,7 +228,7 @@ extension GatewayConfiguration {
             if port != 0 && config.portConfigured && port == config.server.port { r.issue("$.admin.port", "must differ from listen.port") }
         }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
-        if let log = r.bool(top, "accessLog", "$") { config.server.accessLog = log }
+        parseAccessLog(top?["accessLog"], into: &config, r)
         if let allow = r.bool(top, "allowEncodedSlashes", "$") { config.server.limits.allowEncodedSlashes = allow }
         if let allow = r.bool(top, "underscoresInHeaders", "$") { config.forwarding.underscoresInHeaders = allow }
         if let ignore = r.bool(top, "ignoreClientAbort", "$") { config.server.ignoreClientAbort = ignore }
@@ -212,6 +251,10 @@ extension GatewayConfiguration {
         if config.server.limits.maxRequestLineBytes > config.server.limits.maxHeaderBytes {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
         }
+
+        let defaults = r.object(top?["defaults"], "$.defaults", allowed: ["policy"])
+        config.defaultPolicy = PolicyConfiguration.read(defaults?["policy"], "$.defaults.policy", maxBodyBytes: config.server.limits.maxBodyBytes, reader: r)
+            .applied(to: RoutePolicy())
 
         let timeouts = r.object(top?["timeouts"], "$.timeouts", allowed: ["headerMs", "bodyMs", "idleMs", "writeMs", "drainMs", "readinessGraceMs"])
         let ms: (String) -> UInt64? = { key in r.int(timeouts, key, "$.timeouts", range: 1...86_400_000).map { UInt64($0) * 1_000_000 } }
@@ -256,7 +299,7 @@ extension GatewayConfiguration {
         var names: Set<String> = []
         for (i, value) in (r.array(top, "routes", "$") ?? []).enumerated() {
             let p = "$.routes[\(i)]"
-            guard let o = r.object(value, p, allowed: ["name", "method", "path", "proxy"]) else { continue }
+            guard let o = r.object(value, p, allowed: ["name", "method", "path", "proxy", "policy"]) else { continue }
             let name = r.string(o, "name", p) ?? "route\(i)"
             if !names.insert(name).inserted { r.issue("\(p).name", "duplicate route name '\(name)'") }
             var method = r.string(o, "method", p)
@@ -306,13 +349,29 @@ extension GatewayConfiguration {
             }
             proxy.preserveHost = r.bool(px, "preserveHost", "\(p).proxy") ?? false
             proxy.timeout = r.int(px, "timeoutMs", "\(p).proxy", range: 1...3_600_000).map { UInt64($0) * 1_000_000 }
-            config.routes.append(RouteConfiguration(name: name, method: method, path: path, proxy: proxy))
+            var route = RouteConfiguration(name: name, method: method, path: path, proxy: proxy)
+            route.policyOverride = PolicyConfiguration.read(o["policy"], "\(p).policy", maxBodyBytes: config.server.limits.maxBodyBytes, reader: r)
+            for (at, reason) in PolicyConfiguration.conflicts(config.effectivePolicy(route: route), override: route.policyOverride, method: method,
+                                                              template: path, parameters: Set(parameterNames), at: "\(p).policy") {
+                r.issue(at, reason)
+            }
+            config.routes.append(route)
         }
         guard r.issues.isEmpty else { throw ConfigurationError(issues: r.issues) }
         return config
     }
 
     struct Reason: Error { let text: String }
+
+    /// A proxy route's policy: `defaults.policy` with the route's own sections in place of the defaults'.
+    public func effectivePolicy(route: RouteConfiguration) -> RoutePolicy {
+        route.policyOverride.applied(to: defaultPolicy)
+    }
+
+    /// A composite endpoint's policy: `defaults.policy` with the contract's own sections in place of the defaults'.
+    public func effectivePolicy(endpoint: CompiledEndpoint) -> RoutePolicy {
+        endpoint.policyOverride.applied(to: defaultPolicy)
+    }
 
     /// `host:port`, `[v6]:port`, optionally with `http://`.
     static func parseInstance(_ text: String) -> Result<(host: String, port: Int), Reason> {

@@ -17,8 +17,8 @@ public final class DemoServices: Sendable {
     /// Port of each service on 127.0.0.1.
     public let ports: [String: Int]
 
-    public static func start(threads: Int = 1, failing: Set<String> = []) throws -> DemoServices {
-        let group = try EventLoopGroup(threads: threads)
+    public static func start(threads: Int = 1, failing: Set<String> = [], logging: LogStreams = .standard) throws -> DemoServices {
+        let group = try EventLoopGroup(threads: threads, logging: logging)
         var servers: [String: HTTPServer] = [:]
         var ports: [String: Int] = [:]
         let handlers: [String: any HTTPHandler] = [

@@ -52,16 +52,23 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var lastTick: UInt64 = 0
     /// The time at the start of this iteration; cheap to read on the loop thread.
     private(set) var now: UInt64 = Syscall.monotonicNanoseconds()
-    let log = LogBuffer()
+    /// The access log stream on this loop: lines batched per iteration (see `LogBuffer`).
+    let log: LogBuffer
+    /// The application log (the group's `LogStreams.application`). Any thread.
+    public let logger: Logger
+    let clock: WallClock
     /// Requests on this loop that took a Swift task (a suspending stage, a composite endpoint, a plain
     /// handler); proxy routes behind synchronous stages take none. Loop thread only.
     public internal(set) var requestTasksStarted: UInt64 = 0
-    let clock = WallClock()
     /// One scratch buffer for every read on this loop, so idle connections hold no read memory.
     let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
-    init(index: Int) throws {
+    init(index: Int, logging: LogStreams = .standard) throws {
         self.index = index
+        let clock = WallClock()
+        self.clock = clock
+        log = LogBuffer(writer: logging.access, clock: clock)
+        logger = logging.application
         epollFD = try Syscall.epollCreate()
         wakeFD = try Syscall.eventFD()
         try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, wakeFD, events: EPOLLIN.rawValue)

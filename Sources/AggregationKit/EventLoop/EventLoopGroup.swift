@@ -9,9 +9,13 @@ public final class EventLoopGroup: Sendable {
     private let nextIndex = Atomic<Int>(0)
     private let threads: Mutex<[pthread_t]> = Mutex([])
 
-    public init(threads count: Int) throws {
+    /// Where the loops' application and access logs go.
+    public let logging: LogStreams
+
+    public init(threads count: Int, logging: LogStreams = .standard) throws {
         precondition(count > 0 && count <= PoolSlots.capacity)
-        loops = try (0..<count).map { try EventLoop(index: $0) }
+        self.logging = logging
+        loops = try (0..<count).map { try EventLoop(index: $0, logging: logging) }
         var started: [pthread_t] = []
         for loop in loops {
             let box = Unmanaged.passRetained(loop).toOpaque()

@@ -25,6 +25,8 @@ public final class Gateway: Sendable {
                                                                      reason: "the default (listen port + 1000) is past 65535: set admin.port")])
             }
             let gatewayMetrics = GatewayMetrics(client: client, loopShards: group.loops.count)
+            let logging = group.logging
+            gatewayMetrics.setLogLinesDroppedSource { UInt64(logging.droppedLines) }
             metrics = gatewayMetrics
             var admin = ServerConfiguration()
             admin.host = configuration.admin.host

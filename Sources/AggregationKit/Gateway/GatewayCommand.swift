@@ -34,6 +34,7 @@ public enum GatewayCommand {
         var threads: Int?
         var demo = false
         var demoFailing: Set<String> = []
+        var logLevel: LogLevel?
     }
 
     static func usage(_ p: ClientProfile) -> String {
@@ -57,6 +58,8 @@ public enum GatewayCommand {
           --threads N      Event-loop threads (default: one per core).
           --demo           Start built-in demo services on loopback and send every service to them.
           --demo-fail S    With --demo: the demo services S (comma-separated) answer 503 (see a partial response).
+          --log-level L    Application log threshold: \(LogLevel.namesForUsage) (default: info,
+                           or the environment variable BFF_LOG_LEVEL; this flag wins over it).
           --help           Show this help.
           --version        Show the version.
         """
@@ -100,6 +103,13 @@ public enum GatewayCommand {
                     o.adminPort = p
                 case .failure(let e): return .failure(e)
                 }
+            case "--log-level":
+                switch value(a) {
+                case .success(let v):
+                    guard let level = LogLevel(name: v) else { return .failure(GatewayCommandError("--log-level takes \(LogLevel.namesForUsage), not '\(v)'")) }
+                    o.logLevel = level
+                case .failure(let e): return .failure(e)
+                }
             case "--threads":
                 switch value(a) {
                 case .success(let v):
@@ -129,6 +139,13 @@ public enum GatewayCommand {
         case "version": print("\(profile.executable) \(gatewayVersion)"); exit(0)
         default: break
         }
+        let logLevel: LogLevel
+        switch resolveLogLevel(flag: options.logLevel, environment: getenv("BFF_LOG_LEVEL").map { String(cString: $0) }) {
+        case .success(let level): logLevel = level
+        case .failure(let e):
+            printError("\(profile.executable): \(e.message)\nRun '\(profile.executable) --help' for usage.")
+            exit(2)
+        }
         let directory = options.configDirectory ?? profile.defaultConfigDirectory
         if options.command == "contract-test" { runContractTests(directory: directory, profile: profile) }
         var configuration: GatewayConfiguration
@@ -148,18 +165,52 @@ public enum GatewayCommand {
         if let port = options.port { configuration.server.port = port }
         if let port = options.adminPort { configuration.admin.port = port }
         if let threads = options.threads { configuration.threads = threads }
-        serve(configuration, profile: profile, demo: options.demo, demoFailing: options.demoFailing)
+        serve(configuration, profile: profile, demo: options.demo, demoFailing: options.demoFailing, logLevel: logLevel)
     }
 
-    static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool, demoFailing: Set<String>) -> Never {
+    /// The application log's threshold: `--log-level` if given, else `BFF_LOG_LEVEL` if set and not
+    /// empty, else `info`. An invalid environment value is an error even though it has a default: a
+    /// typo must not silently log at a level nobody chose.
+    static func resolveLogLevel(flag: LogLevel?, environment: String?) -> Result<LogLevel, GatewayCommandError> {
+        if let flag { return .success(flag) }
+        guard let environment, !environment.isEmpty else { return .success(.info) }
+        guard let level = LogLevel(name: environment) else {
+            return .failure(GatewayCommandError("BFF_LOG_LEVEL takes \(LogLevel.namesForUsage), not '\(environment)'"))
+        }
+        return .success(level)
+    }
+
+    /// The log streams of a `serve` run: application lines on standard output from `logLevel` up; the
+    /// access log on standard output, or appended to `accessLog.path` (opened here, before anything
+    /// starts, so a bad path is a start error, not a silent loss), or off.
+    static func openLogStreams(_ configuration: GatewayConfiguration, logLevel: LogLevel) throws(SystemError) -> LogStreams {
+        let application = Logger(threshold: logLevel, writer: .standardOutput)
+        guard configuration.server.accessLog else { return LogStreams(application: application, access: nil) }
+        guard let path = configuration.accessLogPath else { return LogStreams(application: application, access: .standardOutput) }
+        return LogStreams(application: application, access: try LogWriter.appending(toFile: path))
+    }
+
+    static func serve(_ initial: GatewayConfiguration, profile: ClientProfile, demo: Bool, demoFailing: Set<String>, logLevel: LogLevel) -> Never {
         signal(SIGPIPE, SIG_IGN)
         // Before any thread exists: every thread created from here on inherits the blocked mask.
         Syscall.blockSignals(stopSignals)
         var configuration = initial
+        let logging: LogStreams
+        do {
+            logging = try openLogStreams(configuration, logLevel: logLevel)
+        } catch {
+            printError("\(profile.executable): cannot open the access log file '\(configuration.accessLogPath ?? "")': \(error)")
+            exit(2)
+        }
+        let log = logging.application
+        log.debug("configuration loaded", [.string("directory", configuration.directory), .int("services", configuration.services.count),
+                                           .int("routes", configuration.routes.count), .int("endpoints", configuration.endpoints.count),
+                                           .string("access_log", configuration.server.accessLog ? configuration.accessLogPath ?? "stdout" : nil),
+                                           .string("log_level", logLevel.name)])
         var demoServices: DemoServices?
         if demo {
             do {
-                let services = try DemoServices.start(failing: demoFailing)
+                let services = try DemoServices.start(failing: demoFailing, logging: LogStreams(application: log, access: nil))
                 demoServices = services
                 for i in configuration.services.indices {
                     let name = configuration.services[i].demo ?? configuration.services[i].name
@@ -168,6 +219,7 @@ public enum GatewayCommand {
                         exit(2)
                     }
                     configuration.services[i].instances = [(host: "127.0.0.1", port: port)]
+                    log.debug("demo service", [.string("service", configuration.services[i].name), .string("demo", name), .int("port", port)])
                 }
             } catch {
                 printError("\(profile.executable): cannot start the demo services: \(error)")
@@ -177,10 +229,15 @@ public enum GatewayCommand {
         // Descriptors: take what the hard limit allows, and keep upstream calls their share.
         let budget = DescriptorBudget(descriptorLimit: Syscall.raiseDescriptorLimit(), configuredConnections: configuration.server.maxConnections)
         configuration.server.maxConnections = budget.clientConnections
-        printOut("{\"level\":\"\(budget.isCapped ? "warn" : "info")\",\"msg\":\"descriptors\",\"limit\":\(budget.descriptorLimit),\"maxConnections\":\(budget.clientConnections),\"configuredMaxConnections\":\(budget.configuredConnections)}")
+        log.log(budget.isCapped ? .warning : .info, "descriptors", [.int("limit", budget.descriptorLimit), .int("maxConnections", budget.clientConnections),
+                                                                      .int("configuredMaxConnections", budget.configuredConnections)])
+        for service in configuration.services {
+            log.debug("service", [.string("service", service.name),
+                                  .string("instances", service.instances.map { "\($0.host):\($0.port)" }.joined(separator: ","))])
+        }
         let gateway: Gateway
         do {
-            let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount)
+            let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount, logging: logging)
             gateway = try Gateway(configuration: configuration, group: group, client: profile.client)
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
@@ -193,30 +250,33 @@ public enum GatewayCommand {
         services.append(ServiceHooks("event-loops", stop: { gateway.group.shutdown() }))
         services.append(contentsOf: gateway.services)
         let lifecycle = ServiceGroup(services) { event, service, error in
-            var line = "{\"level\":\"\(error == nil ? "info" : "error")\",\"msg\":\"service \(event)\",\"service\":\(JSONText.quoted(service))"
-            if let error { line += ",\"error\":" + JSONText.quoted(error) }
-            printOut(line + "}")
+            if let error {
+                log.error("service \(event)", [.string("service", service), .string("error", error)])
+            } else {
+                log.info("service \(event)", [.string("service", service)])
+            }
         }
         do {
             try lifecycle.start()
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
-            LogWriter.standardOutput.flush(timeout: 2_000_000_000)
+            logging.flush(timeout: 2_000_000_000)
             exit(1)
         }
         let threads = configuration.threads ?? EventLoopGroup.coreCount
-        let admin = gateway.adminServer.map { ",\"admin\":\"http://\($0.configuration.host):\($0.port)\"" } ?? ""
-        printOut("{\"level\":\"info\",\"msg\":\"listening\",\"client\":\"\(profile.client)\",\"address\":\"http://\(configuration.server.host):\(gateway.server.port)\"\(admin),\"threads\":\(threads),\"routes\":\(configuration.routes.count),\"demo\":\(demo)}")
+        var listening: [LogField] = [.string("client", profile.client), .string("address", "http://\(configuration.server.host):\(gateway.server.port)")]
+        if let admin = gateway.adminServer { listening.append(.string("admin", "http://\(admin.configuration.host):\(admin.port)")) }
+        log.info("listening", listening + [.int("threads", threads), .int("routes", configuration.routes.count), .bool("demo", demo)])
 
         // Signals: blocked in every thread (the mask was set before any thread started, and threads inherit
         // it), taken here by sigwait. A signal handler (or Dispatch's, which relies on the signal being
         // blocked everywhere) could otherwise be run on a loop thread and the SIGTERM lost.
         let signal = Syscall.waitForSignal(stopSignals)
-        printOut("{\"level\":\"info\",\"msg\":\"draining\",\"signal\":\(signal)}")
+        log.info("draining", [.int("signal", Int(signal))])
         let failures = lifecycle.stop()
-        printOut("{\"level\":\"\(failures.isEmpty ? "info" : "error")\",\"msg\":\"stopped\",\"clean\":\(failures.isEmpty)}")
-        // A reader that stopped reading must not keep the process alive: give the log 2 s.
-        LogWriter.standardOutput.flush(timeout: 2_000_000_000)
+        log.log(failures.isEmpty ? .info : .error, "stopped", [.bool("clean", failures.isEmpty)])
+        // A reader that stopped reading must not keep the process alive: give the logs 2 s.
+        logging.flush(timeout: 2_000_000_000)
         exit(failures.isEmpty ? 0 : 1)
     }
 

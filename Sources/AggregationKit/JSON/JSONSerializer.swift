@@ -47,32 +47,35 @@ public enum JSONSerializer {
     @inline(__always) static func needsEscape(_ b: UInt8) -> Bool { b < 0x20 || b == 0x22 || b == 0x5C }
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
         var copy = s
-        copy.withUTF8 { bytes in
-            // Runs of plain bytes are appended in one go; only escapes go byte by byte.
-            var runStart = 0
-            var i = 0
-            let n = bytes.count
-            while i < n {
-                let b = bytes[i]
-                if needsEscape(b) {
-                    if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
-                    switch b {
-                    case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
-                    case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
-                    case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-                    case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-                    case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-                    default:
-                        out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]])
-                    }
-                    runStart = i + 1
+        copy.withUTF8 { writeString(utf8: $0, into: &out) }
+    }
+
+    /// Writes `bytes`, which must be valid UTF-8 (a Swift string's), as a quoted JSON string.
+    static func writeString(utf8 bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        // Runs of plain bytes are appended in one go; only escapes go byte by byte.
+        var runStart = 0
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b = bytes[i]
+            if needsEscape(b) {
+                if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<i])) }
+                switch b {
+                case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
+                case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
+                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(contentsOf: [0x5C, UInt8(ascii: "u"), 48, 48, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xF)]])
                 }
-                i += 1
+                runStart = i + 1
             }
-            if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<n])) }
+            i += 1
         }
+        if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<n])) }
         out.append(UInt8(ascii: "\""))
     }
 }

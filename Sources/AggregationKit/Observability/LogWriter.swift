@@ -66,6 +66,19 @@ public final class LogWriter: @unchecked Sendable {
         _ = text.withUTF8 { submit(UnsafeRawBufferPointer($0), lines: 1) }
     }
 
+    /// Queues `bytes`: `lines` complete lines, each ending in a newline.
+    @discardableResult
+    public func submit(_ bytes: [UInt8], lines: Int) -> Bool {
+        bytes.withUnsafeBytes { submit($0, lines: lines) }
+    }
+
+    /// A writer for the file at `path`, opened for appending (created with mode 0640 if missing), so
+    /// several writers and a log rotator's `copytruncate` never overwrite each other's lines. The
+    /// descriptor stays open for the life of the process.
+    public static func appending(toFile path: String) throws(SystemError) -> LogWriter {
+        LogWriter(fd: try Syscall.openForAppending(path))
+    }
+
     /// Waits until everything queued so far is written, or `timeout` nanoseconds pass (a reader that never
     /// reads must not keep the process from exiting). Returns whether the queue emptied.
     @discardableResult
@@ -113,8 +126,8 @@ public final class LogWriter: @unchecked Sendable {
             droppedSinceWarning = 0
             pthread_mutex_unlock(mutex)
             if lost > 0 {
-                let warning = "{\"level\":\"warn\",\"msg\":\"log lines dropped: the output did not keep up\",\"dropped\":\(lost)}\n"
-                writeAll(Array(warning.utf8))
+                writeAll(Logger.encode(level: .warning, message: "log lines dropped: the output did not keep up", requestID: nil,
+                                       fields: [.int("dropped", lost)], time: LogTime.appendNow))
             }
             writeAll(batch)
             batch.removeAll(keepingCapacity: batch.capacity <= 1 << 20)

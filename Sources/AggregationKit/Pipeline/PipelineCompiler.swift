@@ -1,12 +1,37 @@
-/// Compiles a route's effective policy into its stages, in a fixed order. A route with no policy has
-/// no stages. (Placeholder until the policy stages land: no stages yet.)
+/// Compiles a route's effective policy into its stages, once, at start. Pure.
+///
+/// The order is fixed:
+///
+///     timeout ─▶ cors ─▶ methods ─▶ maxBodyBytes ─▶ (auth ─▶ rateLimit: later issues) ─▶ headers ─▶ responder
+///
+/// - `timeout` first, so the deadline bounds every later stage, including those that will suspend
+///   (a key fetch, a Redis call).
+/// - `cors` before anything that can refuse: it answers preflights itself (a preflight's `OPTIONS` need
+///   not be in `methods`), and every refusal after it (405, 413, later 401 and 429) passes back through
+///   it and gets `Access-Control-Allow-Origin`, so the page's script can read the problem instead of
+///   seeing an opaque network error.
+/// - `methods` and `maxBodyBytes`: cheap refusals, before the costlier checks.
+/// - `headers` last: request edits are what the responder sends; response edits are the first applied
+///   to the responder's answer (and to the refusals of auth and rate limiting).
+///
+/// A section that is not set gives no stage: a route with no policy has an empty pipeline.
 public enum PipelineCompiler {
-    public static func stages(for policy: RoutePolicy) -> [any RequestStage] { [] }
+    public static func stages(for policy: RoutePolicy) -> [any RequestStage] {
+        var stages: [any RequestStage] = []
+        if let timeout = policy.timeout { stages.append(TimeoutStage(timeout: timeout)) }
+        if let cors = policy.cors { stages.append(CORSStage(policy: cors, routeMethods: policy.methods)) }
+        if let methods = policy.methods { stages.append(MethodsStage(methods: methods)) }
+        if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
+        if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
+            stages.append(HeadersStage(policy: headers))
+        }
+        return stages
+    }
 }
 
 extension GatewayConfiguration {
-    /// A proxy route's effective policy (placeholder: none yet).
-    func policy(of route: RouteConfiguration) -> RoutePolicy { RoutePolicy() }
-    /// A composite endpoint's effective policy (placeholder: none yet).
-    func policy(of endpoint: CompiledEndpoint) -> RoutePolicy { RoutePolicy() }
+    /// A proxy route's effective policy (the name the gateway's wiring uses).
+    func policy(of route: RouteConfiguration) -> RoutePolicy { effectivePolicy(route: route) }
+    /// A composite endpoint's effective policy.
+    func policy(of endpoint: CompiledEndpoint) -> RoutePolicy { effectivePolicy(endpoint: endpoint) }
 }

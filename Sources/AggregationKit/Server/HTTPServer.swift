@@ -141,7 +141,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
             do {
                 accepted = try Syscall.accept(listenFD)
             } catch {
-                loop.log.append("{\"level\":\"error\",\"msg\":\"accept failed\",\"error\":\(JSONText.quoted(error.description))}")
+                loop.logger.error("accept failed", [.string("error", error.description)])
                 if error.errno == EMFILE || error.errno == ENFILE || error.errno == ENOBUFS || error.errno == ENOMEM {
                     // Out of descriptors or memory: the pending connection stays readable, so a
                     // level-triggered listener would spin. Pause accepting for 100 ms, as nginx does.

@@ -52,6 +52,15 @@ enum Syscall {
         try call("write") { Glibc.write(fd, pointer, count) }
     }
 
+    /// Opens (creating with mode 0640 if missing) a file for appending; the descriptor is not inherited
+    /// by child processes.
+    static func openForAppending(_ path: String) throws(SystemError) -> Int32 {
+        guard let fd = try call("open", { Int(Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)) }) else {
+            throw SystemError("open", errno: EAGAIN)
+        }
+        return Int32(fd)
+    }
+
     /// Waits until `fd` is writable (or the timeout passes). For blocking helper threads, never a loop.
     static func waitWritable(_ fd: Int32, timeoutMilliseconds: Int32) {
         var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)

@@ -1,0 +1,74 @@
+/// Byte-level field access for the pipeline's stages, which run on every request: find, compare and
+/// copy fields without making Strings.
+extension HTTPHeaders {
+    /// The index of the first field called `name` (ASCII case-insensitive), or nil.
+    func firstIndex(of name: String) -> Int? {
+        let length = name.utf8.count
+        for i in fieldList.indices where Int(fieldList[i].nameLength) == length && nameEquals(at: i, name) { return i }
+        return nil
+    }
+
+    /// The index of the only field called `name`; nil when there is none or more than one.
+    func onlyIndex(of name: String) -> Int? {
+        let length = name.utf8.count
+        var found: Int? = nil
+        for i in fieldList.indices where Int(fieldList[i].nameLength) == length && nameEquals(at: i, name) {
+            if found != nil { return nil }
+            found = i
+        }
+        return found
+    }
+
+    /// Calls `body` with the bytes of field `i`'s value.
+    func withValueBytes<R>(at i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let f = fieldList[i]
+        return storage.withUnsafeBufferPointer { s in body(UnsafeBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)])) }
+    }
+
+    /// Whether field `i`'s name starts with `prefix` (ASCII case-insensitive).
+    func nameHasPrefix(at i: Int, _ prefix: StaticString) -> Bool {
+        let f = fieldList[i]
+        let count = prefix.utf8CodeUnitCount
+        guard Int(f.nameLength) >= count else { return false }
+        return storage.withUnsafeBufferPointer { s in
+            String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart) + count]),
+                             UnsafeBufferPointer(start: prefix.utf8Start, count: count))
+        }
+    }
+
+    /// Appends a field called `name` whose value is field `i`'s value in `other`, byte for byte.
+    mutating func add(_ name: String, valueOfFieldAt i: Int, in other: HTTPHeaders) {
+        var name = name
+        other.withValueBytes(at: i) { value in
+            name.withUTF8 { n in add(name: UnsafeRawBufferPointer(n), value: UnsafeRawBufferPointer(value)) }
+        }
+    }
+
+    /// Replaces the value of field `i`, keeping its name and its place.
+    mutating func replaceValue(at i: Int, with value: String) {
+        var value = value
+        let start = Int32(storage.count)
+        value.withUTF8 { storage.append(contentsOf: $0) }
+        fieldList[i].valueStart = start
+        fieldList[i].valueLength = Int32(storage.count) - start
+    }
+
+    /// Whether field `i`'s value, a comma-separated list, has `token` as an element (ASCII
+    /// case-insensitive, optional whitespace around elements ignored).
+    func valueHasToken(at i: Int, _ token: StaticString) -> Bool {
+        let t = UnsafeBufferPointer(start: token.utf8Start, count: token.utf8CodeUnitCount)
+        return withValueBytes(at: i) { v in
+            var start = 0
+            while start <= v.count {
+                var end = start
+                while end < v.count && v[end] != UInt8(ascii: ",") { end += 1 }
+                var a = start, b = end
+                while a < b && (v[a] == 32 || v[a] == 9) { a += 1 }
+                while b > a && (v[b - 1] == 32 || v[b - 1] == 9) { b -= 1 }
+                if String.asciiFold(UnsafeBufferPointer(rebasing: v[a..<b]), t) { return true }
+                start = end + 1
+            }
+            return false
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// `policy.headers`: edits the request before the responder and the response on its way back, each as
+/// remove, then set (every field of the name replaced by one), then add. Values are `HeaderTemplate`s.
+///
+/// A path parameter that decodes to a control byte (`/users/a%0D%0AX-Admin:%201`) would put CR/LF in a
+/// header: such a request is refused with 400 `invalid_header_value` before anything is sent, rather
+/// than sent without the field, since the field may be what the upstream relies on (a tenant or user
+/// id) and silently missing it is the less safe failure. Response templates are checked at the same
+/// moment, so a response is never left half-edited.
+public struct HeadersStage: RequestStage {
+    public var name: String { "headers" }
+
+    /// One direction's edits, compiled.
+    struct Edits: Sendable {
+        /// Names removed: `remove` and the names of `set`, lower-cased, once each.
+        let removed: [String]
+        /// `set` then `add`: fields appended after the removal.
+        let appended: [(name: String, value: HeaderTemplate)]
+        var isEmpty: Bool { removed.isEmpty && appended.isEmpty }
+
+        init(_ edits: HeaderPolicy.Edits) {
+            var removed: [String] = []
+            for name in edits.remove + edits.set.map(\.name) {
+                let lower = name.lowercased()
+                if !removed.contains(lower) { removed.append(lower) }
+            }
+            self.removed = removed
+            appended = edits.set + edits.add
+        }
+
+        func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String) {
+            if !removed.isEmpty {
+                var found = false
+                for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
+                if found {
+                    let snapshot = headers
+                    headers.keepFields { !isRemoved(snapshot, $0) }
+                }
+            }
+            for (name, template) in appended {
+                if let value = template.render(parameters: parameters, requestID: requestID) { headers.add(name, value) }
+            }
+        }
+
+        @inline(__always) private func isRemoved(_ headers: HTTPHeaders, _ i: Int) -> Bool {
+            let length = headers.nameLength(at: i)
+            for name in removed where name.utf8.count == length && headers.nameEquals(at: i, name) { return true }
+            return false
+        }
+    }
+
+    let request: Edits
+    let response: Edits
+    /// Path parameters used by any template: checked once per request.
+    let checkedParameters: [String]
+    let usesRequestID: Bool
+
+    public init(policy: HeaderPolicy) {
+        request = Edits(policy.request)
+        response = Edits(policy.response)
+        checkedParameters = policy.parameterNames.sorted()
+        usesRequestID = (request.appended + response.appended).contains { $0.value.usesRequestID }
+    }
+
+    public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+        for name in checkedParameters {
+            if let raw = context.pathParameter(name), !HeaderTemplate.isSafe(parameter: raw) {
+                return .fail(HTTPError(status: 400, code: "invalid_header_value",
+                                       detail: "the path parameter '\(name)' contains a control character, which cannot go into a header"))
+            }
+        }
+        if usesRequestID && !HeaderTemplate.isSafe(text: context.requestID) {
+            return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "the request id cannot go into a header"))
+        }
+        if !self.request.isEmpty {
+            self.request.apply(to: &request.headers, parameters: context.pathParameters, requestID: context.requestID)
+        }
+        return .proceed
+    }
+
+    public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+        guard !self.response.isEmpty else { return }
+        self.response.apply(to: &response.headers, parameters: context.pathParameters, requestID: context.requestID)
+    }
+}
