@@ -114,7 +114,7 @@ final class ExecutableTests: XCTestCase {
             guard line.contains("\"msg\":\"service stopped\"") || line.contains("\"msg\":\"service failed\"") else { return nil }
             return (try? JSONParser.parse(String(line)))?["service"]?.stringValue
         }
-        XCTAssertEqual(order, ["http-server", "upstreams", "event-loops"], log)
+        XCTAssertEqual(order, ["http-server", "admin-server", "upstreams", "event-loops"], log)
         XCTAssertTrue(log.contains("cut at the drain deadline"), log)
     }
 

@@ -22,6 +22,8 @@ public struct CompositeHandler: HTTPHandler {
     /// The upstream of each call, in `endpoint.calls` order (looked up once here, not per request).
     let upstreams: [Upstream]
     let validation: ResponseValidation
+    /// Failed calls, partial responses and contract violations of this endpoint (nil: metrics off).
+    public var metrics: EndpointMetrics?
 
     /// `services` must hold every service the endpoint's calls name (the configuration checked that).
     public init(endpoint: CompiledEndpoint, services: [String: Upstream], validation: ResponseValidation) {
@@ -102,6 +104,7 @@ public struct CompositeHandler: HTTPHandler {
                     if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
                 case .failure(let failure):
                     let call = calls[i]
+                    if let metrics { loop.inEventLoop ? metrics.callFailed(call: i, shard: loop.index) : metrics.callFailed(call: i) }
                     if failure.isTimeout && clock.monotonicNanoseconds() >= deadlineAt {
                         group.cancelAll()
                         throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
@@ -129,6 +132,7 @@ public struct CompositeHandler: HTTPHandler {
         // Contract order, not arrival order: the output never depends on timing.
         failed.sort { a, b in calls.firstIndex { $0.name == a }! < calls.firstIndex { $0.name == b }! }
         let partial = !failed.isEmpty
+        if partial, let metrics { loop.inEventLoop ? metrics.partialResponse(shard: loop.index) : metrics.partialResponse() }
         if partial && endpoint.partialMeta, case .object(var o) = value {
             o["_meta"] = .object(JSONObject([(key: "failed", value: .array(failed.map(JSONValue.string)))]))
             value = .object(o)
@@ -137,6 +141,7 @@ public struct CompositeHandler: HTTPHandler {
             let violations = schema.validate(value, limit: 5)
             if !violations.isEmpty {
                 validation.recordViolation()
+                if let metrics { loop.inEventLoop ? metrics.contractViolation(shard: loop.index) : metrics.contractViolation() }
                 context.loop.logger.with(requestID: context.requestID)
                     .warning("response schema violation", [.string("endpoint", endpoint.name),
                                                            .string("violations", violations.map(\.description).joined(separator: "; "))])

@@ -39,6 +39,8 @@ public struct GatewayConfiguration: Sendable {
     public var accessLogPath: String?
     /// `defaults.policy`: every route's and endpoint's policy unless they override a section.
     public var defaultPolicy = RoutePolicy()
+    /// The admin listener (`/metrics`).
+    public var admin = AdminConfiguration()
 
     public init() {}
 
@@ -229,7 +231,7 @@ extension GatewayConfiguration {
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
                                                      "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
-                                                     "ignoreClientAbort", "defaults"])
+                                                     "ignoreClientAbort", "defaults", "admin"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -240,6 +242,13 @@ extension GatewayConfiguration {
         if let port = r.int(listen, "port", "$.listen", range: 0...65535) {
             config.server.port = port
             config.portConfigured = true
+        }
+        let admin = r.object(top?["admin"], "$.admin", allowed: ["enabled", "host", "port"])
+        if let enabled = r.bool(admin, "enabled", "$.admin") { config.admin.enabled = enabled }
+        if let host = r.string(admin, "host", "$.admin") { config.admin.host = host }
+        if let port = r.int(admin, "port", "$.admin", range: 0...65535) {
+            config.admin.port = port
+            if port != 0 && config.portConfigured && port == config.server.port { r.issue("$.admin.port", "must differ from listen.port") }
         }
         if let t = r.int(top, "threads", "$", range: 0...256), t > 0 { config.threads = t }
         parseAccessLog(top?["accessLog"], into: &config, r)

@@ -5,26 +5,60 @@ public final class Gateway: Sendable {
     public let server: HTTPServer
     public let readiness = Readiness()
     public let validation: ResponseValidation
-    /// One `Upstream` per configured service; shut down last (`shutdown()`).
+    /// One `Upstream` per configured service; shut down after the listeners.
     public let upstreams: UpstreamRegistry
+    /// The gateway's metrics, nil when the admin listener is off (`admin.enabled: false`).
+    public let metrics: GatewayMetrics?
+    /// The admin listener (`GET /metrics`), on its own address; nil when off.
+    public let adminServer: HTTPServer?
 
-    /// Builds the upstreams (one per service; `upstreamObservers` hear every call's outcome), the route
-    /// table (every route's pipeline, compiled once, calling through the upstreams) and the server.
-    /// Nothing listens yet. `stages` run first on every route, before the route's own (for embedding and tests).
+    /// Builds the metrics and the admin listener (unless `admin.enabled` is false), the upstreams (one
+    /// per service; `upstreamObservers` and the metrics hear every call's outcome), the route table
+    /// (every route's pipeline, compiled once, calling through the upstreams) and the server. Nothing
+    /// listens yet. `stages` run first on every route, before the route's own (for embedding and tests).
+    /// `client` labels the request metrics (`web`, `mobile`, `partner`).
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, stages: [any RequestStage] = [],
-                upstreamObservers: [any UpstreamObserver] = []) throws {
+                client: String = "gateway", upstreamObservers: [any UpstreamObserver] = []) throws {
         self.configuration = configuration
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
-        upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: upstreamObservers)
-        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages)
+        var metrics: GatewayMetrics? = nil
+        if configuration.admin.enabled {
+            guard let adminPort = configuration.admin.effectivePort(publicPort: configuration.server.port) else {
+                throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.admin.port",
+                                                                     reason: "the default (listen port + 1000) is past 65535: set admin.port")])
+            }
+            let gatewayMetrics = GatewayMetrics(client: client, loopShards: group.loops.count)
+            let logging = group.logging
+            gatewayMetrics.setLogLinesDroppedSource { UInt64(logging.droppedLines) }
+            metrics = gatewayMetrics
+            var admin = ServerConfiguration()
+            admin.host = configuration.admin.host
+            admin.port = adminPort
+            admin.name = configuration.server.name
+            admin.accessLog = false
+            admin.maxConnections = 64
+            admin.drainTimeout = min(configuration.server.drainTimeout, 2_000_000_000)
+            adminServer = HTTPServer(configuration: admin, group: group, responder: AdminResponder(metrics: gatewayMetrics))
+        } else {
+            adminServer = nil
+        }
+        self.metrics = metrics
+        var observers = upstreamObservers
+        if let metrics { observers.append(UpstreamMetricsObserver(metrics: metrics, services: configuration.services)) }
+        upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: observers)
+        if let metrics {
+            let upstreams = self.upstreams
+            metrics.setPoolStatisticsSource { upstreams.poolStatistics() }
+        }
+        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics)
         let front = GatewayFront(router: router.router, readiness: readiness,
                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders,
-                                 hasBodyLimits: router.hasBodyLimits)
+                                 hasBodyLimits: router.hasBodyLimits, metrics: metrics)
         self.front = front
         var bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil
         if router.hasBodyLimits { bodyLimit = { head in front.bodyLimit(for: head) } }
-        server = HTTPServer(configuration: configuration.server, group: group, responder: front, bodyLimit: bodyLimit)
+        server = HTTPServer(configuration: configuration.server, group: group, responder: front, bodyLimit: bodyLimit, metrics: metrics)
     }
 
     /// The front every request goes through.
@@ -33,14 +67,15 @@ public final class Gateway: Sendable {
     /// Every route with its compiled pipeline; proxy routes and composite calls go through their
     /// service's upstream (handlers never pick instances themselves).
     static func buildRouter(_ configuration: GatewayConfiguration, upstreams: UpstreamRegistry, validation: ResponseValidation,
-                            stages common: [any RequestStage]) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
+                            stages common: [any RequestStage], metrics: GatewayMetrics? = nil) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
         var services: [String: Upstream] = [:]
         for upstream in upstreams.upstreams { services[upstream.name] = upstream }
         var router = Router<GatewayFront.Route>()
         var hasBodyLimits = false
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
-            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder))
+            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder),
+                                      metrics: metrics?.route(name))
         }
         for r in configuration.routes {
             guard let service = upstreams[r.proxy.service] else {
@@ -51,7 +86,8 @@ public final class Gateway: Sendable {
             try router.add(method: r.method, template: r.path, value: route(r.name, configuration.policy(of: r), handler))
         }
         for endpoint in configuration.endpoints {
-            let handler = CompositeHandler(endpoint: endpoint, services: services, validation: validation)
+            var handler = CompositeHandler(endpoint: endpoint, services: services, validation: validation)
+            handler.metrics = metrics?.endpoint(endpoint.name, calls: endpoint.calls.map(\.name))
             try router.add(method: endpoint.method, template: endpoint.path, value: route(endpoint.name, configuration.policy(of: endpoint), handler))
         }
         return (router, hasBodyLimits)
@@ -60,12 +96,21 @@ public final class Gateway: Sendable {
     /// The gateway's own parts as lifecycle services, in start order (the caller adds the loops before
     /// them): the public listener last, so it is the first to stop and drains while everything it calls
     /// still runs. Its stop fails when requests had to be cut at the drain deadline.
+    /// The admin listener starts before the public one and stops after it, so metrics can be scraped
+    /// while the public listener drains.
     public var services: [any LifecycleService] {
-        [ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }),
-         ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
+        var services: [any LifecycleService] = [ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() })]
+        if let adminServer {
+            services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
+                let cut = adminServer.shutdown()
+                if cut > 0 { throw ServiceGroup.StopFailure(service: "admin-server", reason: "\(cut) connection(s) cut at the drain deadline") }
+            }))
+        }
+        services.append(ServiceHooks("http-server", start: { [self] in _ = try start() }, stop: { [self] in
             let cut = drain()
             if cut > 0 { throw ServiceGroup.StopFailure(service: "http-server", reason: "\(cut) connection(s) cut at the drain deadline") }
-        })]
+        }))
+        return services
     }
 
     /// Starts listening; returns the port.

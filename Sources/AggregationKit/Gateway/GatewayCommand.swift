@@ -30,6 +30,7 @@ public enum GatewayCommand {
         var configDirectory: String?
         var host: String?
         var port: Int?
+        var adminPort: Int?
         var threads: Int?
         var demo = false
         var demoFailing: Set<String> = []
@@ -52,6 +53,8 @@ public enum GatewayCommand {
           --config DIR     Contract folder (default: \(p.defaultConfigDirectory)).
           --host HOST      Listen address (overrides listen.host).
           --port PORT      Listen port (overrides listen.port; default \(p.defaultPort)).
+          --admin-port P   Admin listener port for GET /metrics (overrides admin.port; default: the listen
+                           port + 1000, \(p.defaultPort + 1000) unless --port is given; on admin.host, 127.0.0.1).
           --threads N      Event-loop threads (default: one per core).
           --demo           Start built-in demo services on loopback and send every service to them.
           --demo-fail S    With --demo: the demo services S (comma-separated) answer 503 (see a partial response).
@@ -91,6 +94,13 @@ public enum GatewayCommand {
                 case .success(let v):
                     guard let p = Int(v), (0...65535).contains(p) else { return .failure(GatewayCommandError("--port takes 0...65535, not '\(v)'")) }
                     o.port = p
+                case .failure(let e): return .failure(e)
+                }
+            case "--admin-port":
+                switch value(a) {
+                case .success(let v):
+                    guard let p = Int(v), (0...65535).contains(p) else { return .failure(GatewayCommandError("--admin-port takes 0...65535, not '\(v)'")) }
+                    o.adminPort = p
                 case .failure(let e): return .failure(e)
                 }
             case "--log-level":
@@ -153,6 +163,7 @@ public enum GatewayCommand {
         if !configuration.portConfigured { configuration.server.port = profile.defaultPort }
         if let host = options.host { configuration.server.host = host }
         if let port = options.port { configuration.server.port = port }
+        if let port = options.adminPort { configuration.admin.port = port }
         if let threads = options.threads { configuration.threads = threads }
         serve(configuration, profile: profile, demo: options.demo, demoFailing: options.demoFailing, logLevel: logLevel)
     }
@@ -227,7 +238,7 @@ public enum GatewayCommand {
         let gateway: Gateway
         do {
             let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount, logging: logging)
-            gateway = try Gateway(configuration: configuration, group: group)
+            gateway = try Gateway(configuration: configuration, group: group, client: profile.client)
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
             exit(1)
@@ -253,8 +264,9 @@ public enum GatewayCommand {
             exit(1)
         }
         let threads = configuration.threads ?? EventLoopGroup.coreCount
-        log.info("listening", [.string("client", profile.client), .string("address", "http://\(configuration.server.host):\(gateway.server.port)"),
-                               .int("threads", threads), .int("routes", configuration.routes.count), .bool("demo", demo)])
+        var listening: [LogField] = [.string("client", profile.client), .string("address", "http://\(configuration.server.host):\(gateway.server.port)")]
+        if let admin = gateway.adminServer { listening.append(.string("admin", "http://\(admin.configuration.host):\(admin.port)")) }
+        log.info("listening", listening + [.int("threads", threads), .int("routes", configuration.routes.count), .bool("demo", demo)])
 
         // Signals: blocked in every thread (the mask was set before any thread started, and threads inherit
         // it), taken here by sigwait. A signal handler (or Dispatch's, which relies on the signal being

@@ -13,11 +13,14 @@ public final class GatewayFront: Responder {
         public let name: String
         public let policy: RoutePolicy
         public let pipeline: Pipeline
+        /// Where the route's requests are counted (nil: metrics off).
+        public let metrics: RouteMetrics?
 
-        public init(name: String, policy: RoutePolicy = RoutePolicy(), pipeline: Pipeline) {
+        public init(name: String, policy: RoutePolicy = RoutePolicy(), pipeline: Pipeline, metrics: RouteMetrics? = nil) {
             self.name = name
             self.policy = policy
             self.pipeline = pipeline
+            self.metrics = metrics
         }
     }
 
@@ -27,12 +30,18 @@ public final class GatewayFront: Responder {
     let underscoresInHeaders: Bool
     /// Whether any route limits its body below the server's limit (only then is a head looked up early).
     let hasBodyLimits: Bool
+    /// The built-in answers' own route metrics (`healthz`, `readyz`), so probes do not count as 404s.
+    let healthzMetrics: RouteMetrics?
+    let readyzMetrics: RouteMetrics?
 
-    public init(router: Router<Route>, readiness: Readiness, underscoresInHeaders: Bool = false, hasBodyLimits: Bool = false) {
+    public init(router: Router<Route>, readiness: Readiness, underscoresInHeaders: Bool = false, hasBodyLimits: Bool = false,
+                metrics: GatewayMetrics? = nil) {
         self.router = router
         self.readiness = readiness
         self.underscoresInHeaders = underscoresInHeaders
         self.hasBodyLimits = hasBodyLimits
+        healthzMetrics = metrics?.route("healthz")
+        readyzMetrics = metrics?.route("readyz")
     }
 
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
@@ -64,10 +73,12 @@ public final class GatewayFront: Responder {
         let path = request.path
         if path.utf8.count == 8, path == "/healthz" {
             context.route = "healthz"
+            context.routeMetrics = healthzMetrics
             return completion(HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ok\"}"), nil)
         }
         if path.utf8.count == 7, path == "/readyz" {
             context.route = "readyz"
+            context.routeMetrics = readyzMetrics
             return completion(readiness.isReady
                 ? HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ready\"}")
                 : HTTPResponse(status: 503, contentType: "application/json", body: "{\"status\":\"draining\"}"), nil)
@@ -87,6 +98,7 @@ public final class GatewayFront: Responder {
             context.matchedTemplate = match.template
             context.pathParameters = match.parameters
             context.policy = route.policy
+            context.routeMetrics = route.metrics
             route.pipeline.run(request, context: context, completion: completion)
         case .methodNotAllowed(let allowed):
             // A CORS preflight for a route of one method (`OPTIONS` asking about `GET`) goes to that route,

@@ -13,6 +13,8 @@ public final class HTTPServer: Sendable {
     let responder: any Responder
     /// The route's body limit by head, when the responder is a gateway front with such limits.
     let bodyLimit: (@Sendable (HTTPRequest) -> Int?)?
+    /// Where requests, connections and rejections are counted (nil: not counted).
+    let metrics: GatewayMetrics?
     let draining = Atomic<Bool>(false)
     /// The readiness grace is on: keep serving, but close every connection after its response.
     let closingConnections = Atomic<Bool>(false)
@@ -29,11 +31,12 @@ public final class HTTPServer: Sendable {
     /// A server whose requests are answered by `responder` on the loop. `bodyLimit` gives a route's own
     /// body limit from a request's head (checked before the body is read).
     public init(configuration: ServerConfiguration, group: EventLoopGroup, responder: any Responder,
-                bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil) {
+                bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil, metrics: GatewayMetrics? = nil) {
         self.configuration = configuration
         self.group = group
         self.responder = responder
         self.bodyLimit = bodyLimit
+        self.metrics = metrics
         let perLoop = max(1, configuration.maxConnections / group.loops.count)
         states = group.loops.map { ServerLoopState(loop: $0, maxConnections: perLoop) }
         var random: UInt64 = 0
@@ -105,6 +108,8 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     private var listenFD: Int32 = -1
     private var accepting = false
     private weak var server: HTTPServer?
+    /// The server's metrics, kept here so a closing connection does not load the weak reference.
+    private var metrics: GatewayMetrics?
     private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
     var requestCounter: UInt64 = 0
 
@@ -117,6 +122,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
 
     func startListening(fd: Int32, server: HTTPServer) throws {
         self.server = server
+        metrics = server.metrics
         listenFD = fd
         try loop.register(fd, self, events: EPOLLIN.rawValue)
         accepting = true
@@ -149,6 +155,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
             do {
                 try loop.register(fd, connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
                 connections[ObjectIdentifier(connection)] = connection
+                metrics?.clientConnectionsOpen.add(1, shard: loop.index)
             } catch {
                 Syscall.close(fd)
             }
@@ -172,7 +179,9 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     }
 
     func connectionClosed(_ connection: HTTPServerConnection) {
-        connections[ObjectIdentifier(connection)] = nil
+        if connections.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+            metrics?.clientConnectionsOpen.add(-1, shard: loop.index)
+        }
         if connections.isEmpty, let waiter = drainWaiter {
             drainWaiter = nil
             waiter.signal()

@@ -156,6 +156,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             requestDispatchedAt = Syscall.monotonicNanoseconds()
             let response = HTTPError(status: error.status, code: error.code, detail: error.detail).response(requestID: id)
             phase = .processing
+            server.metrics?.parseRejected(code: error.code, shard: loop.index)
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
             send(response, head: false, close: true)
         case .request(var request, let consumed):
@@ -179,6 +180,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         var response = error.response(requestID: id)
         response.headers.set("X-Request-ID", id)
         phase = .processing
+        server.metrics?.parseRejected(code: error.code, shard: loop.index)
         logLine(method: head.method, path: String(head.path), route: nil, upstream: nil, status: error.status,
                 bytes: response.body.count, id: id, error: error.logText)
         send(response, head: head.method == "HEAD", close: true)
@@ -199,6 +201,10 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         requestDispatchedAt = Syscall.monotonicNanoseconds()
         let context = RequestContext(requestID: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
         currentContext = context
+        if let metrics = server.metrics {
+            metrics.requestsInFlight.add(1, shard: loop.index)
+            countedInFlight = true
+        }
         insideRespond = true
         server.responder.respond(to: request, context: context) { [self] response, error in
             answered(response, error: error)
@@ -225,7 +231,20 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         currentContext = nil
         var finished = response
         finished.headers.set("X-Request-ID", context.requestID)
-        complete(finished, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail)
+        complete(finished, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
+                 routeMetrics: context.routeMetrics)
+    }
+
+    /// Whether the request being answered is counted in `bff_requests_in_flight`.
+    private var countedInFlight = false
+
+    /// Counts the request being answered as done: its route's requests and duration, and one fewer in flight.
+    private func recordRequest(_ request: HTTPRequest, status: Int, routeMetrics: RouteMetrics?) {
+        guard countedInFlight, let metrics = server.metrics else { return }
+        countedInFlight = false
+        metrics.requestsInFlight.add(-1, shard: loop.index)
+        (routeMetrics ?? metrics.unmatched).record(method: MethodLabel(request.method), status: status,
+                                                   durationNanos: Syscall.monotonicNanoseconds() &- requestDispatchedAt, shard: loop.index)
     }
 
     /// The client closed its connection before the answer: its request's work is cancelled (task, upstream
@@ -235,12 +254,13 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         current = nil
         currentContext = nil
         context.cancel()
+        recordRequest(request, status: 499, routeMetrics: context.routeMetrics)
         logLine(method: request.method, path: String(request.path), route: context.route, upstream: context.upstream,
                 status: 499, bytes: 0, id: currentID, error: "client_closed_request: the client closed the connection before the answer")
         closeNow()
     }
 
-    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?) {
+    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?) {
         guard phase == .processing, let request = current else { return }
         current = nil
         var response = response
@@ -259,6 +279,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             }
         }
         let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
+        recordRequest(request, status: response.status, routeMetrics: routeMetrics)
         logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
         send(response, head: request.method == "HEAD", close: close,
@@ -355,6 +376,11 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
 
     func closeNow() {
         guard phase != .closed else { return }
+        if countedInFlight, let metrics = server.metrics {
+            // Closed while a request was being answered (cut at the drain deadline): no longer in flight.
+            countedInFlight = false
+            metrics.requestsInFlight.add(-1, shard: loop.index)
+        }
         phase = .closed
         loop.deregisterAndClose(fd, self)
         buffer = []
@@ -395,6 +421,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         let id = makeRequestID(nil)
         let response = HTTPError(status: 408, code: code, detail: detail).response(requestID: id)
         phase = .processing
+        server.metrics?.parseRejected(code: code, shard: loop.index)
         logLine(method: "-", path: "-", route: nil, upstream: nil, status: 408, bytes: response.body.count, id: id, error: code)
         send(response, head: false, close: true)
     }

@@ -14,6 +14,9 @@ public final class RequestContext {
     public var route: String?
     /// The template of the matched route.
     public var matchedTemplate: String?
+    /// Where the request is counted when it is answered (set with the route; nil: built-ins and 404s
+    /// count under the gateway's `unmatched` route, or nothing when metrics are off).
+    public var routeMetrics: RouteMetrics?
     /// The matched route's effective policy (defaults overridden by the route's own).
     public var policy: RoutePolicy?
     /// Monotonic ns by which the request must be answered (`policy.timeoutMs`), or nil for the

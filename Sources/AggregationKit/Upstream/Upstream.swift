@@ -24,7 +24,7 @@ public final class Upstream: Sendable {
     public let responseTimeout: UInt64
     let observers: [any UpstreamObserver]
     /// The loops that may call it (whose state `shutdown` visits).
-    private let loops: [EventLoop]
+    let loops: [EventLoop]
     private let states = LoopSlots<LoopState>()
     private let isShutDown = Atomic<Bool>(false)
 

@@ -1,0 +1,30 @@
+/// What the admin listener answers: `GET /metrics` (and `HEAD`) with the Prometheus exposition, 405 for
+/// other methods there, 404 for every other path. None of the public routes, and none of the public
+/// listener's built-ins, are reachable here, and `/metrics` is not reachable on the public listener.
+///
+/// The exposition is rendered off the loop (a detached task: it sorts every series and reads `/proc`),
+/// and the answer is handed back on the connection's loop.
+public struct AdminResponder: Responder {
+    let metrics: GatewayMetrics
+
+    public init(metrics: GatewayMetrics) { self.metrics = metrics }
+
+    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        guard request.path == "/metrics" else {
+            return completion(HTTPError.notFound("the admin listener serves only /metrics").response(requestID: context.requestID), nil)
+        }
+        guard request.method == "GET" || request.method == "HEAD" else {
+            let error = HTTPError(status: 405, code: "method_not_allowed", detail: "\(request.method) is not allowed here",
+                                  headers: HTTPHeaders([("Allow", "GET, HEAD")]))
+            return completion(error.response(requestID: context.requestID), nil)
+        }
+        let metrics = self.metrics
+        let loop = context.loop
+        // Called on the loop only (hopped back below); the task just carries it.
+        nonisolated(unsafe) let completion = completion
+        Task.detached {
+            let response = metrics.scrapeResponse()
+            loop.execute { completion(response, nil) }
+        }
+    }
+}
