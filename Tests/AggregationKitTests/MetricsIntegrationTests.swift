@@ -85,6 +85,10 @@ final class MetricsIntegrationTests: XCTestCase {
             #"bff_composite_call_failures_total{endpoint="profile",call="user"} 0"#,
             #"bff_composite_partial_responses_total{endpoint="profile"} 2"#,
             #"bff_contract_violations_total{endpoint="profile"} 2"#,
+            // Every upstream call's outcome report: 3 proxied, 2 × 2 composite calls (a 404 is an answer).
+            #"bff_upstream_requests_total{service="s",instance="127.0.0.1:\#(stub.port)",outcome="success"} 7"#,
+            #"bff_upstream_request_duration_seconds_count{service="s",instance="127.0.0.1:\#(stub.port)"} 7"#,
+            #"bff_upstream_pool_waiters{service="s"} 0"#,
             "bff_requests_in_flight 0",
             "bff_client_connections_open 0",
             "bff_log_lines_dropped_total 0",
