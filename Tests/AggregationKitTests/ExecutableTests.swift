@@ -27,6 +27,15 @@ final class ExecutableTests: XCTestCase {
         return dir
     }
 
+    /// An admin port that clashes with the public one only once the command line is applied is a
+    /// configuration error (exit 2), not a failure to bind.
+    func testAdminPortSameAsPublicPortIsAConfigurationError() throws {
+        let dir = try tempConfig(#"{"services": {"a": {"instances": ["127.0.0.1:9"]}}, "routes": []}"#)
+        let r = try run("BFFWeb", ["--config", dir.path, "--port", "18555", "--admin-port", "18555"])
+        XCTAssertEqual(r.status, 2, r.err)
+        XCTAssertTrue(r.err.contains("$.admin.port"), r.err)
+    }
+
     func testCheckReportsProblemsWithExitCode2() throws {
         let dir = try tempConfig("{\"services\": {}, \"routes\": [{\"name\": \"r\", \"path\": \"/x\", \"proxy\": {\"service\": \"nope\"}}]}")
         let r = try run("BFFWeb", ["check", "--config", dir.path])

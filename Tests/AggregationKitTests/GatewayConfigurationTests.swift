@@ -25,6 +25,19 @@ final class GatewayConfigurationTests: XCTestCase {
         XCTAssertEqual(c.routes[0].proxy.path, "/y/{id}")
     }
 
+    /// Names the gateway's own answers use in logs and metrics are not route names.
+    func testReservedRouteNamesAreRefused() {
+        let found = issues("""
+        {"services": {"a": {"instances": ["127.0.0.1:81"]}},
+         "routes": [{"name": "healthz", "path": "/h", "proxy": {"service": "a"}},
+                    {"name": "unmatched", "path": "/u", "proxy": {"service": "a"}}]}
+        """)
+        XCTAssertEqual(found, [
+            "gateway.json: $.routes[0].name: 'healthz' is the name of a built-in answer (logs and metrics would mix them up)",
+            "gateway.json: $.routes[1].name: 'unmatched' is the name of a built-in answer (logs and metrics would mix them up)",
+        ])
+    }
+
     func testEveryProblemIsReportedWithItsPath() {
         let found = issues("""
         {"listen": {"port": 70000, "hots": "x"},

@@ -176,12 +176,18 @@ extension GatewayConfiguration {
     }
 
     /// Composite endpoints and proxy routes share one route table: a clash is an error.
+    /// The route names the gateway's own answers use in the access log and in metrics.
+    static let reservedRouteNames: Set<String> = ["healthz", "readyz", "unmatched", "asterisk"]
+
     static func routeConflicts(_ config: GatewayConfiguration) -> [ConfigurationIssue] {
         var router = Router<String>()
         var issues: [ConfigurationIssue] = []
         for route in config.routes { try? router.add(method: route.method, template: route.path, value: route.name) }
         var names = Set(config.routes.map(\.name))
         for endpoint in config.endpoints {
+            if reservedRouteNames.contains(endpoint.name) {
+                issues.append(ConfigurationIssue(file: endpoint.file, path: "$.name", reason: "'\(endpoint.name)' is the name of a built-in answer (logs and metrics would mix them up)"))
+            }
             if !names.insert(endpoint.name).inserted {
                 issues.append(ConfigurationIssue(file: endpoint.file, path: "$.name", reason: "name '\(endpoint.name)' is already used by another route or endpoint"))
             }
@@ -336,6 +342,7 @@ extension GatewayConfiguration {
             guard let o = r.object(value, p, allowed: ["name", "method", "path", "proxy", "policy"]) else { continue }
             let name = r.string(o, "name", p) ?? "route\(i)"
             if !names.insert(name).inserted { r.issue("\(p).name", "duplicate route name '\(name)'") }
+            if Self.reservedRouteNames.contains(name) { r.issue("\(p).name", "'\(name)' is the name of a built-in answer (logs and metrics would mix them up)") }
             var method = r.string(o, "method", p)
             if let m = method {
                 if m == "*" || m == "ANY" { method = nil } else if m.isEmpty || !m.utf8.allSatisfy({ ByteClass.isToken($0) }) || m.uppercased() != m {

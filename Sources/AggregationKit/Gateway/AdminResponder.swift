@@ -6,8 +6,14 @@
 /// and the answer is handed back on the connection's loop.
 public struct AdminResponder: Responder {
     let metrics: GatewayMetrics
+    /// Brings values the gateway does not count itself (pool sizes, read on each loop) up to date before
+    /// a scrape renders them; calls its argument when done.
+    let refresh: (@Sendable (@escaping @Sendable () -> Void) -> Void)?
 
-    public init(metrics: GatewayMetrics) { self.metrics = metrics }
+    public init(metrics: GatewayMetrics, refresh: (@Sendable (@escaping @Sendable () -> Void) -> Void)? = nil) {
+        self.metrics = metrics
+        self.refresh = refresh
+    }
 
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         guard request.path == "/metrics" else {
@@ -22,9 +28,12 @@ public struct AdminResponder: Responder {
         let loop = context.loop
         // Called on the loop only (hopped back below); the task just carries it.
         nonisolated(unsafe) let completion = completion
-        Task.detached {
-            let response = metrics.scrapeResponse()
-            loop.execute { completion(response, nil) }
+        let render: @Sendable () -> Void = {
+            Task.detached {
+                let response = metrics.scrapeResponse()
+                loop.execute { completion(response, nil) }
+            }
         }
+        if let refresh { refresh(render) } else { render() }
     }
 }

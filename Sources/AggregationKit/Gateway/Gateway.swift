@@ -23,10 +23,16 @@ public final class Gateway: Sendable {
         self.group = group
         validation = ResponseValidation(mode: configuration.responseValidation)
         var metrics: GatewayMetrics? = nil
+        // Filled once the upstreams exist (after the admin listener is made).
+        let poolCache = PoolStatisticsCacheSlot()
         if configuration.admin.enabled {
             guard let adminPort = configuration.admin.effectivePort(publicPort: configuration.server.port) else {
                 throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.admin.port",
                                                                      reason: "the default (listen port + 1000) is past 65535: set admin.port")])
+            }
+            if adminPort != 0 && adminPort == configuration.server.port {
+                throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.admin.port",
+                                                                     reason: "the admin listener cannot share the public port \(adminPort) (--port / --admin-port)")])
             }
             let gatewayMetrics = GatewayMetrics(client: client, loopShards: group.loops.count)
             let logging = group.logging
@@ -39,7 +45,9 @@ public final class Gateway: Sendable {
             admin.accessLog = false
             admin.maxConnections = 64
             admin.drainTimeout = min(configuration.server.drainTimeout, 2_000_000_000)
-            adminServer = HTTPServer(configuration: admin, group: group, responder: AdminResponder(metrics: gatewayMetrics))
+            adminServer = HTTPServer(configuration: admin, group: group, responder: AdminResponder(metrics: gatewayMetrics, refresh: { done in
+                if let cache = poolCache.cache { cache.refresh(done) } else { done() }
+            }))
         } else {
             adminServer = nil
         }
@@ -48,8 +56,9 @@ public final class Gateway: Sendable {
         if let metrics { observers.append(UpstreamMetricsObserver(metrics: metrics, services: configuration.services)) }
         upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: observers)
         if let metrics {
-            let upstreams = self.upstreams
-            metrics.setPoolStatisticsSource { upstreams.poolStatistics() }
+            let cache = PoolStatisticsCache(registry: upstreams)
+            poolCache.cache = cache
+            metrics.setPoolStatisticsSource { cache.statistics }
         }
         let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics)
         let front = GatewayFront(router: router.router, readiness: readiness,

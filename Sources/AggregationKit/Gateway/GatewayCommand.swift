@@ -239,6 +239,11 @@ public enum GatewayCommand {
         do {
             let group = try EventLoopGroup(threads: configuration.threads ?? EventLoopGroup.coreCount, logging: logging)
             gateway = try Gateway(configuration: configuration, group: group, client: profile.client)
+        } catch let error as ConfigurationError {
+            // A configuration that only turns out wrong once the command line is applied (ports).
+            printError("\(profile.executable): invalid configuration (\(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")):")
+            for issue in error.issues { printError("  \(issue)") }
+            exit(2)
         } catch {
             printError("\(profile.executable): cannot start: \(error)")
             exit(1)

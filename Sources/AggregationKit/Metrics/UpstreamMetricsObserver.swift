@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Feeds every upstream call's outcome report into `bff_upstream_requests_total` and
 /// `bff_upstream_request_duration_seconds`: one handle per service, resolved at start, recorded on the
 /// loop that made the call (its own shard, no lock).
@@ -8,7 +10,10 @@ struct UpstreamMetricsObserver: UpstreamObserver {
     init(metrics: GatewayMetrics, services: [ServiceConfiguration]) {
         var handles: [String: UpstreamMetrics] = [:]
         for service in services {
-            handles[service.name] = metrics.upstream(service: service.name, instances: service.instances.map { "\($0.host):\($0.port)" })
+            // As `UpstreamOrigin.authority` writes them (an IPv6 address in brackets), like the access log.
+            handles[service.name] = metrics.upstream(service: service.name, instances: service.instances.map {
+                $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)"
+            })
         }
         self.handles = handles
     }
@@ -30,26 +35,50 @@ struct UpstreamMetricsObserver: UpstreamObserver {
     }
 }
 
-extension UpstreamRegistry {
-    /// Each service's pool connections (open, idle) and waiters, summed over the loops. Called at scrape
-    /// time from the admin listener's thread; a loop that has stopped is skipped.
-    func poolStatistics() -> [UpstreamPoolStatistics] {
-        upstreams.map { upstream in
-            var total = UpstreamPoolStatistics(service: upstream.name, open: 0, idle: 0, waiters: 0)
-            for loop in upstream.loops {
-                let counts: [Upstream.PoolCounts]?
-                if loop.inEventLoop {
-                    counts = upstream.poolCounts(on: loop)
-                } else {
-                    counts = loop.tryExecute(sync: { upstream.poolCounts(on: loop) })
-                }
-                for c in counts ?? [] {
-                    total.open += c.open
-                    total.idle += c.idle
-                    total.waiters += c.waiters
-                }
+/// The pools' sizes as the last scrape collected them. A scrape refreshes it first by visiting every
+/// loop in turn with `execute` (never a blocking wait: the scrape runs on a shared thread pool), then
+/// renders from it.
+final class PoolStatisticsCache: Sendable {
+    private let latest = Mutex<[UpstreamPoolStatistics]>([])
+    let registry: UpstreamRegistry
+
+    init(registry: UpstreamRegistry) { self.registry = registry }
+
+    var statistics: [UpstreamPoolStatistics] { latest.withLock { $0 } }
+
+    /// Visits every loop (each reports its own pools, on its own thread), stores the sums, then calls
+    /// `done` (on the last loop's thread). A loop that has stopped never runs its part: the scrape would
+    /// wait, so a stopped group is skipped by `UpstreamRegistry`'s callers (the admin listener stops first).
+    func refresh(_ done: @escaping @Sendable () -> Void) {
+        let upstreams = registry.upstreams
+        let loops = upstreams.first?.loops ?? []
+        @Sendable func visit(_ i: Int, _ totals: [UpstreamPoolStatistics]) {
+            guard i < loops.count else {
+                self.latest.withLock { $0 = totals }
+                return done()
             }
-            return total
+            let loop = loops[i]
+            loop.execute {
+                var next = totals
+                for (u, upstream) in upstreams.enumerated() {
+                    for c in upstream.poolCounts(on: loop) {
+                        next[u].open += c.open
+                        next[u].idle += c.idle
+                        next[u].waiters += c.waiters
+                    }
+                }
+                visit(i + 1, next)
+            }
         }
+        visit(0, upstreams.map { UpstreamPoolStatistics(service: $0.name, open: 0, idle: 0, waiters: 0) })
+    }
+}
+
+/// Where the admin listener finds the pool statistics cache, which exists only once the upstreams do.
+final class PoolStatisticsCacheSlot: Sendable {
+    private let slot = Mutex<PoolStatisticsCache?>(nil)
+    var cache: PoolStatisticsCache? {
+        get { slot.withLock { $0 } }
+        set { slot.withLock { $0 = newValue } }
     }
 }
