@@ -104,7 +104,8 @@ public struct CompositeHandler: HTTPHandler {
                     if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
                 case .failure(let failure):
                     let call = calls[i]
-                    if let metrics { loop.inEventLoop ? metrics.callFailed(call: i, shard: loop.index) : metrics.callFailed(call: i) }
+                    // A call abandoned because the client went away did not fail: not counted.
+                    if let metrics, !Task.isCancelled { loop.inEventLoop ? metrics.callFailed(call: i, shard: loop.index) : metrics.callFailed(call: i) }
                     if failure.isTimeout && clock.monotonicNanoseconds() >= deadlineAt {
                         group.cancelAll()
                         throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
