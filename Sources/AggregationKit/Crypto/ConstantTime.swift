@@ -1,0 +1,28 @@
+internal import COpenSSL
+
+/// Comparison whose running time does not depend on where two secrets first differ, so an attacker
+/// timing our answers cannot learn a MAC, a token digest or an API key byte by byte.
+public enum ConstantTime {
+    /// True when `a` and `b` hold the same bytes. The lengths are compared first and are not secret
+    /// (a MAC's length is public); the contents are compared with `CRYPTO_memcmp`.
+    public static func equals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        if a.isEmpty { return true }
+        return a.withUnsafeBytes { pa in
+            b.withUnsafeBytes { pb in CRYPTO_memcmp(pa.baseAddress, pb.baseAddress, pa.count) == 0 }
+        }
+    }
+}
+
+/// Random bytes from OpenSSL's CSPRNG (`RAND_bytes`, seeded from the kernel). Any thread.
+public enum SecureRandom {
+    /// `count` random bytes. Throws (never returns predictable bytes) if the generator fails.
+    public static func bytes(_ count: Int) throws(CryptoError) -> [UInt8] {
+        precondition(count >= 0 && count <= Int(Int32.max))
+        var out = [UInt8](repeating: 0, count: count)
+        if count == 0 { return out }
+        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        guard ok == 1 else { throw .operationFailed("RAND_bytes failed: \(openSSLErrorText())") }
+        return out
+    }
+}
