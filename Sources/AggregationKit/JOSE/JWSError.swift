@@ -44,7 +44,7 @@ public struct JWSError: Error, Sendable, Hashable, CustomStringConvertible {
     public static let unsupportedCritical = JWSError("header_crit_unsupported", "the token requires unsupported header extensions (crit)")
     /// `kid` names no configured key (a key set refresh may be due), or no keys are configured.
     public static let unknownKeyID = JWSError("kid_unknown", "the token key id is unknown")
-    /// The signature has the wrong form for the algorithm (an ECDSA signature not exactly 64/96/132
+    /// The signature has the wrong form for the algorithm (empty, an ECDSA signature not exactly 64/96/132
     /// bytes, or with R or S out of range).
     public static let malformedSignature = JWSError("signature_malformed", "the token signature is malformed")
     /// The signature does not verify with any key bound to the token's algorithm.

@@ -1,7 +1,7 @@
 /// Verifies JWS compact serializations (`header.payload.signature`, RFC 7515 §7.1) against a fixed set
 /// of keys, each bound to one algorithm. Pure: no I/O, no clock; claims are `JWTClaimsValidator`'s job.
 ///
-///     token ─▶ size cap ─▶ exactly two dots, no empty part ─▶ strict base64url ×3
+///     token ─▶ size cap ─▶ exactly two dots, non-empty header and payload ─▶ strict base64url ×3
 ///           ─▶ header: JSON object, no duplicate members
 ///           ─▶ refuse alg none (any casing), jwk, jku, x5u, x5c, crit, an unknown alg
 ///           ─▶ candidate keys: those with the token's kid (kid only selects), else all keys
@@ -47,7 +47,9 @@ public struct JWSVerifier: Sendable {
             if dots.0 < 0 { dots.0 = i } else if dots.1 < 0 { dots.1 = i } else { throw .malformed }
         }
         let (first, second) = dots
-        guard first > 0, second > first + 1, second < token.count - 1 else { throw .malformed }
+        // An empty signature part passes this step so that an unsigned `alg: none` token (which has one)
+        // is refused for what it is; no configured algorithm accepts an empty signature.
+        guard first > 0, second > first + 1 else { throw .malformed }
         let result = token.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<Verified, JWSError> in
             do throws(JWSError) { return .success(try verify(raw, dots: (first, second))) } catch { return .failure(error) }
         }
@@ -62,6 +64,7 @@ public struct JWSVerifier: Sendable {
         else { throw .invalidBase64URL }
         let (header, algorithm, keyID) = try Self.readHeader(headerBytes)
         let candidates = try candidateKeys(algorithm: algorithm, keyID: keyID)
+        guard !signature.isEmpty else { throw .malformedSignature }
         if let length = algorithm.ecdsaSignatureLength, let curve = algorithm.curve {
             guard signature.count == length, ECDSASignature.der(fromRaw: signature, curve: curve) != nil else {
                 throw .malformedSignature
