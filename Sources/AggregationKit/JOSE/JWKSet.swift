@@ -1,8 +1,8 @@
 /// A JWK Set (RFC 7517 §5) turned into verification keys, each bound to one algorithm.
 ///
-/// A key that is well formed but not for us (an encryption key, another curve, an `alg` that is not a
-/// JWS algorithm we support) is skipped and listed in `skipped`, so a provider that also publishes such
-/// keys keeps working. A key that is malformed (bad base64url, a short RSA modulus, a point off its
+/// A key that is not for us (an encryption key by `use` or `key_ops`, an `alg` that is not a JWS
+/// algorithm we support, another curve or key type) is skipped and listed in `skipped`, so a provider
+/// that also publishes such keys keeps working. A key that is malformed (bad base64url, a short RSA modulus, a point off its
 /// curve, private members in a public set, an RSA key with no algorithm) rejects the whole set: the
 /// caller keeps its last good set and reports the error, rather than silently running with fewer keys.
 public struct JWKSet: Sendable {
@@ -39,12 +39,19 @@ public struct JWKSet: Sendable {
             guard let object = entry.objectValue else { throw .invalidKey("key #\(index) is not an object") }
             let kid = object["kid"]?.stringValue
             let context = "key #\(index)\(kid.map { " (kid \($0))" } ?? "")"
-            do {
-                let jwk = try JWK.parse(object, requirement: requirement)
-                guard jwk.isForSignatures else {
-                    skipped.append(SkippedKey(index: index, keyID: kid, reason: "not a signature key (use or key_ops)"))
+            do throws(CryptoError) {
+                // Private material is refused even in a key we would skip: a provider publishing secrets
+                // is broken, whatever the key was for.
+                if requirement == .publicOnly, let member = Self.privateMembers.first(where: { object[$0] != nil }) {
+                    throw CryptoError.privateKeyNotAllowed("private member \(member) where only public keys are allowed")
+                }
+                // Keys that are not for JWS signatures are skipped before their material is read: we never
+                // use them, so their form is not ours to judge.
+                if let reason = Self.notForSignatures(object) {
+                    skipped.append(SkippedKey(index: index, keyID: kid, reason: reason))
                     continue
                 }
+                let jwk = try JWK.parse(object, requirement: requirement)
                 keys.append(try jwk.jwsKey(defaultAlgorithm: defaultAlgorithm))
             } catch where error == .unsupportedKey {
                 skipped.append(SkippedKey(index: index, keyID: kid, reason: error.detail))
@@ -53,6 +60,21 @@ public struct JWKSet: Sendable {
             }
         }
         return JWKSet(keys: keys, skipped: skipped)
+    }
+
+    /// Members only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+    private static let privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
+
+    /// Why a key is not for JWS signatures (`use` other than `sig`, `key_ops` without `verify` or `sign`,
+    /// an `alg` that is not a JWS signature algorithm), or nil when it may be.
+    private static func notForSignatures(_ object: JSONObject) -> String? {
+        if let use = object["use"]?.stringValue, use != "sig" { return "use \(use)" }
+        if let ops = object["key_ops"]?.arrayValue {
+            let names = ops.compactMap(\.stringValue)
+            if !names.contains("verify"), !names.contains("sign") { return "key_ops without verify" }
+        }
+        if let alg = object["alg"]?.stringValue, JWSAlgorithm(name: alg) == nil { return "alg \(alg) is not a supported JWS algorithm" }
+        return nil
     }
 
     /// The public JWK Set document for `keys` (their public halves only; HMAC keys are left out): what the
