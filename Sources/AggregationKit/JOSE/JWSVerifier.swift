@@ -4,7 +4,8 @@
 ///     token ─▶ size cap ─▶ exactly two dots, non-empty header and payload ─▶ strict base64url ×3
 ///           ─▶ header: JSON object, no duplicate members
 ///           ─▶ refuse alg none (any casing), jwk, jku, x5u, x5c, crit, an unknown alg
-///           ─▶ candidate keys: those with the token's kid (kid only selects), else all keys
+///           ─▶ candidate keys: those with the token's kid (kid only selects; keys configured without
+///              an id stand in for a kid nobody has), else all keys
 ///           ─▶ refuse when no candidate is bound to the token's alg (HMAC against public keys: its own code)
 ///           ─▶ signature over the ASCII "header.payload" with each candidate bound to alg
 ///
@@ -102,10 +103,17 @@ public struct JWSVerifier: Sendable {
         return (header, algorithm, keyID)
     }
 
-    /// The keys to try: those named by `kid` (or all keys without one), restricted to those bound to
-    /// `algorithm`.
+    /// The keys to try, restricted to those bound to `algorithm`: with a `kid`, the keys of that id, or
+    /// (when no key has it) the keys configured without an id; without a `kid`, all keys.
+    ///
+    /// A key configured without an id (a static PEM key) thus serves tokens whose issuer adds a `kid` of
+    /// its own, while a `kid` that some key does have never reaches another key.
     private func candidateKeys(algorithm: JWSAlgorithm, keyID: String?) throws(JWSError) -> [JWSKey] {
-        let named = keyID.map { kid in keys.filter { $0.keyID == kid } } ?? keys
+        var named = keys
+        if let kid = keyID {
+            named = keys.filter { $0.keyID == kid }
+            if named.isEmpty { named = keys.filter { $0.keyID == nil } }
+        }
         guard !named.isEmpty else { throw .unknownKeyID }
         let bound = named.filter { $0.algorithm == algorithm }
         if bound.isEmpty {
