@@ -1,15 +1,28 @@
 internal import COpenSSL
 
-/// Thin wrappers over OpenSSL's digests.
+/// Thin wrappers over OpenSSL's digests. Any thread.
 public enum Digest {
     /// SHA-256 of `bytes` (32 bytes).
-    public static func sha256(_ bytes: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        bytes.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
-                _ = SHA256(input.baseAddress, input.count, output.baseAddress)
-            }
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { hash(bytes, using: .sha256) }
+    /// SHA-384 of `bytes` (48 bytes).
+    public static func sha384(_ bytes: [UInt8]) -> [UInt8] { hash(bytes, using: .sha384) }
+    /// SHA-512 of `bytes` (64 bytes).
+    public static func sha512(_ bytes: [UInt8]) -> [UInt8] { hash(bytes, using: .sha512) }
+
+    /// The digest of `bytes` with `algorithm`.
+    public static func hash(_ bytes: [UInt8], using algorithm: HashAlgorithm) -> [UInt8] {
+        bytes.withUnsafeBytes { hash($0, using: algorithm) }
+    }
+
+    /// The digest of the bytes in `buffer` with `algorithm`.
+    public static func hash(_ buffer: UnsafeRawBufferPointer, using algorithm: HashAlgorithm) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: algorithm.digestLength)
+        var length: UInt32 = 0
+        let ok = out.withUnsafeMutableBufferPointer { output in
+            EVP_Digest(buffer.baseAddress, buffer.count, output.baseAddress, &length, algorithm.md, nil)
         }
+        // A digest over memory we hold cannot fail short of OpenSSL being unusable.
+        precondition(ok == 1 && Int(length) == algorithm.digestLength, "EVP_Digest failed")
         return out
     }
 
