@@ -69,6 +69,8 @@ struct EndpointCompiler {
     let reader: ConfigReader
     /// `limits.maxBodyBytes`: the bound of `policy.maxBodyBytes`.
     var maxBodyBytes = HTTPParserLimits().maxBodyBytes
+    /// gateway.json's `auth`: the providers and roles the contract's `policy.auth` refers to.
+    var auth = AuthConfiguration()
 
     static let endpointKeys = ["$schema", "name", "description", "method", "path", "policy", "deadlineMs", "partialMeta", "etag", "calls", "response", "schema"]
     static let callKeys = ["service", "method", "path", "query", "headers", "body", "timeoutMs", "required", "fallback", "successStatus",
@@ -94,7 +96,7 @@ struct EndpointCompiler {
         } catch {
             r.issue("$.path", "\(error)")
         }
-        let policy = PolicyConfiguration.read(o["policy"], "$.policy", maxBodyBytes: maxBodyBytes, reader: r)
+        let policy = PolicyConfiguration.read(o["policy"], "$.policy", maxBodyBytes: maxBodyBytes, auth: auth, reader: r)
         for (at, reason) in PolicyConfiguration.conflicts(policy.applied(to: RoutePolicy()), override: policy, method: method, template: path,
                                                           parameters: routeParameters, at: "$.policy") {
             r.issue(at, reason)

@@ -41,6 +41,8 @@ public struct GatewayConfiguration: Sendable {
     public var defaultPolicy = RoutePolicy()
     /// The admin listener (`/metrics`).
     public var admin = AdminConfiguration()
+    /// `auth`: bearer-token providers and roles, for `policy.auth`.
+    public var auth = AuthConfiguration()
 
     public init() {}
 
@@ -141,7 +143,8 @@ extension GatewayConfiguration {
                 issues.append(ConfigurationIssue(file: file, path: "$", reason: "cannot read the file"))
                 continue
             }
-            switch compileEndpoint(Array(bytes), file: file, services: Set(config.services.map(\.name)), maxBodyBytes: config.server.limits.maxBodyBytes) {
+            switch compileEndpoint(Array(bytes), file: file, services: Set(config.services.map(\.name)), maxBodyBytes: config.server.limits.maxBodyBytes,
+                                   auth: config.auth) {
             case .success(let endpoint):
                 // The endpoint's own sections were checked when it was compiled; here, what it inherits.
                 for (at, reason) in PolicyConfiguration.conflicts(config.effectivePolicy(endpoint: endpoint), override: endpoint.policyOverride, method: endpoint.method,
@@ -159,8 +162,10 @@ extension GatewayConfiguration {
 
     /// Compiles one endpoint contract.
     /// `maxBodyBytes`: `limits.maxBodyBytes` of gateway.json, the bound of the endpoint's `policy.maxBodyBytes`.
+    /// `auth`: gateway.json's `auth` section, which the endpoint's `policy.auth` refers to.
     public static func compileEndpoint(_ bytes: [UInt8], file: String, services: Set<String>,
-                                       maxBodyBytes: Int = HTTPParserLimits().maxBodyBytes) -> Result<CompiledEndpoint, ConfigurationError> {
+                                       maxBodyBytes: Int = HTTPParserLimits().maxBodyBytes,
+                                       auth: AuthConfiguration = AuthConfiguration()) -> Result<CompiledEndpoint, ConfigurationError> {
         let root: JSONValue
         do {
             root = try JSONParser.parse(bytes, duplicateKeys: .reject)
@@ -169,7 +174,7 @@ extension GatewayConfiguration {
             return .failure(ConfigurationError(issues: [ConfigurationIssue(file: file, path: "$", reason: "invalid JSON at line \(line), column \(column): \(error.reason)")]))
         }
         let reader = ConfigReader(file: file)
-        guard let endpoint = EndpointCompiler(services: services, reader: reader, maxBodyBytes: maxBodyBytes).compile(root) else {
+        guard let endpoint = EndpointCompiler(services: services, reader: reader, maxBodyBytes: maxBodyBytes, auth: auth).compile(root) else {
             return .failure(ConfigurationError(issues: reader.issues))
         }
         return .success(endpoint)
@@ -237,7 +242,7 @@ extension GatewayConfiguration {
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
                                                      "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
-                                                     "ignoreClientAbort", "defaults", "admin"])
+                                                     "ignoreClientAbort", "defaults", "admin", "auth"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -281,8 +286,10 @@ extension GatewayConfiguration {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
         }
 
+        config.auth = AuthConfigurationReader.read(top?["auth"], directory: directory, reader: r)
         let defaults = r.object(top?["defaults"], "$.defaults", allowed: ["policy"])
-        config.defaultPolicy = PolicyConfiguration.read(defaults?["policy"], "$.defaults.policy", maxBodyBytes: config.server.limits.maxBodyBytes, reader: r)
+        config.defaultPolicy = PolicyConfiguration.read(defaults?["policy"], "$.defaults.policy", maxBodyBytes: config.server.limits.maxBodyBytes,
+                                                        auth: config.auth, reader: r)
             .applied(to: RoutePolicy())
 
         let timeouts = r.object(top?["timeouts"], "$.timeouts", allowed: ["headerMs", "bodyMs", "idleMs", "writeMs", "drainMs", "readinessGraceMs"])
@@ -391,7 +398,8 @@ extension GatewayConfiguration {
             proxy.preserveHost = r.bool(px, "preserveHost", "\(p).proxy") ?? false
             proxy.timeout = r.int(px, "timeoutMs", "\(p).proxy", range: 1...3_600_000).map { UInt64($0) * 1_000_000 }
             var route = RouteConfiguration(name: name, method: method, path: path, proxy: proxy)
-            route.policyOverride = PolicyConfiguration.read(o["policy"], "\(p).policy", maxBodyBytes: config.server.limits.maxBodyBytes, reader: r)
+            route.policyOverride = PolicyConfiguration.read(o["policy"], "\(p).policy", maxBodyBytes: config.server.limits.maxBodyBytes,
+                                                            auth: config.auth, reader: r)
             for (at, reason) in PolicyConfiguration.conflicts(config.effectivePolicy(route: route), override: route.policyOverride, method: method,
                                                               template: path, parameters: Set(parameterNames), at: "\(p).policy") {
                 r.issue(at, reason)

@@ -10,13 +10,14 @@
 ///             "exposeHeaders": ["X-Request-Id"], "allowCredentials": true, "maxAgeSeconds": 600 },
 ///   "headers": { "request":  { "set": { "X-User-Id": "{path.id}" }, "remove": ["Cookie"] },
 ///                "response": { "add": { "X-Request-Id": "{requestId}" }, "remove": ["Server"] } },
-///   "auth": null, "rateLimit": null, "cache": null
+///   "auth": { "provider": "main", "require": { "scopes": ["orders:read"] }, "claimsToHeaders": { "sub": "X-User-Id" } },
+///   "rateLimit": null, "cache": null
 /// }
 /// ```
 enum PolicyConfiguration {
     static let keys = ["auth", "rateLimit", "cache", "cors", "headers", "timeoutMs", "maxBodyBytes", "methods"]
     /// Sections later issues fill; today only their "off" form, `null`, is accepted.
-    static let notYetAvailable = ["auth", "rateLimit", "cache"]
+    static let notYetAvailable = ["rateLimit", "cache"]
     static let corsKeys = ["allowOrigins", "allowMethods", "allowHeaders", "exposeHeaders", "allowCredentials", "maxAgeSeconds"]
     static let maxTimeoutMs = 600_000
     static let maxAgeLimit = 86_400
@@ -29,7 +30,9 @@ enum PolicyConfiguration {
     ]
 
     /// The override a `policy` value states. nil/absent: inherit everything; `null`: every section off.
-    static func read(_ value: JSONValue?, _ path: String, maxBodyBytes: Int, reader r: ConfigReader) -> RoutePolicy.Override {
+    /// `auth`: the providers and roles `policy.auth` refers to (the top-level `auth` section).
+    static func read(_ value: JSONValue?, _ path: String, maxBodyBytes: Int, auth: AuthConfiguration = AuthConfiguration(),
+                     reader r: ConfigReader) -> RoutePolicy.Override {
         var override = RoutePolicy.Override()
         guard let value else { return override }
         if value.isNull {
@@ -38,6 +41,7 @@ enum PolicyConfiguration {
             override.timeout = .off
             override.cors = .off
             override.headers = .off
+            override.auth = .off
             return override
         }
         guard let o = r.object(value, path, allowed: keys) else { return override }
@@ -55,6 +59,7 @@ enum PolicyConfiguration {
         override.methods = setting(o, "methods") { methods(o, "methods", path, reader: r) }
         override.cors = setting(o, "cors") { cors(o["cors"], "\(path).cors", reader: r) }
         override.headers = setting(o, "headers") { headers(o["headers"], "\(path).headers", reader: r) }
+        override.auth = setting(o, "auth") { AuthConfigurationReader.policy(o["auth"], "\(path).auth", auth: auth, reader: r) }
         return override
     }
 
@@ -254,6 +259,18 @@ enum PolicyConfiguration {
                 } else {
                     found.append(("\(path).headers", "uses {path.\(name)}, which the path '\(template)' does not capture"))
                 }
+            }
+        }
+        if let headers = policy.headers, headers.usesClaims, policy.auth == nil {
+            let inherited: Bool = { if case .inherit = override.headers { return true }; return false }()
+            found.append((inherited ? path : "\(path).headers",
+                          "\(inherited ? "inherits defaults.policy.headers, which uses" : "uses") {claims.…} but the route has no auth: there would be no claims"))
+        }
+        if let auth = policy.auth {
+            let inherited: Bool = { if case .inherit = override.auth { return true }; return false }()
+            for name in auth.parameterNames.sorted() where !parameters.contains(name) {
+                found.append((inherited ? path : "\(path).auth",
+                              "\(inherited ? "inherits defaults.policy.auth, whose" : "the") owner check uses the path parameter '\(name)', which the path '\(template)' does not capture"))
             }
         }
         if let methods = policy.methods, let method {

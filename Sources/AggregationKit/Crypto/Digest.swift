@@ -26,6 +26,16 @@ public enum Digest {
         return out
     }
 
+    /// SHA-256 of the bytes in `buffer`, written to `output` (at least 32 bytes): no allocation, for
+    /// digests computed per request (the verified-token cache's key).
+    public static func sha256(_ buffer: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count >= HashAlgorithm.sha256.digestLength)
+        var length: UInt32 = 0
+        let ok = EVP_Digest(buffer.baseAddress, buffer.count, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length,
+                            HashAlgorithm.sha256.md, nil)
+        precondition(ok == 1 && Int(length) == HashAlgorithm.sha256.digestLength, "EVP_Digest failed")
+    }
+
     public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -81,9 +81,12 @@ public final class Gateway: Sendable {
         for upstream in upstreams.upstreams { services[upstream.name] = upstream }
         var router = Router<GatewayFront.Route>()
         var hasBodyLimits = false
+        // One set of verified-token caches for the whole gateway: a token verified on one route is a
+        // cache hit on every other route of the same provider (on the same loop).
+        let authCaches = AuthCaches()
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
-            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy), responder: responder),
+            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy, authCaches: authCaches), responder: responder),
                                       metrics: metrics?.route(name))
         }
         for r in configuration.routes {

@@ -1,5 +1,6 @@
 /// A header value of the `headers` policy, compiled once: literal text with `{path.<name>}` (the route's
-/// path parameter, percent-decoded) and `{requestId}` placeholders; `{{` and `}}` are literal braces.
+/// path parameter, percent-decoded), `{claims.<path>}` (a claim of the verified token, see `ClaimText`;
+/// empty without one) and `{requestId}` placeholders; `{{` and `}}` are literal braces.
 ///
 /// A header value must never carry a control byte to the wire (CR or LF would split the field: header
 /// injection). Literals are checked at load; a decoded path parameter is checked per request by
@@ -8,6 +9,7 @@ public struct HeaderTemplate: Sendable, CustomStringConvertible {
     enum Part: Sendable, Equatable {
         case literal(String)
         case pathParameter(String)
+        case claim(ClaimPath)
         case requestID
     }
 
@@ -38,8 +40,12 @@ public struct HeaderTemplate: Sendable, CustomStringConvertible {
                     parts.append(.requestID)
                 } else if name.hasPrefix("path."), name.count > 5 {
                     parts.append(.pathParameter(String(name.dropFirst(5))))
+                } else if name.hasPrefix("claims."), name.count > 7 {
+                    do { parts.append(.claim(try ClaimPath(String(name.dropFirst(7))))) } catch {
+                        throw ParseError(reason: error.reason)
+                    }
                 } else {
-                    throw ParseError(reason: "unknown placeholder '{\(name)}' (use {path.<name>} or {requestId})")
+                    throw ParseError(reason: "unknown placeholder '{\(name)}' (use {path.<name>}, {claims.<name>} or {requestId})")
                 }
                 rest = rest[rest.index(after: close)...]
                 continue
@@ -66,16 +72,28 @@ public struct HeaderTemplate: Sendable, CustomStringConvertible {
 
     var usesRequestID: Bool { parts.contains(.requestID) }
 
+    /// Whether the template reads the token's claims.
+    var usesClaims: Bool { parts.contains { if case .claim = $0 { return true }; return false } }
+
+    /// Whether every claim the template uses has a header form free of control bytes.
+    func claimsAreSafe(_ claims: JSONObject) -> Bool {
+        for case .claim(let path) in parts {
+            if let text = ClaimText.headerText(path.value(in: claims)), text.utf8.contains(where: Self.isControl) { return false }
+        }
+        return true
+    }
+
     /// The value for a request, or nil when it would contain a control byte (the field is then not sent;
     /// `HeadersStage` refuses such a request before it gets here). A parameter the route does not
     /// capture (which the configuration check rules out) renders as empty.
-    func render(parameters: [(name: String, value: String)], requestID: String) -> String? {
+    func render(parameters: [(name: String, value: String)], requestID: String, claims: JSONObject = JSONObject()) -> String? {
         if let constant { return constant }
         var out = ""
         for part in parts {
             switch part {
             case .literal(let l): out += l
             case .requestID: out += requestID
+            case .claim(let path): out += ClaimText.headerText(path.value(in: claims)) ?? ""
             case .pathParameter(let name):
                 guard let raw = parameters.first(where: { $0.name == name })?.value else { continue }
                 out += EvaluationScope.percentDecode(Substring(raw), plusIsSpace: false)

@@ -14,17 +14,21 @@ public struct RoutePolicy: Sendable {
     public var cors: CORSPolicy?
     /// `headers`: request and response header edits.
     public var headers: HeaderPolicy?
+    /// `auth`: the bearer token the route requires and what it must grant.
+    public var auth: AuthPolicy?
 
-    public init(methods: [String]? = nil, maxBodyBytes: Int? = nil, timeout: UInt64? = nil, cors: CORSPolicy? = nil, headers: HeaderPolicy? = nil) {
+    public init(methods: [String]? = nil, maxBodyBytes: Int? = nil, timeout: UInt64? = nil, cors: CORSPolicy? = nil, headers: HeaderPolicy? = nil,
+                auth: AuthPolicy? = nil) {
         self.methods = methods
         self.maxBodyBytes = maxBodyBytes
         self.timeout = timeout
         self.cors = cors
         self.headers = headers
+        self.auth = auth
     }
 
     /// Whether no section is set (the route compiles to no stage).
-    public var isEmpty: Bool { methods == nil && maxBodyBytes == nil && timeout == nil && cors == nil && headers == nil }
+    public var isEmpty: Bool { methods == nil && maxBodyBytes == nil && timeout == nil && cors == nil && headers == nil && auth == nil }
 
     /// A `policy` object as written on a route or an endpoint: per section, inherit the default (key
     /// absent), turn it off (`null`), or replace it (a value). Sections are replaced whole, never merged
@@ -49,13 +53,15 @@ public struct RoutePolicy: Sendable {
         public var timeout: Setting<UInt64> = .inherit
         public var cors: Setting<CORSPolicy> = .inherit
         public var headers: Setting<HeaderPolicy> = .inherit
+        public var auth: Setting<AuthPolicy> = .inherit
 
         public init() {}
 
         /// `base` with this override's sections applied.
         public func applied(to base: RoutePolicy) -> RoutePolicy {
             RoutePolicy(methods: methods.applied(to: base.methods), maxBodyBytes: maxBodyBytes.applied(to: base.maxBodyBytes),
-                        timeout: timeout.applied(to: base.timeout), cors: cors.applied(to: base.cors), headers: headers.applied(to: base.headers))
+                        timeout: timeout.applied(to: base.timeout), cors: cors.applied(to: base.cors), headers: headers.applied(to: base.headers),
+                        auth: auth.applied(to: base.auth))
         }
     }
 }
@@ -125,5 +131,10 @@ public struct HeaderPolicy: Sendable {
             for (_, t) in edits.set + edits.add { names.formUnion(t.parameterNames) }
         }
         return names
+    }
+
+    /// Whether any template uses `{claims.…}` (which needs `auth` on the route).
+    public var usesClaims: Bool {
+        [request, response].contains { edits in (edits.set + edits.add).contains { $0.value.usesClaims } }
     }
 }

@@ -27,7 +27,7 @@ public struct HeadersStage: RequestStage {
             appended = edits.set + edits.add
         }
 
-        func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String) {
+        func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
             if !removed.isEmpty {
                 var found = false
                 for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
@@ -37,7 +37,7 @@ public struct HeadersStage: RequestStage {
                 }
             }
             for (name, template) in appended {
-                if let value = template.render(parameters: parameters, requestID: requestID) { headers.add(name, value) }
+                if let value = template.render(parameters: parameters, requestID: requestID, claims: claims) { headers.add(name, value) }
             }
         }
 
@@ -53,12 +53,15 @@ public struct HeadersStage: RequestStage {
     /// Path parameters used by any template: checked once per request.
     let checkedParameters: [String]
     let usesRequestID: Bool
+    /// Templates with `{claims.…}`: checked once per request.
+    let claimTemplates: [HeaderTemplate]
 
     public init(policy: HeaderPolicy) {
         request = Edits(policy.request)
         response = Edits(policy.response)
         checkedParameters = policy.parameterNames.sorted()
         usesRequestID = (request.appended + response.appended).contains { $0.value.usesRequestID }
+        claimTemplates = (request.appended + response.appended).map(\.value).filter(\.usesClaims)
     }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
@@ -71,14 +74,17 @@ public struct HeadersStage: RequestStage {
         if usesRequestID && !HeaderTemplate.isSafe(text: context.requestID) {
             return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "the request id cannot go into a header"))
         }
+        for template in claimTemplates where !template.claimsAreSafe(context.identity.claims) {
+            return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "a claim of the token contains a control character, which cannot go into a header"))
+        }
         if !self.request.isEmpty {
-            self.request.apply(to: &request.headers, parameters: context.pathParameters, requestID: context.requestID)
+            self.request.apply(to: &request.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
         }
         return .proceed
     }
 
     public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
         guard !self.response.isEmpty else { return }
-        self.response.apply(to: &response.headers, parameters: context.pathParameters, requestID: context.requestID)
+        self.response.apply(to: &response.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
     }
 }

@@ -1,0 +1,30 @@
+import Synchronization
+
+/// The verified-token caches of one gateway: per provider, one cache per loop (no lock on the request
+/// path: a loop touches only its own). Made when the gateway compiles its routes, so every route of a
+/// provider shares its caches, and two gateways built from one configuration share nothing.
+public final class AuthCaches: Sendable {
+    /// One loop's cache of one provider, with counters for tests and metrics. Loop thread only.
+    final class Shard {
+        var cache: VerifiedTokenCache<JWTProvider.Authenticated>
+        /// Tokens that went through the verifier (cache misses with a token of acceptable form).
+        var verifications: UInt64 = 0
+        /// Requests answered from the cache.
+        var hits: UInt64 = 0
+        init(capacity: Int) { cache = VerifiedTokenCache(capacity: capacity) }
+    }
+
+    private let slots = Mutex<[ObjectIdentifier: LoopSlots<Shard>]>([:])
+
+    public init() {}
+
+    /// The per-loop caches of `provider` (made on first request). Called at compile time.
+    func slots(for provider: JWTProvider) -> LoopSlots<Shard> {
+        slots.withLock { all in
+            if let existing = all[ObjectIdentifier(provider)] { return existing }
+            let made = LoopSlots<Shard>()
+            all[ObjectIdentifier(provider)] = made
+            return made
+        }
+    }
+}
