@@ -70,7 +70,8 @@ public final class JWTProvider: Sendable {
     /// Scopes from `scope` (RFC 8693 / RFC 9068: a space-separated string) and `scp` (an array of strings,
     /// or a space-separated string as some issuers write it).
     static func scopes(in claims: JSONObject) -> Set<String> {
-        var scopes = strings(claims["scope"], splittingSpaces: true)
+        // `scope` is a string by definition; an array there is not a scope list we understand.
+        var scopes = claims["scope"]?.stringValue.map { strings(.string($0), splittingSpaces: true) } ?? []
         scopes.formUnion(strings(claims["scp"], splittingSpaces: true))
         return scopes
     }

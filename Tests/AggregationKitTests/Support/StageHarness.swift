@@ -6,9 +6,10 @@ import XCTest
 final class StageHarness {
     let group: EventLoopGroup
 
-    init() throws {
+    /// `clock`: what the loop (and so every stage) decides with; a `ManualClock` to drive time by hand.
+    init(clock: any GatewayClock = SystemClock(), logging: LogStreams = .standard) throws {
         LogBuffer.enabled = false
-        group = try EventLoopGroup(threads: 1)
+        group = try EventLoopGroup(threads: 1, clock: clock, logging: logging)
     }
 
     func close() { group.shutdown() }
@@ -23,6 +24,8 @@ final class StageHarness {
         var now: UInt64
         /// Whether the completion ran before `Pipeline.run` returned (no task was taken).
         var answeredSynchronously: Bool
+        /// Who the stages said the client is.
+        var identity: Identity
     }
 
     /// Answers synchronously with `reply` and remembers the request it got. Used on the loop only.
@@ -48,7 +51,7 @@ final class StageHarness {
             Pipeline(stages: stages, responder: responder).run(request, context: context) { response, detail in answer = (response, detail) }
             let synchronous = answer != nil
             return Outcome(response: answer?.0 ?? HTTPResponse(status: 0), forwarded: responder.received, errorDetail: answer?.1,
-                           deadline: context.deadline, now: loop.now, answeredSynchronously: synchronous)
+                           deadline: context.deadline, now: loop.now, answeredSynchronously: synchronous, identity: context.identity)
         })
     }
 }
