@@ -133,13 +133,17 @@ final class PolicyConfigurationTests: XCTestCase {
     // MARK: errors
 
     func testSectionsOfLaterIssuesAcceptOnlyNull() {
-        XCTAssertEqual(routeIssues(#"{"auth": {"jwt": true}, "rateLimit": {"perMinute": 10}, "cache": false}"#), [
-            "gateway.json: $.routes[0].policy.auth: not available yet: only null (off) is accepted until the gateway implements auth",
+        XCTAssertEqual(routeIssues(#"{"rateLimit": {"perMinute": 10}, "cache": false}"#), [
             "gateway.json: $.routes[0].policy.rateLimit: not available yet: only null (off) is accepted until the gateway implements rateLimit",
             "gateway.json: $.routes[0].policy.cache: not available yet: only null (off) is accepted until the gateway implements cache",
         ])
         XCTAssertEqual(routeIssues(#"{"auth": null, "rateLimit": null, "cache": null}"#), [])
-        XCTAssertEqual(endpointIssues(#"{"auth": "required"}"#), ["e.json: $.policy.auth: not available yet: only null (off) is accepted until the gateway implements auth"])
+        // auth is read now (AuthConfigurationTests): strictly, and only against configured providers.
+        XCTAssertEqual(routeIssues(#"{"auth": {"jwt": true}}"#), [
+            "gateway.json: $.routes[0].policy.auth.jwt: unknown key (allowed: provider, require, claimsToHeaders, forwardToken)",
+            "gateway.json: $.routes[0].policy.auth.provider: no auth.jwt.providers are configured",
+        ])
+        XCTAssertEqual(endpointIssues(#"{"auth": "required"}"#), ["e.json: $.policy.auth: expected an object, found string"])
     }
 
     func testScalarSections() {
@@ -231,7 +235,7 @@ final class PolicyConfigurationTests: XCTestCase {
             "gateway.json: $.routes[0].policy.headers.request.remove[1]: 'Transfer-Encoding' is the gateway's own (framing, routing or hop-by-hop) and cannot be changed by a policy",
             "gateway.json: $.routes[0].policy.headers.request.remove[3]: 'X-D' is listed twice",
             "gateway.json: $.routes[0].policy.headers.request.set.Host: 'Host' is the gateway's own (framing, routing or hop-by-hop) and cannot be changed by a policy",
-            "gateway.json: $.routes[0].policy.headers.request.set.X-A: unknown placeholder '{query.a}' (use {path.<name>} or {requestId})",
+            "gateway.json: $.routes[0].policy.headers.request.set.X-A: unknown placeholder '{query.a}' (use {path.<name>}, {claims.<name>} or {requestId})",
             "gateway.json: $.routes[0].policy.headers.request.set.X-B: expected a string value (a template), found number",
             "gateway.json: $.routes[0].policy.headers.request.add.Connection: 'Connection' is the gateway's own (framing, routing or hop-by-hop) and cannot be changed by a policy",
             "gateway.json: $.routes[0].policy.headers.request.add.Bad Name: 'Bad Name' is not a valid header name",
