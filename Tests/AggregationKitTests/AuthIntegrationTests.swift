@@ -130,3 +130,34 @@ final class AuthIntegrationTests: XCTestCase {
         XCTAssertNil(received(try get("/open", token: good))["x-user-id"], "a route without auth adds nothing")
     }
 }
+
+/// A composite endpoint behind `policy.auth` takes the user from the verified token (`{claims.sub}`), not
+/// from anything the client could change.
+final class CompositeClaimsTests: XCTestCase {
+    func testClaimsFeedACompositeCall() throws {
+        let mint = try TokenMint()
+        let now = Int64(Date().timeIntervalSince1970)
+        let stub = try StubDownstream(["/users/u42": .init(body: #"{"id":"u42","name":"Ada"}"#)])
+        defer { stub.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bff-claims-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("endpoints"), withIntermediateDirectories: true)
+        try """
+        {"listen": {"host": "127.0.0.1", "port": 0}, "routes": [],
+         "services": {"s": {"instances": ["127.0.0.1:\(stub.port)"]}},
+         "auth": {"jwt": {"providers": {"main": {"keys": [{"jwk": \(mint.publicJWK)}], "issuers": ["\(TokenMint.issuer)"],
+                                                 "audiences": ["\(TokenMint.audience)"]}}}}}
+        """.write(to: dir.appendingPathComponent("gateway.json"), atomically: true, encoding: .utf8)
+        try """
+        {"name": "me", "path": "/me", "policy": {"auth": {}},
+         "calls": {"user": {"service": "s", "path": "/users/{claims.sub}"}}, "response": {"name": "$user.name"}}
+        """.write(to: dir.appendingPathComponent("endpoints/me.json"), atomically: true, encoding: .utf8)
+        let gw = try TestGateway(directory: dir.path)
+        defer { gw.stop() }
+        let token = try mint.token(claims: TokenMint.claims(sub: "u42", exp: now + 300, extra: #""tenant":"t""#))
+        let r = try gw.get("/me", headers: [("Authorization", "Bearer \(token)")])
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(r.text, #"{"name":"Ada"}"#)
+        XCTAssertEqual(stub.requests.map(\.target), ["/users/u42"])
+        XCTAssertEqual(try gw.get("/me").status, 401)
+    }
+}

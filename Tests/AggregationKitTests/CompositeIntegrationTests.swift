@@ -134,6 +134,34 @@ final class CompositeIntegrationTests: XCTestCase {
         XCTAssertEqual(try gw.get("/each").text, "[3,1,2]")
     }
 
+    /// A composite request runs on the loop through callbacks (no Swift task), and a fan-out that fails
+    /// reports its first failure (the cause), not the cancellations of the requests it stopped.
+    func testCompositeRequestsTakeNoTaskAndAFanOutFailsWithItsCause() throws {
+        let stub = try StubDownstream([
+            "/list": .init(body: #"{"ids":[1,2,3]}"#),
+            "/item/1": .init(status: 500, body: #"{"error":"boom"}"#),
+            "/item/2": .init(body: #"{"id":2}"#, delayMs: 2000),
+            "/item/3": .init(body: #"{"id":3}"#, delayMs: 2000),
+        ])
+        defer { stub.stop() }
+        let gw = try compositeGateway(services: ["s": stub.port], endpoint: """
+        {"name": "each", "path": "/each", "calls": {
+           "list": {"service": "s", "path": "/list"},
+           "items": {"service": "s", "path": "/item/{$}", "forEach": {"in": "list.ids", "concurrency": 3}}},
+         "response": {"ids": "$list.ids", "items": "$items"}}
+        """)
+        defer { gw.stop() }
+        let loop = gw.gateway.group.loops[0]
+        let tasksBefore = loop.execute(sync: { loop.requestTasksStarted })
+        let start = Date()
+        let r = try gw.get("/each")
+        XCTAssertEqual(r.status, 502)
+        XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:downstream_call_failed")
+        XCTAssertEqual(r.json?["detail"]?.stringValue, "required call 'items' (service 's') failed: downstream answered 500")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.9, "the slow siblings were cancelled, not waited for")
+        XCTAssertEqual(loop.execute(sync: { loop.requestTasksStarted }), tasksBefore, "no task for a composite request")
+    }
+
     func testOptionalFailureGivesPartialResponse() throws {
         let stub = try StubDownstream([
             "/user": .init(body: #"{"name":"Ada"}"#),

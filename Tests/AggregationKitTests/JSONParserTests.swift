@@ -111,6 +111,74 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(JSONSerializer.string(.object(o)), #"{"c":false}"#)
     }
 
+    /// Objects parsed from an array keep their text for the serializer only where it is exactly what the
+    /// serializer writes: the output is the same as from a tree that kept no text, for every fixture.
+    func testSerializingParsedObjectsIsTheSameWithOrWithoutTheirText() throws {
+        func withoutText(_ bytes: [UInt8]) throws -> JSONValue {
+            try bytes.withUnsafeBytes { raw throws(JSONParser.Error) in try JSONParser.parse(raw) }  // no document to keep
+        }
+        var documents = try (suiteFiles("test_parsing") + suiteFiles("test_transform")).map(\.1)
+        documents += [
+            #"{"a":1,"b":[true,null,{"c":"d"}],"e":{}}"#, #"{ "a":1}"#, #"{"a" :1}"#, #"{"a":[1, 2]}"#, "{\"a\":{\"b\":1}\n}",
+            #"{"a":"\u0041"}"#, #"{"\u0061":1}"#, #"{"a":"\/"}"#, #"{"a":"x\ny"}"#, #"{"a":1,"a":2}"#, #"{"o":{"x":1,"x":2}}"#,
+            #"{"é":"ü😀"}"#, #"{"n":-0.10e+5}"#, #" {"a":1} "#, #"[{"a":1}, {"b":2}]"#,
+        ].map { Array($0.utf8) }
+        var compared = 0
+        for bytes in documents {
+            guard let value = try? JSONParser.parse(bytes) else { continue }
+            XCTAssertEqual(JSONSerializer.string(value), JSONSerializer.string(try withoutText(bytes)), String(decoding: bytes, as: UTF8.self))
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 100)
+        // Which objects keep their text.
+        func text(_ s: String) throws -> Bool { try XCTUnwrap(JSONParser.parse(s).objectValue).canonicalText != nil }
+        XCTAssertTrue(try text(#"{"a":1,"b":[true,null,{"c":"d"}],"é":"ü"}"#))
+        XCTAssertTrue(try text(#" {"a":1} "#), "whitespace outside the object is not part of it")
+        for irregular in [#"{ "a":1}"#, #"{"a":[1, 2]}"#, #"{"a":"\u0041"}"#, #"{"\u0061":1}"#, #"{"a":"\/"}"#, #"{"a":1,"a":2}"#, #"{"a":{"x":1,"x":2}}"#] {
+            XCTAssertFalse(try text(irregular), irregular)
+        }
+        let nested = try JSONParser.parse(#"{"a":{"b":1}, "c":{"d":2}}"#)
+        XCTAssertNil(nested.objectValue?.canonicalText)
+        XCTAssertNotNil(nested["a"]?.objectValue?.canonicalText, "a nested object's own text is regular")
+    }
+
+    /// Any change to a parsed object drops its text: the serializer writes the members as they are now.
+    func testEditsOfAParsedObjectAreSerialized() throws {
+        var o = try XCTUnwrap(JSONParser.parse(#"{"a":{"b":1},"c":2,"d":3}"#).objectValue)
+        var inner = try XCTUnwrap(o["a"]?.objectValue)
+        inner["b"] = .bool(true)
+        o["a"] = .object(inner)
+        XCTAssertEqual(JSONSerializer.string(.object(o)), #"{"a":{"b":true},"c":2,"d":3}"#)
+        o.renameKey("c", to: "e")
+        XCTAssertEqual(JSONSerializer.string(.object(o)), #"{"a":{"b":true},"e":2,"d":3}"#)
+        var p = try XCTUnwrap(JSONParser.parse(#"{"a":1,"b":2}"#).objectValue)
+        p.removeValue(forKey: "a")
+        XCTAssertEqual(JSONSerializer.string(.object(p)), #"{"b":2}"#)
+        var q = try XCTUnwrap(JSONParser.parse(#"{"a":1}"#).objectValue)
+        q["z"] = .null
+        XCTAssertEqual(JSONSerializer.string(.object(q)), #"{"a":1,"z":null}"#)
+        // A copy made before the edit keeps the old text, and the old members.
+        let before = try XCTUnwrap(JSONParser.parse(#"{"a":1}"#).objectValue)
+        var after = before
+        after["a"] = .number(JSONNumber(2))
+        XCTAssertEqual(JSONSerializer.string(.object(before)), #"{"a":1}"#)
+        XCTAssertEqual(JSONSerializer.string(.object(after)), #"{"a":2}"#)
+    }
+
+    /// Escapes as the serializer writes them, into a fresh buffer and appended to a log line's bytes.
+    func testSerializerEscapes() {
+        let s = "q\"b\\n\nr\rt\tb\u{8}f\u{C}c\u{1F}d\u{7F}é"
+        let expected = #""q\"b\\n\nr\rt\tb\u0008f\u000cc\u001fd"# + "\u{7F}é\""
+        XCTAssertEqual(JSONSerializer.string(.string(s)), expected)
+        XCTAssertEqual(JSONSerializer.string(.array([.string(s), .object(JSONObject([(key: s, value: .null)]))])), "[\(expected),{\(expected):null}]")
+        var line: [UInt8] = Array("x=".utf8)
+        JSONSerializer.writeString(s, into: &line)
+        XCTAssertEqual(String(decoding: line, as: UTF8.self), "x=" + expected)
+        var into: [UInt8] = [1]
+        JSONSerializer.write(.array([.null, .bool(false), .number(JSONNumber(3))]), into: &into)
+        XCTAssertEqual(into, [1] + Array("[null,false,3]".utf8))
+    }
+
     func testEscapesAndSurrogatePairs() throws {
         let v = try JSONParser.parse(#"["\u00e9\ud83d\ude00\n\t\"\\\/\u0000"]"#)
         XCTAssertEqual(v.arrayValue?.first?.stringValue, "é😀\n\t\"\\/\u{0}")

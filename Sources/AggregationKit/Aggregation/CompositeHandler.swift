@@ -11,13 +11,14 @@ public final class ResponseValidation: Sendable {
     func recordViolation() { count.add(1, ordering: .relaxed) }
 }
 
-/// Runs a compiled endpoint: its calls as a DAG in a task group (independent calls concurrently, each
-/// dependent call as soon as its inputs are there), under one deadline, then reshapes the results.
+/// Runs a compiled endpoint: its calls as a DAG (independent calls concurrently, each dependent call as
+/// soon as its inputs are there), under one deadline, then reshapes the results. The run is driven on the
+/// request's loop by the calls' completions (`CompositeHandler.Execution`): no task or continuation.
 ///
 ///     request ─▶ scope (path, query, headers) ─▶ ready calls start ─▶ each result unblocks dependents
 ///        ─▶ all done (or: required failure / deadline ⇒ cancel the rest, problem document)
 ///        ─▶ response template ─▶ _meta / X-Partial-Response ─▶ schema check ─▶ ETag ─▶ bytes
-public struct CompositeHandler: HTTPHandler {
+public struct CompositeHandler: Sendable {
     let endpoint: CompiledEndpoint
     /// The upstream of each call, in `endpoint.calls` order (looked up once here, not per request).
     let upstreams: [Upstream]
@@ -51,77 +52,13 @@ public struct CompositeHandler: HTTPHandler {
         case failure(CallFailure)
     }
 
-    public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        var pathParameters: [String: String] = [:]
-        // A path is not a form: `+` is a plus there (only the query string turns `+` into a space).
-        for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value), plusIsSpace: false) }
-        var scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
+    /// The response once every call has an outcome: the template over the results, `_meta` and
+    /// `X-Partial-Response` for failed optional calls, the schema check, the body, passed headers, the ETag.
+    /// `failed` in contract order. Loop thread.
+    func response(to request: HTTPRequest, context: RequestContext, scope: EvaluationScope, failed: [String],
+                  passedByCall: [Int: HTTPHeaders]) throws -> HTTPResponse {
         let calls = endpoint.calls
-        var failed: [String] = []
-        var passedByCall: [Int: HTTPHeaders] = [:]
         let loop = context.loop
-
-        // The deadline is enforced by giving every call at most the time that is left, on the loop's own
-        // timers: no extra task per request, no hop to another thread. Read from the loop's clock, the one
-        // its timers use (a manual one in tests).
-        let clock = loop.clock
-        let now = clock.monotonicNanoseconds()
-        // The endpoint's own deadline, or the route policy's `timeoutMs` when that ends sooner.
-        var deadlineAt = now + endpoint.deadline
-        if let policyDeadline = context.deadline, policyDeadline < deadlineAt { deadlineAt = policyDeadline }
-        let deadline = deadlineAt > now ? deadlineAt - now : 0
-        func deadlineProblem(_ waiting: [String]) -> HTTPError {
-            HTTPError(status: 504, code: "deadline_exceeded",
-                      detail: "the endpoint's \(deadline / 1_000_000) ms deadline passed while waiting for: \(waiting.joined(separator: ", "))",
-                      extensions: [("calls", waiting.joined(separator: ","))])
-        }
-        try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
-            var started = [Bool](repeating: false, count: calls.count)
-            var finished = [Bool](repeating: false, count: calls.count)
-            var remaining = calls.count
-            while remaining > 0 {
-                for i in calls.indices where !started[i] && endpoint.dependencies[i].allSatisfy({ finished[$0] }) {
-                    let now = clock.monotonicNanoseconds()
-                    guard now < deadlineAt else {
-                        group.cancelAll()
-                        throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
-                    }
-                    started[i] = true
-                    let call = calls[i]
-                    let plan = Self.plan(call, scope: scope, requestID: context.requestID)
-                    if case .refused(let error) = plan {
-                        group.cancelAll()
-                        throw error
-                    }
-                    let upstream = upstreams[i]
-                    let timeout = min(call.timeout ?? upstream.responseTimeout, deadlineAt - now)
-                    group.addTask { (i, await Self.run(call, plan: plan, upstream: upstream, loop: loop, timeout: timeout)) }
-                }
-                guard let (i, outcome) = try await group.next() else { break }
-                switch outcome {
-                case .success(let value, let headers):
-                    scope.results[calls[i].name] = value
-                    if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
-                case .failure(let failure):
-                    let call = calls[i]
-                    // A call abandoned because the client went away did not fail: not counted.
-                    if let metrics, !Task.isCancelled { loop.inEventLoop ? metrics.callFailed(call: i, shard: loop.index) : metrics.callFailed(call: i) }
-                    if failure.isTimeout && clock.monotonicNanoseconds() >= deadlineAt {
-                        group.cancelAll()
-                        throw deadlineProblem(calls.indices.filter { !finished[$0] }.map { calls[$0].name })
-                    }
-                    if call.required {
-                        group.cancelAll()
-                        throw Self.problem(for: call, failure)
-                    }
-                    failed.append(call.name)
-                    scope.results[call.name] = call.fallback
-                }
-                finished[i] = true
-                remaining -= 1
-            }
-        }
-
         var value: JSONValue
         do {
             value = try endpoint.response.evaluate(scope)
@@ -130,8 +67,6 @@ public struct CompositeHandler: HTTPHandler {
             throw HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built",
                             internalDetail: "the response could not be built: \(error.reason)")
         }
-        // Contract order, not arrival order: the output never depends on timing.
-        failed.sort { a, b in calls.firstIndex { $0.name == a }! < calls.firstIndex { $0.name == b }! }
         let partial = !failed.isEmpty
         if partial, let metrics { loop.inEventLoop ? metrics.partialResponse(shard: loop.index) : metrics.partialResponse() }
         if partial && endpoint.partialMeta, case .object(var o) = value {
@@ -274,58 +209,12 @@ public struct CompositeHandler: HTTPHandler {
         }
     }
 
-    static func run(_ call: CompiledCall, plan: Plan, upstream: Upstream, loop: EventLoop, timeout: UInt64) async -> Outcome {
-        guard case .requests(let requests) = plan else {
-            if case .failed(let why) = plan { return .failure(CallFailure(status: nil, upstream: nil, reason: why)) }
-            return .failure(CallFailure(status: nil, upstream: nil, reason: "no request"))
-        }
-        switch call.expansion {
-        case .single:
-            return await send(call, requests[0], upstream: upstream, loop: loop, timeout: timeout)
-        case .forEach(_, _, let concurrency), .batch(_, _, _, let concurrency, _):
-            var results = [JSONValue?](repeating: nil, count: requests.count)
-            var headers = HTTPHeaders()
-            var failure: CallFailure? = nil
-            await withTaskGroup(of: (Int, Outcome).self) { group in
-                var next = 0
-                func startOne(_ group: inout TaskGroup<(Int, Outcome)>) {
-                    let i = next
-                    next += 1
-                    let r = requests[i]
-                    group.addTask { (i, await send(call, r, upstream: upstream, loop: loop, timeout: timeout)) }
-                }
-                while next < min(concurrency, requests.count) { startOne(&group) }
-                while let (i, outcome) = await group.next() {
-                    switch outcome {
-                    case .success(let v, let h):
-                        results[i] = v
-                        if headers.count == 0 { headers = h }
-                        if next < requests.count && failure == nil { startOne(&group) }
-                    case .failure(let f):
-                        failure = f
-                        group.cancelAll()
-                    }
-                }
-            }
-            if let failure { return .failure(failure) }
-            let values = results.map { $0 ?? .null }
-            if case .batch(_, _, _, _, let resultPath) = call.expansion {
-                var joined: [JSONValue] = []
-                for v in values {
-                    let part = resultPath.map { $0.follow(v) ?? .null } ?? v
-                    if case .array(let items) = part { joined.append(contentsOf: items) } else if !part.isNull { joined.append(part) }
-                }
-                return .success(.array(joined), headers)
-            }
-            return .success(.array(values), headers)
-        }
-    }
-
-    static func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, loop: EventLoop, timeout: UInt64) async -> Outcome {
+    /// What one request of a call came to: a parsed JSON body, or why not.
+    static func outcome(of call: CompiledCall, _ request: UpstreamRequest, _ result: Result<HTTPResponse, UpstreamError>) -> Outcome {
         let response: HTTPResponse
-        do {
-            response = try await upstream.execute(request, on: loop, timeout: timeout).response
-        } catch {
+        switch result {
+        case .success(let r): response = r
+        case .failure(let error):
             // The error's detail holds the address and the system's error text: for the log only.
             let code = String(error.kind.rawValue.map { $0 == "_" ? " " : $0 })
             return .failure(CallFailure(status: nil, upstream: error, reason: error.isTimeout ? "timed out (\(code))" : code,

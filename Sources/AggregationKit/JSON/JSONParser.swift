@@ -17,8 +17,10 @@ public struct JSONParser {
     public static let defaultMaxDepth = 512
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, duplicateKeys: DuplicateKeys = .lastWins) throws(Error) -> JSONValue {
+        // Objects may keep their text in `bytes` (see `JSONObject.CanonicalText`), which outlives this call.
+        let document = bytes.count <= Int(UInt32.max) ? bytes : nil
         let result: Result<JSONValue, Error> = bytes.withUnsafeBytes { raw in
-            do throws(Error) { return .success(try parse(raw, maxDepth: maxDepth, duplicateKeys: duplicateKeys)) } catch { return .failure(error) }
+            do throws(Error) { return .success(try parse(raw, document: document, maxDepth: maxDepth, duplicateKeys: duplicateKeys)) } catch { return .failure(error) }
         }
         return try result.get()
     }
@@ -28,7 +30,12 @@ public struct JSONParser {
     }
 
     public static func parse(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, duplicateKeys: DuplicateKeys = .lastWins) throws(Error) -> JSONValue {
-        var p = JSONParser(buffer: buffer, maxDepth: maxDepth, rejectDuplicateKeys: duplicateKeys == .reject)
+        try parse(buffer, document: nil, maxDepth: maxDepth, duplicateKeys: duplicateKeys)
+    }
+
+    /// `document`: the array `buffer` points into, when objects may keep their text in it.
+    private static func parse(_ buffer: UnsafeRawBufferPointer, document: [UInt8]?, maxDepth: Int, duplicateKeys: DuplicateKeys) throws(Error) -> JSONValue {
+        var p = JSONParser(buffer: buffer, document: document, maxDepth: maxDepth, rejectDuplicateKeys: duplicateKeys == .reject)
         p.skipWhitespace()
         let value = try p.parseValue(depth: 0)
         p.skipWhitespace()
@@ -37,13 +44,19 @@ public struct JSONParser {
     }
 
     private let buffer: UnsafeRawBufferPointer
+    private let document: [UInt8]?
     private let maxDepth: Int
     private let rejectDuplicateKeys: Bool
     private var index = 0
     private var scratch: [UInt8] = []
+    /// Things seen so far that make the text differ from what the serializer would write for the value
+    /// (whitespace, escape sequences, repeated keys): an object whose parse left this unchanged keeps its
+    /// text as `JSONObject.CanonicalText`.
+    private var irregularities = 0
 
-    private init(buffer: UnsafeRawBufferPointer, maxDepth: Int, rejectDuplicateKeys: Bool) {
+    private init(buffer: UnsafeRawBufferPointer, document: [UInt8]?, maxDepth: Int, rejectDuplicateKeys: Bool) {
         self.buffer = buffer
+        self.document = document
         self.maxDepth = maxDepth
         self.rejectDuplicateKeys = rejectDuplicateKeys
     }
@@ -53,7 +66,7 @@ public struct JSONParser {
     @inline(__always) private mutating func skipWhitespace() {
         while index < buffer.count {
             let b = buffer[index]
-            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { index += 1 } else { return }
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { index += 1; irregularities &+= 1 } else { return }
         }
     }
 
@@ -80,6 +93,8 @@ public struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws(Error) -> JSONValue {
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
+        let start = index
+        let irregularitiesBefore = irregularities
         index += 1
         var entries: [(key: String, value: JSONValue)] = []
         entries.reserveCapacity(8)
@@ -97,9 +112,7 @@ public struct JSONParser {
             skipWhitespace()
             guard index < buffer.count, buffer[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
             let keyStart = index
-            let key = try parseString()
-            let utf8 = key.utf8
-            let bit: UInt64 = 1 << ((UInt64(truncatingIfNeeded: utf8.count) &* 7 &+ UInt64(utf8.first ?? 0) &* 3 &+ UInt64(utf8.last ?? 0)) & 63)
+            let (key, bit) = try parseKey()
             if filter & bit != 0 {
                 // Maybe seen: a scan while the object is small, a set of its keys once it is large (linear,
                 // not quadratic).
@@ -130,7 +143,15 @@ public struct JSONParser {
             if buffer[index] == UInt8(ascii: "}") {
                 index += 1
                 // Repeated keys collapse (first position, last value); otherwise nothing to check again.
-                return .object(hasDuplicate ? JSONObject(entries) : JSONObject(uniqueEntries: entries))
+                if hasDuplicate {
+                    irregularities &+= 1  // the collapsed object is shorter than its text, and so is every object around it
+                    return .object(JSONObject(entries))
+                }
+                var text: JSONObject.CanonicalText? = nil
+                if let document, irregularities == irregularitiesBefore {
+                    text = JSONObject.CanonicalText(document: document, start: UInt32(start), end: UInt32(index))
+                }
+                return .object(JSONObject(uniqueEntries: entries, canonicalText: text))
             }
             throw fail("expected ',' or '}'")
         }
@@ -145,6 +166,8 @@ public struct JSONParser {
             index += 1
             return .array(items)
         }
+        // Most arrays in payloads are short: one allocation instead of growing through 1, 2, 4.
+        items.reserveCapacity(4)
         while true {
             skipWhitespace()
             items.append(try parseValue(depth: depth))
@@ -182,6 +205,24 @@ public struct JSONParser {
 
     @inline(__always) private func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
 
+    /// A key, and its bit in the duplicate filter of `parseObject`: a function of the key's decoded UTF-8
+    /// (length, first and last byte), read from the document where the key has no escapes (its bytes there
+    /// are its UTF-8) and from the decoded bytes otherwise, so both spellings of one key get one bit.
+    /// Reading the bytes here, not through the `String`'s UTF-8 view, saves most of the filter's cost.
+    private mutating func parseKey() throws(Error) -> (String, UInt64) {
+        let irregularitiesBefore = irregularities
+        let start = index + 1
+        let key = try parseString()
+        @inline(__always) func bit(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+            let first = UInt64(bytes.first ?? 0), last = UInt64(bytes.last ?? 0)
+            return 1 << ((UInt64(truncatingIfNeeded: bytes.count) &* 7 &+ first &* 3 &+ last) & 63)
+        }
+        if irregularities == irregularitiesBefore {  // no escape: the bytes between the quotes are the key
+            return (key, bit(UnsafeRawBufferPointer(rebasing: buffer[start..<index - 1])))
+        }
+        return (key, scratch.withUnsafeBytes { bit($0) })  // the slow path left the decoded key in `scratch`
+    }
+
     private mutating func parseString() throws(Error) -> String {
         index += 1
         let start = index
@@ -206,6 +247,7 @@ public struct JSONParser {
             }
             if b < 0x20 { throw fail("control character in a string") }
             if b == UInt8(ascii: "\\") {
+                irregularities &+= 1  // the serializer writes the character itself, or escapes it its own way
                 index += 1
                 guard index < buffer.count else { break }
                 let e = buffer[index]

@@ -82,10 +82,18 @@ public enum JSONValue: Sendable, Hashable {
 /// `indexThreshold` members keeps a key → position index, so that a lookup or an insert is O(1) and a loop
 /// over another object's members (a `$merge`, `==`) is linear, not quadratic (a 30 000-key merge took
 /// seconds with a linear lookup). Small objects, nearly all of them, are scanned: no index to build.
+///
+/// An object read by `JSONParser` from a `[UInt8]` document may also keep its `canonicalText`: its own
+/// bytes in that document, when they are exactly what `JSONSerializer` would write for it. A composite
+/// response is mostly downstream objects passed on unchanged, and copying their text is several times
+/// cheaper than walking their members again. Every mutation drops the text, so it can never disagree
+/// with the members.
 public struct JSONObject: Sendable, Hashable {
     public private(set) var entries: [(key: String, value: JSONValue)]
     /// Each key's position in `entries`; present exactly when `entries.count > indexThreshold`.
     private var positions: [ExactKey: Int]?
+    /// The serializer's output for this object, if known (see above); nil after any change.
+    private(set) var canonicalText: CanonicalText?
 
     /// Up to this many members a linear scan is cheaper than hashing the key.
     static let indexThreshold = 16
@@ -103,6 +111,12 @@ public struct JSONObject: Sendable, Hashable {
         entries = uniqueEntries
         positions = nil
         if entries.count > Self.indexThreshold { buildIndex() }
+    }
+
+    /// For the parser: distinct keys, and the object's text when it is canonical (see `CanonicalText`).
+    init(uniqueEntries: [(key: String, value: JSONValue)], canonicalText: CanonicalText?) {
+        self.init(uniqueEntries: uniqueEntries)
+        self.canonicalText = canonicalText
     }
 
     public var count: Int { entries.count }
@@ -132,6 +146,7 @@ public struct JSONObject: Sendable, Hashable {
     public subscript(key: String) -> JSONValue? {
         get { index(of: key).map { entries[$0].value } }
         set {
+            canonicalText = nil
             if let i = index(of: key) {
                 if let newValue { entries[i].value = newValue } else { remove(at: i) }
             } else if let newValue {
@@ -153,6 +168,7 @@ public struct JSONObject: Sendable, Hashable {
     /// Renames a member in place. A member already named `newKey` is dropped: the renamed one is the one asked for.
     public mutating func renameKey(_ oldKey: String, to newKey: String) {
         guard var i = index(of: oldKey), !Self.sameKey(oldKey, newKey) else { return }
+        canonicalText = nil
         if let j = index(of: newKey) {
             remove(at: j)
             if j < i { i -= 1 }
@@ -166,6 +182,7 @@ public struct JSONObject: Sendable, Hashable {
 
     /// O(n) like the array's own removal; the members after `i` move down one place.
     private mutating func remove(at i: Int) {
+        canonicalText = nil
         let removed = entries.remove(at: i)
         guard positions != nil else { return }
         if entries.count <= Self.indexThreshold { positions = nil; return }
@@ -228,6 +245,24 @@ public struct JSONObject: Sendable, Hashable {
         }
         entries = out
         positions = out.count > Self.indexThreshold ? firstIndex : nil
+    }
+
+    /// An object's bytes in the document it was parsed from, kept only when they are byte for byte what
+    /// `JSONSerializer` writes for its members: no whitespace anywhere inside, no escape sequence in any
+    /// key or string (the serializer writes every other character as it is, and keeps numbers' text), no
+    /// repeated key (collapsing one changes the text). The document is shared, not copied (one reference
+    /// to the response body's array); offsets are 32-bit to keep `JSONValue` small (larger documents keep
+    /// no text).
+    struct CanonicalText: Sendable {
+        let document: [UInt8]
+        let start: UInt32
+        let end: UInt32
+
+        var count: Int { Int(end &- start) }
+
+        func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            document.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[Int(start)..<Int(end)])) }
+        }
     }
 
     /// A key hashed and compared by its code points.

@@ -5,11 +5,11 @@ extension ProxyHandler: Responder {
     }
 }
 
-/// A composite endpoint runs its calls in a task on the request's loop (structured concurrency: the
-/// calls are child tasks, cancelled with it when the client goes away).
+/// A composite endpoint answers on the loop with no task either: its calls complete through callbacks
+/// and the run (`CompositeHandler.Execution`) is cancelled, calls and all, when the client goes away.
 extension CompositeHandler: Responder {
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        context.runTask(completion: completion) { try await self.handle(request, context: context) }
+        Execution(handler: self, request: request, context: context, completion: completion).start()
     }
 }
 
