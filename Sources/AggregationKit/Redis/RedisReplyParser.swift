@@ -43,6 +43,7 @@ public struct RedisReplyParser: Sendable {
     public mutating func parse(_ buffer: UnsafeRawBufferPointer) throws(RedisProtocolError) -> Result {
         var offset = 0
         while offset < buffer.count {
+            if buffer[offset] == 13 || buffer[offset] == 10 { throw RedisProtocolError(.invalidType, "a line without a type byte") }
             guard let lineEnd = try findLineEnd(buffer, from: offset) else { return .needMore(consumed: offset) }
             let type = buffer[offset]
             let content = UnsafeRawBufferPointer(rebasing: buffer[(offset + 1)..<lineEnd])
@@ -200,7 +201,7 @@ public struct RedisReplyParser: Sendable {
         // The type byte, at most maxLineBytes of content, then CR.
         let lastCR = start + 1 + limits.maxLineBytes
         let end = min(buffer.count, lastCR + 1)
-        var i = start
+        var i = start + 1
         while i < end {
             let byte = buffer[i]
             if byte == 13 {
