@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]      (default: 60 s, every target; 0 = build only)
 #
-# Targets: http-request http-response json templates config.
+# Targets: http-request http-response json templates config redis-reply.
 #
 #   Sources/AggregationKit/**/*.swift ─▶ libAggregationKit.a (instrumented once, -enable-testing)
 #   Tests/Fuzz/<Harness>.swift + lib ─▶ .build-fuzz/bin/<target>      (one small link each)
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 shift || true
-all_targets=(http-request http-response json templates config)
+all_targets=(http-request http-response json templates config redis-reply)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
 
@@ -32,6 +32,7 @@ harness() {
     json) echo JSONRoundTrip ;;
     templates) echo Templates ;;
     config) echo Configuration ;;
+    redis-reply) echo RedisReplyParser ;;
     *) echo "unknown target '$1' (known: ${all_targets[*]})" >&2; exit 2 ;;
   esac
 }
@@ -105,7 +106,7 @@ def read(path):
     with open(path, "rb") as f:
         return f.read()
 
-for target in ("http-request", "http-response", "json", "templates", "config"):
+for target in ("http-request", "http-response", "json", "templates", "config", "redis-reply"):
     shutil.rmtree(os.path.join(root, target), ignore_errors=True)
 
 def http(target, message, flag_sets):
@@ -132,6 +133,17 @@ for path in contracts:
             put("templates", json.dumps(endpoint["response"]).encode())
 for path in sorted(glob.glob("Tests/Fuzz/Seeds/templates/*.json")):
     put("templates", read(path))
+
+# Redis replies: every RESP3 type, nested, and several in a row; each with normal and small limits.
+replies = [b"+OK\r\n", b"-ERR unknown command\r\n", b":-42\r\n", b"$5\r\nhello\r\n", b"$-1\r\n", b"*-1\r\n",
+           b"_\r\n", b"#t\r\n", b",3.25\r\n", b",-inf\r\n", b"(3492890328409238509324850943850943825024385\r\n",
+           b"!21\r\nSYNTAX invalid syntax\r\n", b"=15\r\ntxt:Some string\r\n",
+           b"*3\r\n:1\r\n$1\r\na\r\n_\r\n", b"%2\r\n+first\r\n:1\r\n+second\r\n*1\r\n~1\r\n#f\r\n",
+           b">3\r\n+message\r\n+chan\r\n$2\r\nhi\r\n", b"|1\r\n+ttl\r\n:3600\r\n*2\r\n:1\r\n:2\r\n",
+           b"+OK\r\n$3\r\nabc\r\n:7\r\n*0\r\n%0\r\n"]
+for reply in replies:
+    for flags in (0, 1):
+        put("redis-reply", bytes([flags, len(reply) // 2, 0]) + reply)
 PY
 
 # ── Run ─────────────────────────────────────────────────────────────────────────────────────────────────
@@ -158,6 +170,7 @@ for t in "${targets[@]}"; do
     json) dict=Tests/Fuzz/Dictionaries/json.dict; max_len=8192 ;;
     templates) dict=Tests/Fuzz/Dictionaries/templates.dict; max_len=8192 ;;
     config) dict=Tests/Fuzz/Dictionaries/config.dict; max_len=16384 ;;
+    redis-reply) dict=Tests/Fuzz/Dictionaries/redis.dict; max_len=4096 ;;
   esac
   log="$out/$t.log"
   touch "$out/$t.started"

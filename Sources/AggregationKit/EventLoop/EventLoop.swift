@@ -92,6 +92,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         submit(.closure(work))
     }
 
+    /// Runs `work` on the loop's thread, later; false (and `work` never runs) if the loop has finished.
+    /// For work whose caller waits on it and must not wait forever.
+    func executeIfRunning(_ work: @escaping @Sendable () -> Void) -> Bool {
+        submit(.closure(work))
+    }
+
     @discardableResult
     private func submit(_ work: Work) -> Bool {
         let (accepted, wasEmpty) = queue.withLock { q -> (Bool, Bool) in

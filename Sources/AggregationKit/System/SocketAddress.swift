@@ -3,7 +3,7 @@ import Glibc
 #endif
 internal import CLinuxIO
 
-/// An IPv4 or IPv6 socket address.
+/// An IPv4, IPv6 or Unix-domain socket address.
 public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
     var storage: sockaddr_storage
     var length: socklen_t
@@ -32,7 +32,39 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         self.length = first.pointee.ai_addrlen
     }
 
+    /// A Unix-domain socket at `path` (at most 107 bytes: `sun_path` holds a NUL too).
+    public init(unixPath path: String) throws {
+        let bytes = Array(path.utf8)
+        var address = sockaddr_un()
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard !bytes.isEmpty, bytes.count < capacity, !bytes.contains(0) else {
+            throw SystemError("unix socket path", errno: bytes.isEmpty || bytes.contains(0) ? EINVAL : ENAMETOOLONG)
+        }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { dst in
+            dst.copyBytes(from: bytes)
+            dst[bytes.count] = 0
+        }
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { dst in
+            withUnsafeBytes(of: &address) { dst.copyMemory(from: $0) }
+        }
+        self.storage = storage
+        self.length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+    }
+
     var family: Int32 { Int32(storage.ss_family) }
+
+    /// The path of a Unix-domain socket address; nil for IP addresses.
+    public var unixPath: String? {
+        guard family == AF_UNIX else { return nil }
+        var copy = storage
+        return withUnsafePointer(to: &copy) { p in
+            p.withMemoryRebound(to: sockaddr_un.self, capacity: 1) { sp in
+                withUnsafeBytes(of: sp.pointee.sun_path) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+            }
+        }
+    }
 
     func withSockAddr<R, E: Error>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws(E) -> R) throws(E) -> R {
         var copy = storage
@@ -43,6 +75,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
     }
 
     public var port: Int {
+        if family == AF_UNIX { return 0 }
         var copy = storage
         return withUnsafePointer(to: &copy) { p in
             if Int32(p.pointee.ss_family) == AF_INET6 {
@@ -73,7 +106,10 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         return String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    public var description: String { family == AF_INET6 ? "[\(ipString)]:\(port)" : "\(ipString):\(port)" }
+    public var description: String {
+        if let path = unixPath { return "unix:\(path)" }
+        return family == AF_INET6 ? "[\(ipString)]:\(port)" : "\(ipString):\(port)"
+    }
 
     public static func == (a: SocketAddress, b: SocketAddress) -> Bool { a.description == b.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
