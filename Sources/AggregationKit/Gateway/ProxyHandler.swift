@@ -155,19 +155,20 @@ public final class ProxyHandler: HTTPHandler {
 
     /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended, and no
     /// reason phrase of the upstream's (the status line is the gateway's own).
-    func passBack(_ upstream: HTTPResponse) -> HTTPResponse {
+    /// Edits the fields in place (`keepFieldsInPlace`): the parser left room for `Via`, so a response
+    /// whose buffers are not shared gets no new allocation here.
+    func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         var response = upstream
         response.reason = nil
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
-        let snapshot = response.headers
-        response.headers.keepFields { i in
-            if snapshot.nameLength(at: i) == 3 && snapshot.nameEquals(at: i, "via") {
-                let v = snapshot.value(at: i)
+        response.headers.keepFieldsInPlace { headers, i in
+            if headers.nameLength(at: i) == 3 && headers.nameEquals(at: i, "via") {
+                let v = headers.value(at: i)
                 via = via.map { $0 + ", " + v } ?? v
                 return false
             }
-            return !Self.isHopByHop(snapshot, i, connectionTokens: named)
+            return !Self.isHopByHop(headers, i, connectionTokens: named)
         }
         response.headers.add("Via", via.map { $0 + ", " + viaHop11 } ?? viaHop11)
         return response

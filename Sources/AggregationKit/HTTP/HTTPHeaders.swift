@@ -116,6 +116,43 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         fieldList = kept
     }
 
+    /// Keeps only the fields for which `keep(headers, i)` is true, compacting the field list in place.
+    /// `keep` reads the headers it is handed, not a copy captured beforehand: a captured copy shares the
+    /// field list, and compacting it would then copy it first (an allocation per response on the proxy path).
+    mutating func keepFieldsInPlace(where keep: (HTTPHeaders, Int) -> Bool) {
+        let count = fieldList.count
+        guard count <= 64 else {
+            let snapshot = self
+            return keepFields { keep(snapshot, $0) }
+        }
+        // Decide for every field first (reading `self`), then compact (writing it).
+        var kept: UInt64 = 0
+        for i in 0..<count where keep(self, i) { kept |= 1 << UInt64(i) }
+        guard kept.nonzeroBitCount != count else { return }
+        var j = 0
+        for i in 0..<count where kept & (1 << UInt64(i)) != 0 {
+            fieldList[j] = fieldList[i]
+            j += 1
+        }
+        fieldList.removeLast(count - j)
+    }
+
+    /// Headers over a copy of a message head: `head` is copied once into the storage and the fields are
+    /// the given ranges of it (name, value), so a parser records ranges and makes one allocation for the
+    /// bytes rather than append each name and value. `spareBytes` and `spareFields` leave room for the
+    /// fields a proxy adds (`Via`), so adding them does not grow the buffers.
+    init(head: UnsafeRawBufferPointer, fields: [Field], spareBytes: Int = 0) {
+        storage.reserveCapacity(head.count + spareBytes)
+        storage.append(contentsOf: head)
+        fieldList = fields
+    }
+
+    /// A field whose name and value are the given byte ranges of a head (see `init(head:fields:)`).
+    @inline(__always) static func field(name: Range<Int>, value: Range<Int>) -> Field {
+        Field(nameStart: Int32(name.lowerBound), nameLength: Int32(name.count), valueStart: Int32(value.lowerBound),
+              valueLength: Int32(value.count))
+    }
+
     // MARK: Strings
 
     public mutating func add(_ name: String, _ value: String) {

@@ -185,11 +185,13 @@ public struct HTTPResponseParser: Sendable {
         let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
         if status == 101 { return .failure(.switchingProtocols) }
         let reason = lineEnd > 13 ? buffer.string(13..<lineEnd) : ""
-        var headers = HTTPHeaders()
+        // Ranges into the head, which becomes the headers' storage in one copy at the end.
+        var fields: [HTTPHeaders.Field] = []
+        fields.reserveCapacity(16)
         var contentLength: Int? = nil
         var codings: [String] = []
         var sawTransferEncoding = false
-        var connectionTokens: [String] = []
+        var connection = HTTPWire.ConnectionOptions()
         var cursor = lineEnd + 2
         while cursor < headEnd {
             if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
@@ -212,11 +214,11 @@ public struct HTTPResponseParser: Sendable {
                     sawTransferEncoding = true
                     codings += buffer.string(value).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHTTPWhitespace().lowercased() }
                 case 10 where buffer.equalsIgnoringCase(name, "connection"):
-                    connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
+                    connection.add(buffer, value)
                 default: break
                 }
-                headers.add(name: UnsafeRawBufferPointer(rebasing: buffer[name]), value: UnsafeRawBufferPointer(rebasing: buffer[value]))
-                if headers.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
+                fields.append(HTTPHeaders.field(name: name, value: value))
+                if fields.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
             }
             cursor = end + 2
         }
@@ -224,7 +226,9 @@ public struct HTTPResponseParser: Sendable {
             // 100, 102, 103: interim, the final response follows.
             return .success(.head)
         }
-        keepAlive = !connectionTokens.contains("close") && (minor == 1 || connectionTokens.contains("keep-alive"))
+        keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
+        // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) without growing the storage.
+        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 64)
         response = HTTPResponse(status: status, reason: reason, headers: headers)
         if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
         if sawTransferEncoding {

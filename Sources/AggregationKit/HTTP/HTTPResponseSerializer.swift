@@ -7,8 +7,11 @@ public enum HTTPResponseSerializer {
     /// - Parameters:
     ///   - headRequest: the request was HEAD: no body is written, a Content-Length already given is kept.
     ///   - close: add `Connection: close`.
+    ///   - requestID: written as `X-Request-ID` in place of any the response has (the server's answer to
+    ///     every routed request). Set here rather than in the headers, where replacing a field costs a
+    ///     copy of the field list and a grown storage per response.
     public static func serialize(_ response: HTTPResponse, headRequest: Bool, close: Bool, keepAliveHTTP10: Bool = false,
-                                 date: String? = nil, into out: inout [UInt8]) {
+                                 date: String? = nil, requestID: String? = nil, into out: inout [UInt8]) {
         let status = response.status
         out.append(contentsOf: "HTTP/1.1 \(status) ".utf8)
         out.append(contentsOf: HTTPStatus.reason(status).utf8)
@@ -24,10 +27,12 @@ public enum HTTPResponseSerializer {
             case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
             case 10 where headers.nameEquals(at: i, "connection") || headers.nameEquals(at: i, "keep-alive"): continue
             case 4 where headers.nameEquals(at: i, "date"): hasDate = true
+            case 12 where requestID != nil && headers.nameEquals(at: i, "x-request-id"): continue
             default: break
             }
             headers.write(fieldAt: i, into: &out)
         }
+        if let requestID { appendField("X-Request-ID", requestID, into: &out) }
         if let date, !hasDate { appendField("Date", date, into: &out) }
         if HTTPResponse.statusAllowsBody(status) {
             if headRequest, response.body.isEmpty, let givenLength {

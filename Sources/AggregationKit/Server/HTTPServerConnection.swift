@@ -229,10 +229,9 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         }
         guard let context = currentContext else { return }
         currentContext = nil
-        var finished = response
-        finished.headers.set("X-Request-ID", context.requestID)
-        complete(finished, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
-                 routeMetrics: context.routeMetrics)
+        // `X-Request-ID` is written by the serializer (`requestID:`), replacing any the response has.
+        complete(response, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
+                 routeMetrics: context.routeMetrics, requestID: context.requestID)
     }
 
     /// Whether the request being answered is counted in `bff_requests_in_flight`.
@@ -260,7 +259,9 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         closeNow()
     }
 
-    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?) {
+    /// `requestID`: sent as the response's `X-Request-ID`, replacing any it has.
+    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
+                          requestID: String) {
         guard phase == .processing, let request = current else { return }
         current = nil
         var response = response
@@ -274,7 +275,6 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 error = "response_memory_budget_exhausted: a \(response.body.count)-byte response did not fit the budget (limits.maxBufferedResponseBytes, \(budget.limit) bytes, \(budget.inUse) in use)"
                 response = HTTPError(status: 503, code: "response_memory_budget_exhausted",
                                      detail: "the gateway is holding too many large responses; try again later").response(requestID: currentID)
-                response.headers.set("X-Request-ID", currentID)
                 response.headers.set("Retry-After", "1")
             }
         }
@@ -283,14 +283,14 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
         send(response, head: request.method == "HEAD", close: close,
-             keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive)
+             keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive, requestID: requestID)
     }
 
-    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false) {
+    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false, requestID: String? = nil) {
         if close { phase = .writingLast }
         if outgoing.isEmpty { outgoingOffset = 0 }
         HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
-                                         date: loop.clock.httpDate(), into: &outgoing)
+                                         date: loop.clock.httpDate(), requestID: requestID, into: &outgoing)
         deadlines.writeProgressAt = loop.now
         flush()
         if phase == .closed { return }
