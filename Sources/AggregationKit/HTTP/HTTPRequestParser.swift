@@ -105,9 +105,9 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private mutating func finish() -> Result {
-        let request = pending!
+        // Moved out, not copied: a copy of a request is a retain and a release of each of its buffers.
+        let request = pending.take()!
         let consumed = position
-        pending = nil
         scanned = 0; headStart = 0; lineStart = 0; position = 0
         phase = request.isUpgrade ? .upgraded : (request.keepAlive ? .head : .closed)
         return .request(request, consumed: consumed)

@@ -159,7 +159,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             server.metrics?.parseRejected(code: error.code, shard: loop.index)
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
             send(response, head: false, close: true)
-        case .request(var request, let consumed):
+        case .request(let request, let consumed):
             buffer.removeSubrange(0..<consumed)
             if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
             deadlines.requestStartedAt = buffer.isEmpty ? 0 : loop.now
@@ -167,7 +167,9 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             continueSent = false
             if request.isUpgrade {
                 // Protocol upgrades are not proxied: answer the request as plain HTTP, then close.
-                request.keepAlive = false
+                var plain = request
+                plain.keepAlive = false
+                return dispatch(plain)
             }
             dispatch(request)
         }
@@ -181,7 +183,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         response.headers.set("X-Request-ID", id)
         phase = .processing
         server.metrics?.parseRejected(code: error.code, shard: loop.index)
-        logLine(method: head.method, path: String(head.path), route: nil, upstream: nil, status: error.status,
+        logLine(method: head.method, path: head.path, route: nil, upstream: nil, status: error.status,
                 bytes: response.body.count, id: id, error: error.logText)
         send(response, head: head.method == "HEAD", close: true)
     }
@@ -254,7 +256,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         currentContext = nil
         context.cancel()
         recordRequest(request, status: 499, routeMetrics: context.routeMetrics)
-        logLine(method: request.method, path: String(request.path), route: context.route, upstream: context.upstream,
+        logLine(method: request.method, path: request.path, route: context.route, upstream: context.upstream,
                 status: 499, bytes: 0, id: currentID, error: "client_closed_request: the client closed the connection before the answer")
         closeNow()
     }
@@ -262,8 +264,8 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
     /// `requestID`: sent as the response's `X-Request-ID`, replacing any it has.
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
                           requestID: String) {
-        guard phase == .processing, let request = current else { return }
-        current = nil
+        // Taken, not copied: a copy of a request is a retain and a release of each of its buffers.
+        guard phase == .processing, let request = current.take() else { return }
         var response = response
         var error = error
         if response.body.count > MemoryBudget.untrackedBytes {
@@ -280,7 +282,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         }
         let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
         recordRequest(request, status: response.status, routeMetrics: routeMetrics)
-        logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
+        logLine(method: request.method, path: request.path, route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
         send(response, head: request.method == "HEAD", close: close,
              keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive, requestID: requestID)
@@ -428,14 +430,16 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
 
     // MARK: Log
 
-    private func logLine(method: String, path: String, route: String?, upstream: String?, status: Int, bytes: Int, id: String, error: String?) {
+    /// `path` is made only when the access log is on.
+    private func logLine(method: String, path: @autoclosure () -> Substring, route: String?, upstream: String?, status: Int, bytes: Int,
+                         id: String, error: String?) {
         guard server.configuration.accessLog else { return }
         var line = "{\"time\":\"\(loop.clock.iso8601())\",\"request_id\":"
         JSONText.appendQuoted(id, to: &line)
         line += ",\"method\":"
         JSONText.appendQuoted(method, to: &line)
         line += ",\"path\":"
-        JSONText.appendQuoted(path, to: &line)
+        JSONText.appendQuoted(String(path()), to: &line)
         line += ",\"route\":" + (route.map(JSONText.quoted) ?? "null")
         line += ",\"status\":\(status),\"duration_ms\":\(formatMilliseconds(Syscall.monotonicNanoseconds(), since: requestDispatchedAt))"
         line += ",\"bytes\":\(bytes),\"upstream\":" + (upstream.map(JSONText.quoted) ?? "null")
