@@ -108,6 +108,17 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         }
     }
 
+    /// Writes field `i` as `name: value\r\n`.
+    @inline(__always) func write<Sink: ByteSink>(fieldAt i: Int, to sink: inout Sink) {
+        let f = fieldList[i]
+        storage.withUnsafeBytes { s in
+            sink.write(UnsafeRawBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]))
+            sink.write(": ")
+            sink.write(UnsafeRawBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
+            sink.write("\r\n")
+        }
+    }
+
     /// Keeps only the fields for which `keep` is true (given their index in the current list).
     mutating func keepFields(where keep: (Int) -> Bool) {
         var kept: [Field] = []
