@@ -41,10 +41,10 @@ extension UpstreamRequest {
             var sawHost = false
             for i in 0..<headers.count {
                 switch headers.nameLength(at: i) {
-                case 4 where headers.nameEquals(at: i, "host"): sawHost = true
-                case 10 where closeConnection && headers.nameEquals(at: i, "connection"): continue
-                case 14 where headers.nameEquals(at: i, "content-length"): continue
-                case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
+                case 4 where headers.nameIs(at: i, "host"): sawHost = true
+                case 10 where closeConnection && headers.nameIs(at: i, "connection"): continue
+                case 14 where headers.nameIs(at: i, "content-length"): continue
+                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
                 default: break
                 }
                 headers.write(fieldAt: i, to: &sink)

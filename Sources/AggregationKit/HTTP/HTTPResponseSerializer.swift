@@ -40,13 +40,13 @@ public enum HTTPResponseSerializer {
             let headers = response.headers
             for i in 0..<headers.count {
                 switch headers.nameLength(at: i) {
-                case 14 where headers.nameEquals(at: i, "content-length"):
+                case 14 where headers.nameIs(at: i, "content-length"):
                     givenLength = i
                     continue
-                case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
-                case 10 where headers.nameEquals(at: i, "connection") || headers.nameEquals(at: i, "keep-alive"): continue
-                case 4 where headers.nameEquals(at: i, "date"): hasDate = true
-                case 12 where requestID != nil && headers.nameEquals(at: i, "x-request-id"): continue
+                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
+                case 10 where headers.nameIs(at: i, "connection") || headers.nameIs(at: i, "keep-alive"): continue
+                case 4 where headers.nameIs(at: i, "date"): hasDate = true
+                case 12 where requestID != nil && headers.nameIs(at: i, "x-request-id"): continue
                 default: break
                 }
                 headers.write(fieldAt: i, to: &sink)
