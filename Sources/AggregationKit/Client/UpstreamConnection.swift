@@ -10,7 +10,7 @@ protocol UpstreamExchange: AnyObject {
 }
 
 /// One keep-alive connection to an origin, on one loop. The pool leases it to one request at a time.
-final class UpstreamConnection: EventLoopHandler {
+final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     enum Phase { case connecting, idle, busy, closed }
 
     let id: ConnectionPoolStateMachine.ConnectionID
@@ -70,6 +70,13 @@ final class UpstreamConnection: EventLoopHandler {
         request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &outgoing)
         outgoingOffset = 0
         deadline = loop.now + timeout
+        // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
+        loop.flushAfterEvents(self)
+    }
+
+    func flushDeferred() {
+        // Not when the exchange already ended (failed, cancelled, or an answer that came unasked).
+        guard phase == .busy, outgoingOffset < outgoing.count else { return }
         flush()
     }
 

@@ -9,7 +9,7 @@ internal import CLinuxIO
 ///
 /// Requests are answered strictly in order: the next pipelined request is parsed only once the previous
 /// response is written, and reading pauses while more than the parser's limits are buffered.
-final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
+final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Sendable {
     private enum State { case reading, processing, writingLast, lingering, closed }
 
     let fd: Int32
@@ -294,6 +294,19 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
                                          date: loop.clock.httpDate(), requestID: requestID, into: &outgoing)
         deadlines.writeProgressAt = loop.now
+        // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
+        if !flushQueued {
+            flushQueued = true
+            loop.flushAfterEvents(self)
+        }
+    }
+
+    /// Whether `send` asked the loop for a flush at the end of this batch.
+    private var flushQueued = false
+
+    func flushDeferred() {
+        flushQueued = false
+        guard phase == .processing || phase == .writingLast else { return }
         flush()
         if phase == .closed { return }
         if outgoing.isEmpty { responseWritten() }
