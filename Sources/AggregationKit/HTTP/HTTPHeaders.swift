@@ -91,12 +91,20 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         }
     }
 
-    /// Appends a field from raw bytes (the parsers).
+    /// Appends a field from raw bytes.
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         let nameStart = Int32(storage.count)
-        storage.append(contentsOf: name)
-        let valueStart = Int32(storage.count)
-        storage.append(contentsOf: value)
+        let valueStart = nameStart + Int32(name.count)
+        // Name and value in one append, through a temporary buffer (on the stack): each
+        // `Array.append(contentsOf:)` costs about a hundred instructions of checks before its copy.
+        let total = name.count + value.count
+        if total > 0 {
+            withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { both in
+                if let n = name.baseAddress, name.count > 0 { both.baseAddress!.copyMemory(from: n, byteCount: name.count) }
+                if let v = value.baseAddress, value.count > 0 { (both.baseAddress! + name.count).copyMemory(from: v, byteCount: value.count) }
+                storage.append(contentsOf: UnsafeRawBufferPointer(both))
+            }
+        }
         fieldList.append(Field(nameStart: nameStart, nameLength: Int32(name.count), valueStart: valueStart, valueLength: Int32(value.count)))
     }
 
