@@ -153,16 +153,13 @@ public struct HTTPResponseParser: Sendable {
     /// The end of the line starting at `from` (the index of its CR), or the error if the line holds a bare
     /// CR or a bare LF. `headEnd` is the CR of the head's final CRLF CRLF, so every line ends by then.
     private static func lineEnd(_ buffer: UnsafeRawBufferPointer, from: Int, headEnd: Int) -> Swift.Result<Int, HTTPParseError> {
-        var i = from
-        while i < headEnd {
-            let b = buffer[i]
-            if b == 10 { return .failure(.bareLF) }
-            if b == 13 {
-                return buffer[i + 1] == 10 ? .success(i) : .failure(.bareCR)
-            }
-            i += 1
-        }
-        return .success(headEnd)
+        // memchr (vectorised in libc) for the CR, then for an LF before it: the same verdicts as a byte
+        // loop looking for either, at a fraction of the cost per byte.
+        guard from < headEnd, let base = buffer.baseAddress else { return .success(headEnd) }
+        let cr = memchr(base + from, 13, headEnd - from).map { base.distance(to: UnsafeRawPointer($0)) } ?? headEnd
+        if cr > from, memchr(base + from, 10, cr - from) != nil { return .failure(.bareLF) }
+        if cr == headEnd { return .success(headEnd) }
+        return buffer[cr + 1] == 10 ? .success(cr) : .failure(.bareCR)
     }
 
     private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {

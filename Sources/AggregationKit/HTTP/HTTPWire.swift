@@ -47,7 +47,7 @@ enum HTTPWire {
         var valueEnd = range.upperBound
         while valueStart < valueEnd && (buffer[valueStart] == 32 || buffer[valueStart] == 9) { valueStart += 1 }
         while valueEnd > valueStart && (buffer[valueEnd - 1] == 32 || buffer[valueEnd - 1] == 9) { valueEnd -= 1 }
-        for j in valueStart..<valueEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidHeaderValue) }
+        if !ByteClass.areFieldValue(buffer, valueStart..<valueEnd) { return .failure(.invalidHeaderValue) }
         return .success((range.lowerBound..<colon, valueStart..<valueEnd))
     }
 
