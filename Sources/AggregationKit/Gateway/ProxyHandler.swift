@@ -169,7 +169,7 @@ public final class ProxyHandler: HTTPHandler {
             }
             return !Self.isHopByHop(headers, i, connectionTokens: named)
         }
-        response.headers.add("Via", via.map { $0 + ", " + viaHop11 } ?? viaHop11)
+        response.headers.add("Via", value: via.map { $0 + ", " + viaHop11 } ?? viaHop11)
         return response
     }
 
@@ -225,7 +225,7 @@ public final class ProxyHandler: HTTPHandler {
         }
         let client = context.clientAddress
         let trusted = (sawForwarding || forwardedFor != nil) && forwarding.trusts(client)
-        out.add("X-Forwarded-For", trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
+        out.add("X-Forwarded-For", value: trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
         var sawProto = false, sawHost = false
         if trusted {
             var forwarded: String? = nil
@@ -249,15 +249,15 @@ public final class ProxyHandler: HTTPHandler {
             if let forwarded {
                 // RFC 7239 §6: an IPv6 node is quoted and bracketed.
                 let node = client.contains(":") ? "\"[" + client + "]\"" : client
-                out.add("Forwarded", forwarded + ", for=" + node + ";proto=http")
+                out.add("Forwarded", value: forwarded + ", for=" + node + ";proto=http")
             }
         }
-        if !sawProto { out.add("X-Forwarded-Proto", "http") }
-        if !sawHost, let clientHost { out.add("X-Forwarded-Host", clientHost) }
+        if !sawProto { out.add("X-Forwarded-Proto", value: "http") }
+        if !sawHost, let clientHost { out.add("X-Forwarded-Host", value: clientHost) }
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
-        out.add("Via", via.map { $0 + ", " + hop } ?? hop)
-        out.add("X-Request-ID", context.requestID)
-        if configuration.preserveHost, let clientHost { out.add("Host", clientHost) }
+        out.add("Via", value: via.map { $0 + ", " + hop } ?? hop)
+        out.add("X-Request-ID", value: context.requestID)
+        if configuration.preserveHost, let clientHost { out.add("Host", value: clientHost) }
         return out
     }
 

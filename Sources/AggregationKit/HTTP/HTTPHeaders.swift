@@ -191,6 +191,15 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         n.withUTF8 { nb in v.withUTF8 { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) } }
     }
 
+    /// Appends a field whose name is a literal (the proxy's forwarding fields): no String to open for
+    /// the name.
+    mutating func add(_ name: StaticString, value: String) {
+        var value = value
+        value.withUTF8 { v in
+            add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: UnsafeRawBufferPointer(v))
+        }
+    }
+
     /// Replaces every field called `name` with one field.
     public mutating func set(_ name: String, _ value: String) {
         remove(name)
