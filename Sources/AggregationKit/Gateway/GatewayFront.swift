@@ -108,11 +108,8 @@ public final class GatewayFront: Responder {
         switch router.lookup(method: request.method, path: path) {
         case .matched(let match):
             let route = match.value
-            context.route = route.name
-            context.matchedTemplate = match.template
-            context.pathParameters = match.parameters
-            context.policy = route.policy
-            context.routeMetrics = route.metrics
+            context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.policy,
+                            metrics: route.metrics)
             route.pipeline.run(request, context: context, completion: completion)
         case .methodNotAllowed(let allowed):
             // A CORS preflight for a route of one method (`OPTIONS` asking about `GET`) goes to that route,
