@@ -89,7 +89,9 @@ for round in $(seq "$ROUNDS"); do
   echo "nginx $(run_wrk nginx $NGINX_PORT "$NGW")" >> "$OUT/rounds.txt"
   echo "gateway $(run_wrk gateway $GW_PORT "$(cat "$WORK/gw.pid")")" >> "$OUT/rounds.txt"
 done
-col() { awk -v who="$1" -v c="$2" '$1 == who { print $c }' "$OUT/rounds.txt" | sed 's/ms$//' | median; }
+# wrk prints latencies as 735.00us, 1.02ms or 1.10s: everything in ms before the median.
+to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
+col() { awk -v who="$1" -v c="$2" '$1 == who { print $c }' "$OUT/rounds.txt" | to_ms | median; }
 NG_RPS=$(col nginx 2); NG_P50=$(col nginx 3); NG_P99=$(col nginx 4); NG_US=$(col nginx 5); NG_SYS=$(col nginx 6)
 GW_RPS=$(col gateway 2); GW_P50=$(col gateway 3); GW_P99=$(col gateway 4); GW_US=$(col gateway 5); GW_SYS=$(col gateway 6)
 NG_RSS=$(rss_peak "$NGW")

@@ -20,6 +20,50 @@ final class HTTPResponseParserTests: XCTestCase {
         }
     }
 
+    /// The value check reads eight bytes at a time while they are plain: a bad byte (or a tab, or
+    /// obs-text) is judged the same wherever it sits, in the first word, a later one, or the tail.
+    func testFieldValueBytesJudgedTheSameAtEveryPosition() {
+        func head(_ value: [UInt8]) -> [UInt8] {
+            Array("HTTP/1.1 200 OK\r\nX-Value: ".utf8) + value + Array("\r\nContent-Length: 0\r\n\r\n".utf8)
+        }
+        let plain = Array("abcdefghijklmnopqrstuvw".utf8)  // 23 bytes: two words and a tail
+        for position in plain.indices {
+            for bad: UInt8 in [0x00, 0x01, 0x0B, 0x1F, 0x7F] {
+                var value = plain
+                value[position] = bad
+                var p = HTTPResponseParser()
+                guard case .error(let e) = p.parse(head(value)) else {
+                    return XCTFail("byte \(bad) at \(position) was accepted")
+                }
+                XCTAssertEqual(e, .invalidHeaderValue, "byte \(bad) at \(position)")
+            }
+            for good: UInt8 in [0x09, 0x20, 0x7E, 0x80, 0xFF] {
+                var value = plain
+                value[position] = good
+                var p = HTTPResponseParser()
+                guard case .response(let r, _, _) = p.parse(head(value)) else {
+                    return XCTFail("byte \(good) at \(position) was refused")
+                }
+                // Leading and trailing SP / HTAB are not part of the value (OWS).
+                var expected = value[...]
+                while let f = expected.first, f == 0x20 || f == 0x09 { expected = expected.dropFirst() }
+                while let l = expected.last, l == 0x20 || l == 0x09 { expected = expected.dropLast() }
+                r.headers.withValueBytes(at: 0) { XCTAssertEqual(Array($0), Array(expected), "byte \(good) at \(position)") }
+            }
+        }
+    }
+
+    /// Lines are found with memchr: a bare CR or LF anywhere in a field line is still refused.
+    func testBareLineEndingsInFieldsRefused() {
+        for text in ["HTTP/1.1 200 OK\r\nX-A: a\nb\r\nContent-Length: 0\r\n\r\n",
+                     "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n",
+                     "HTTP/1.1 200 OK\r\nX-A: ab\r\nContent-Length: 0\n\r\n\r\n"] {
+            let (r, _, e) = parse(text)
+            XCTAssertNil(r, text.debugDescription)
+            XCTAssertTrue(e == .bareLF || e == .bareCR, "\(text.debugDescription): \(String(describing: e))")
+        }
+    }
+
     func testContentLength() {
         let (r, keepAlive, _) = parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhi")
         XCTAssertEqual(r?.status, 200)

@@ -10,13 +10,16 @@ protocol UpstreamExchange: AnyObject {
 }
 
 /// One keep-alive connection to an origin, on one loop. The pool leases it to one request at a time.
-final class UpstreamConnection: EventLoopHandler {
+final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     enum Phase { case connecting, idle, busy, closed }
 
     let id: ConnectionPoolStateMachine.ConnectionID
     let fd: Int32
     let loop: EventLoop
     unowned let pool: UpstreamPool
+    /// The pool's origin, copied once: read on every request, and each read through the `unowned`
+    /// reference would cost an atomic strong-retain of the pool.
+    let origin: UpstreamOrigin
     private(set) var phase: Phase = .connecting
     private(set) var requestsServed = 0
     /// The loop iteration in which the connection last went back to the pool (see `UpstreamPool.lease`).
@@ -34,6 +37,7 @@ final class UpstreamConnection: EventLoopHandler {
         self.id = id
         self.pool = pool
         self.loop = loop
+        self.origin = pool.origin
         self.parser = HTTPResponseParser(limits: pool.origin.limits)
         fd = try Syscall.socket(domain: pool.origin.address.family, type: Int32(SOCK_STREAM.rawValue))
         do {
@@ -43,7 +47,10 @@ final class UpstreamConnection: EventLoopHandler {
             try loop.register(fd, self, events: done ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : EPOLLOUT.rawValue)
             if done {
                 phase = .idle
-                loop.schedule(at: loop.now) { [weak self, unowned pool] in if let self, self.phase == .idle { pool.connectionEstablished(self) } }
+                // Strong captures, not `weak`: a weak reference gives the object a side table for life, and
+                // every retain and release of it then takes the runtime's slow path. The timer fires on
+                // the next loop turn, so it keeps the connection only that long.
+                loop.schedule(at: loop.now) { [self, pool] in if phase == .idle { pool.connectionEstablished(self) } }
             }
         } catch {
             Syscall.close(fd)
@@ -57,12 +64,19 @@ final class UpstreamConnection: EventLoopHandler {
         precondition(phase == .idle)
         phase = .busy
         self.exchange = exchange
-        parser = HTTPResponseParser(limits: pool.origin.limits, requestWasHead: request.method == "HEAD")
+        parser = HTTPResponseParser(limits: origin.limits, requestWasHead: request.method == "HEAD")
         incoming.removeAll(keepingCapacity: true)
         outgoing.removeAll(keepingCapacity: true)
-        request.serialize(authority: pool.origin.authority, closeConnection: !pool.origin.reuseConnections, into: &outgoing)
+        request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &outgoing)
         outgoingOffset = 0
         deadline = loop.now + timeout
+        // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
+        loop.flushAfterEvents(self)
+    }
+
+    func flushDeferred() {
+        // Not when the exchange already ended (failed, cancelled, or an answer that came unasked).
+        guard phase == .busy, outgoingOffset < outgoing.count else { return }
         flush()
     }
 
@@ -73,7 +87,7 @@ final class UpstreamConnection: EventLoopHandler {
             if err != 0 || events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
                 let e = SystemError("connect", errno: err == 0 ? ECONNREFUSED : err)
                 close()
-                pool.connectionFailed(self, UpstreamError(.connectFailed, "\(pool.origin.authority): \(e)"))
+                pool.connectionFailed(self, UpstreamError(.connectFailed, "\(origin.authority): \(e)"))
                 return
             }
             phase = .idle
@@ -98,7 +112,7 @@ final class UpstreamConnection: EventLoopHandler {
             do {
                 n = try outgoing.withUnsafeBytes { raw in try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset) }
             } catch {
-                fail(UpstreamError(.connectionClosed, "write to \(pool.origin.authority) failed: \(error)"))
+                fail(UpstreamError(.connectionClosed, "write to \(origin.authority) failed: \(error)"))
                 return
             }
             guard let n else {
@@ -119,7 +133,7 @@ final class UpstreamConnection: EventLoopHandler {
             do {
                 n = try Syscall.read(fd, scratch.baseAddress!, scratch.count)
             } catch {
-                fail(UpstreamError(.connectionClosed, "read from \(pool.origin.authority) failed: \(error)"))
+                fail(UpstreamError(.connectionClosed, "read from \(origin.authority) failed: \(error)"))
                 return
             }
             guard let n else { return }
@@ -130,17 +144,17 @@ final class UpstreamConnection: EventLoopHandler {
                 } else if case .error(let e) = result, e == .bodyTooLarge {
                     fail(upstreamError(e))
                 } else {
-                    fail(UpstreamError(.connectionClosed, "\(pool.origin.authority) closed the connection before the response was complete"))
+                    fail(UpstreamError(.connectionClosed, "\(origin.authority) closed the connection before the response was complete"))
                 }
                 return
             }
             incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
             received += n
-            if received > reserved + MemoryBudget.untrackedBytes, let budget = pool.origin.responseBudget {
+            if received > reserved + MemoryBudget.untrackedBytes, let budget = origin.responseBudget {
                 // A large body: hold budget for what has arrived, in 1 MiB steps (one atomic op per step).
                 let more = received - reserved + (1 << 20)
                 guard budget.tryReserve(more) else {
-                    fail(UpstreamError(.memoryBudgetExhausted, "\(pool.origin.authority): \(received) bytes received; the budget for large responses (limits.maxBufferedResponseBytes, \(budget.limit) bytes) is spent"))
+                    fail(UpstreamError(.memoryBudgetExhausted, "\(origin.authority): \(received) bytes received; the budget for large responses (limits.maxBufferedResponseBytes, \(budget.limit) bytes) is spent"))
                     return
                 }
                 reserved += more
@@ -165,7 +179,7 @@ final class UpstreamConnection: EventLoopHandler {
             case .response(let r, let consumed, let keepAlive):
                 finish(r, reusable: Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
                                                   leftoverBytes: incoming.count - consumed, requestFullySent: outgoingOffset >= outgoing.count,
-                                                  reuseConnections: pool.origin.reuseConnections))
+                                                  reuseConnections: origin.reuseConnections))
             }
         }
     }
@@ -189,9 +203,9 @@ final class UpstreamConnection: EventLoopHandler {
     /// A parse error as the client sees it: a response over the size limit, or an invalid one.
     private func upstreamError(_ e: HTTPParseError) -> UpstreamError {
         if e == .bodyTooLarge {
-            return UpstreamError(.responseTooLarge, "\(pool.origin.authority): response larger than \(pool.origin.limits.maxBodyBytes) bytes (limits.maxResponseBytes)")
+            return UpstreamError(.responseTooLarge, "\(origin.authority): response larger than \(origin.limits.maxBodyBytes) bytes (limits.maxResponseBytes)")
         }
-        return UpstreamError(.invalidResponse, "\(pool.origin.authority): \(e.code): \(e.detail)")
+        return UpstreamError(.invalidResponse, "\(origin.authority): \(e.code): \(e.detail)")
     }
 
     /// Whether the connection can carry the next request now: idle, and nothing waiting to be read (bytes
@@ -213,7 +227,7 @@ final class UpstreamConnection: EventLoopHandler {
     private func releaseBudget() {
         received = 0
         if reserved > 0 {
-            pool.origin.responseBudget?.release(reserved)
+            origin.responseBudget?.release(reserved)
             reserved = 0
         }
     }
@@ -250,9 +264,9 @@ final class UpstreamConnection: EventLoopHandler {
         switch phase {
         case .connecting where now > deadline:
             close()
-            pool.connectionFailed(self, UpstreamError(.connectTimeout, "connecting to \(pool.origin.authority) timed out"))
+            pool.connectionFailed(self, UpstreamError(.connectTimeout, "connecting to \(origin.authority) timed out"))
         case .busy where now > deadline:
-            fail(UpstreamError(.responseTimeout, "\(pool.origin.authority) did not answer in time"))
+            fail(UpstreamError(.responseTimeout, "\(origin.authority) did not answer in time"))
         default:
             break
         }

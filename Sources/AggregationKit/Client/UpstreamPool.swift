@@ -59,8 +59,10 @@ final class UpstreamPool: EventLoopHandler {
                 waiter.leaseFailed(UpstreamError(.shutDown, "the pool for \(origin.authority) is shut down"))
                 return nil
             case .wait(let token, let create):
-                let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [weak self] in
-                    guard let self, self.machine.cancelWaiter(token), let w = self.waiters.removeValue(forKey: token) else { return }
+                // A strong capture (see `release`); the cycle through `waiters` ends when the timer fires or
+                // is cancelled.
+                let timer = loop.schedule(at: loop.now + origin.connectTimeout) { [self] in
+                    guard self.machine.cancelWaiter(token), let w = self.waiters.removeValue(forKey: token) else { return }
                     w.waiter.leaseFailed(UpstreamError(.poolWaitTimeout, "no connection to \(self.origin.authority) became free in time"))
                 }
                 waiters[token] = (waiter, timer)
@@ -90,7 +92,10 @@ final class UpstreamPool: EventLoopHandler {
         deferredReleases.append(connection)
         if !releaseScheduled {
             releaseScheduled = true
-            loop.schedule(at: loop.now) { [weak self] in self?.releaseDeferred() }
+            // Strong, not `weak`: a weak reference would give the pool a side table, and every retain of
+            // it (each connection's `unowned` reference is read per request) would take the runtime's
+            // slow path. The timer fires on the next loop turn.
+            loop.schedule(at: loop.now) { [self] in releaseDeferred() }
         }
     }
 

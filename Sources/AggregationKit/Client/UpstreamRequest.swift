@@ -22,27 +22,41 @@ extension UpstreamRequest {
     /// the body is whole. Writing the extra fields here rather than into `headers` keeps the request's
     /// header storage shared with the caller (no copy per call).
     func serialize(authority: String, closeConnection: Bool, into out: inout [UInt8]) {
-        out.append(contentsOf: method.utf8)
-        out.append(32)
-        out.append(contentsOf: target.utf8)
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        var sawHost = false
-        for i in 0..<headers.count {
-            switch headers.nameLength(at: i) {
-            case 4 where headers.nameEquals(at: i, "host"): sawHost = true
-            case 10 where closeConnection && headers.nameEquals(at: i, "connection"): continue
-            case 14 where headers.nameEquals(at: i, "content-length"): continue
-            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
-            default: break
-            }
-            headers.write(fieldAt: i, into: &out)
-        }
-        if !sawHost { HTTPResponseSerializer.appendField("Host", authority, into: &out) }
-        if closeConnection { HTTPResponseSerializer.appendField("Connection", "close", into: &out) }
-        if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
-            HTTPResponseSerializer.appendField("Content-Length", String(body.count), into: &out)
-        }
-        out.append(13); out.append(10)
+        out.append(head: Head(request: self, authority: authority, closeConnection: closeConnection))
         out.append(contentsOf: body)
+    }
+
+    /// The request line and the fields, written to a `ByteSink` (counted, then written).
+    private struct Head: MessageHead {
+        let request: UpstreamRequest
+        let authority: String
+        let closeConnection: Bool
+
+        func write<Sink: ByteSink>(to sink: inout Sink) {
+            let method = request.method, headers = request.headers
+            sink.write(method)
+            sink.write(byte: 32)
+            sink.write(request.target)
+            sink.write(" HTTP/1.1\r\n")
+            var sawHost = false
+            for i in 0..<headers.count {
+                switch headers.nameLength(at: i) {
+                case 4 where headers.nameIs(at: i, "host"): sawHost = true
+                case 10 where closeConnection && headers.nameIs(at: i, "connection"): continue
+                case 14 where headers.nameIs(at: i, "content-length"): continue
+                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
+                default: break
+                }
+                headers.write(fieldAt: i, to: &sink)
+            }
+            if !sawHost { sink.writeField("Host", authority) }
+            if closeConnection { sink.write("Connection: close\r\n") }
+            if !request.body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
+                sink.write("Content-Length: ")
+                sink.write(decimal: request.body.count)
+                sink.write("\r\n")
+            }
+            sink.write("\r\n")
+        }
     }
 }

@@ -5,6 +5,12 @@ import Synchronization
 internal import CLinuxIO
 
 /// Something registered with a loop for readiness events. Called on the loop's thread only.
+/// A connection whose writes wait for the end of the loop's event batch (`EventLoop.flushAfterEvents`).
+protocol DeferredFlush: AnyObject {
+    /// Writes what was queued. Loop thread only.
+    func flushDeferred()
+}
+
 protocol EventLoopHandler: AnyObject {
     func handleEvents(_ events: UInt32)
     /// Called about every `EventLoop.tickInterval` with the loop's `now`, to enforce timeouts.
@@ -205,11 +211,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
                     handler.handleEvents(ev)
                 }
             }
+            runDeferredFlushes()
             runQueuedWork()
             if timers.nextDeadline != nil {
                 now = source.monotonicNanoseconds()
                 timers.fire(upTo: now)
             }
+            runDeferredFlushes()
             if now &- lastTick >= Self.tickInterval {
                 lastTick = now
                 for handler in Array(tickers.values) { handler.tick(now: now) }
@@ -220,11 +228,38 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         // submissions are refused.
         queue.withLock { $0.finished = true }
         runQueuedWork()
+        runDeferredFlushes()
         log.flush()
     }
 
     /// The injected clock, read without the `LoopClock` hop.
     private var source: any GatewayClock { clock.source }
+
+    /// Connections with output queued in this batch (see `flushAfterEvents`), and a spare list.
+    private var deferredFlushes: [any DeferredFlush] = []
+    private var spareFlushes: [any DeferredFlush] = []
+
+    /// Writes `connection`'s queued output after the events of this batch are handled, rather than at
+    /// once. The sends of a batch then go out together: a peer woken by the first (the client, the
+    /// upstream) is still waking when the next ones arrive, instead of going back to sleep between two
+    /// sends spread over the batch and being woken again. A wake-up of a sleeping peer is the costly part
+    /// of a send on loopback; nginx's batches wake its peers three times less often per request. Once per
+    /// batch per connection (the caller remembers it asked). Loop thread only.
+    func flushAfterEvents(_ connection: any DeferredFlush) {
+        deferredFlushes.append(connection)
+    }
+
+    private func runDeferredFlushes() {
+        // A flush may queue more (a pipelined request answered at once): rounds until none is left.
+        while !deferredFlushes.isEmpty {
+            var batch = spareFlushes
+            spareFlushes = []
+            swap(&batch, &deferredFlushes)
+            for connection in batch { connection.flushDeferred() }
+            batch.removeAll(keepingCapacity: true)
+            spareFlushes = batch
+        }
+    }
 
     private func runQueuedWork() {
         // A few rounds, so work queued by work (a task resumed by a reply) runs before the next epoll_wait.

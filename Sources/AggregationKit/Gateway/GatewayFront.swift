@@ -9,7 +9,9 @@ import Synchronization
 /// types. Everything up to the pipeline runs synchronously on the loop.
 public final class GatewayFront: Responder {
     /// A routed destination: its name (for logs and metrics), its effective policy, its pipeline.
-    public struct Route: Sendable {
+    /// A class: a route lookup hands it out per request, and a copy of a struct this size is a retain and a
+    /// release of each of its fields.
+    public final class Route: Sendable {
         public let name: String
         public let policy: RoutePolicy
         public let pipeline: Pipeline
@@ -45,8 +47,12 @@ public final class GatewayFront: Responder {
     }
 
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        // Copied only when it must change: a copy of a request is a retain and a release of each of its buffers.
+        let absoluteOrAsterisk = request.target.utf8.first != UInt8(ascii: "/")
+        let dropUnderscores = !underscoresInHeaders && Self.hasUnderscoreField(request.headers)
+        guard absoluteOrAsterisk || dropUnderscores else { return route(request, context: context, completion: completion) }
         var request = request
-        if request.target.utf8.first != UInt8(ascii: "/") {
+        if absoluteOrAsterisk {
             if let originForm = Self.originForm(ofAbsoluteForm: request.target) {
                 // The authority a client names is never passed on (an upstream that honours it would go
                 // where the client says): the request continues as origin-form, routed and rewritten as any other.
@@ -63,13 +69,21 @@ public final class GatewayFront: Responder {
                 return completion(HTTPResponse(status: 200), nil)
             }
         }
-        if !underscoresInHeaders {
+        if dropUnderscores {
             // Not visible to any stage or responder (composite `header.*` included).
-            let headers = request.headers
-            if (0..<headers.count).contains(where: { headers.nameContains(UInt8(ascii: "_"), at: $0) }) {
-                request.headers.keepFields { !headers.nameContains(UInt8(ascii: "_"), at: $0) }
-            }
+            request.headers.keepFieldsInPlace { headers, i in !headers.nameContains(UInt8(ascii: "_"), at: i) }
         }
+        route(request, context: context, completion: completion)
+    }
+
+    /// Whether a field name has a `_` (see `underscoresInHeaders`).
+    private static func hasUnderscoreField(_ headers: HTTPHeaders) -> Bool {
+        (0..<headers.count).contains { headers.nameContains(UInt8(ascii: "_"), at: $0) }
+    }
+
+    /// The built-in answers and the route lookup, for an origin-form request (absolute-form rewritten,
+    /// `*` answered).
+    private func route(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         let path = request.path
         if path.utf8.count == 8, path == "/healthz" {
             context.route = "healthz"
@@ -94,11 +108,8 @@ public final class GatewayFront: Responder {
         switch router.lookup(method: request.method, path: path) {
         case .matched(let match):
             let route = match.value
-            context.route = route.name
-            context.matchedTemplate = match.template
-            context.pathParameters = match.parameters
-            context.policy = route.policy
-            context.routeMetrics = route.metrics
+            context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.policy,
+                            metrics: route.metrics)
             route.pipeline.run(request, context: context, completion: completion)
         case .methodNotAllowed(let allowed):
             // A CORS preflight for a route of one method (`OPTIONS` asking about `GET`) goes to that route,

@@ -20,15 +20,14 @@ public final class ProxyHandler: HTTPHandler {
     }
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded in either direction.
-    static let hopByHop: [String] = [
+    static let hopByHop: [StaticString] = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
     ]
 
     /// Whether field `i` of `headers` is hop-by-hop, or named by the `Connection` field.
     @inline(__always) static func isHopByHop(_ headers: HTTPHeaders, _ i: Int, connectionTokens: [String]) -> Bool {
-        let length = headers.nameLength(at: i)
-        for h in hopByHop where length == h.utf8.count && headers.nameEquals(at: i, h) { return true }
+        for h in hopByHop where headers.nameIs(at: i, h) { return true }
         for t in connectionTokens where headers.nameEquals(at: i, t) { return true }
         return false
     }
@@ -43,7 +42,7 @@ public final class ProxyHandler: HTTPHandler {
     /// The field names a `Connection` header lists, other than the usual `keep-alive`/`close` (fast path).
     static func connectionNamedFields(_ headers: HTTPHeaders) -> [String] {
         var found: Int? = nil
-        for i in 0..<headers.count where headers.nameLength(at: i) == 10 && headers.nameEquals(at: i, "connection") {
+        for i in 0..<headers.count where headers.nameLength(at: i) == 10 && headers.nameIs(at: i, "connection") {
             if found != nil { return headers.tokens("connection") }
             found = i
         }
@@ -155,21 +154,22 @@ public final class ProxyHandler: HTTPHandler {
 
     /// The upstream response as the client gets it: hop-by-hop fields out, our `Via` appended, and no
     /// reason phrase of the upstream's (the status line is the gateway's own).
-    func passBack(_ upstream: HTTPResponse) -> HTTPResponse {
+    /// Edits the fields in place (`keepFieldsInPlace`): the parser left room for `Via`, so a response
+    /// whose buffers are not shared gets no new allocation here.
+    func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         var response = upstream
         response.reason = nil
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
-        let snapshot = response.headers
-        response.headers.keepFields { i in
-            if snapshot.nameLength(at: i) == 3 && snapshot.nameEquals(at: i, "via") {
-                let v = snapshot.value(at: i)
+        response.headers.keepFieldsInPlace { headers, i in
+            if headers.nameLength(at: i) == 3 && headers.nameIs(at: i, "via") {
+                let v = headers.value(at: i)
                 via = via.map { $0 + ", " + v } ?? v
                 return false
             }
-            return !Self.isHopByHop(snapshot, i, connectionTokens: named)
+            return !Self.isHopByHop(headers, i, connectionTokens: named)
         }
-        response.headers.add("Via", via.map { $0 + ", " + viaHop11 } ?? viaHop11)
+        response.headers.add("Via", value: via.map { $0 + ", " + viaHop11 } ?? viaHop11)
         return response
     }
 
@@ -197,23 +197,23 @@ public final class ProxyHandler: HTTPHandler {
         var sawForwarding = false
         for i in 0..<headers.count {
             switch headers.nameLength(at: i) {
-            case 4 where headers.nameEquals(at: i, "host"):
+            case 4 where headers.nameIs(at: i, "host"):
                 clientHost = headers.value(at: i)
                 continue
-            case 3 where headers.nameEquals(at: i, "via"):
+            case 3 where headers.nameIs(at: i, "via"):
                 let v = headers.value(at: i)
                 via = via.map { $0 + ", " + v } ?? v
                 continue
-            case 15 where headers.nameEquals(at: i, "x-forwarded-for"):
+            case 15 where headers.nameIs(at: i, "x-forwarded-for"):
                 let v = headers.value(at: i)
                 forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
                 continue
-            case 9 where headers.nameEquals(at: i, "forwarded") || headers.nameEquals(at: i, "x-real-ip"):
+            case 9 where headers.nameIs(at: i, "forwarded") || headers.nameIs(at: i, "x-real-ip"):
                 sawForwarding = true
                 continue
-            case 12 where headers.nameEquals(at: i, "x-request-id"):
+            case 12 where headers.nameIs(at: i, "x-request-id"):
                 continue
-            case 6 where headers.nameEquals(at: i, "expect"):
+            case 6 where headers.nameIs(at: i, "expect"):
                 // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
                 continue
             default:
@@ -225,39 +225,39 @@ public final class ProxyHandler: HTTPHandler {
         }
         let client = context.clientAddress
         let trusted = (sawForwarding || forwardedFor != nil) && forwarding.trusts(client)
-        out.add("X-Forwarded-For", trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
+        out.add("X-Forwarded-For", value: trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
         var sawProto = false, sawHost = false
         if trusted {
             var forwarded: String? = nil
             for i in 0..<headers.count {
                 switch headers.nameLength(at: i) {
-                case 9 where headers.nameEquals(at: i, "forwarded"):
+                case 9 where headers.nameIs(at: i, "forwarded"):
                     let v = headers.value(at: i)
                     forwarded = forwarded.map { $0 + ", " + v } ?? v
-                case 9 where headers.nameEquals(at: i, "x-real-ip"):
+                case 9 where headers.nameIs(at: i, "x-real-ip"):
                     out.append(fieldAt: i, of: headers)
-                case 15 where headers.nameEquals(at: i, "x-forwarded-for"):
+                case 15 where headers.nameIs(at: i, "x-forwarded-for"):
                     break  // merged above
                 default:
                     guard Self.isXForwarded(headers, i), !Self.isHopByHop(headers, i, connectionTokens: named),
                           underscores || !headers.nameContains(UInt8(ascii: "_"), at: i) else { break }
-                    if headers.nameLength(at: i) == 17 && headers.nameEquals(at: i, "x-forwarded-proto") { sawProto = true }
-                    if headers.nameLength(at: i) == 16 && headers.nameEquals(at: i, "x-forwarded-host") { sawHost = true }
+                    if headers.nameLength(at: i) == 17 && headers.nameIs(at: i, "x-forwarded-proto") { sawProto = true }
+                    if headers.nameLength(at: i) == 16 && headers.nameIs(at: i, "x-forwarded-host") { sawHost = true }
                     out.append(fieldAt: i, of: headers)
                 }
             }
             if let forwarded {
                 // RFC 7239 §6: an IPv6 node is quoted and bracketed.
                 let node = client.contains(":") ? "\"[" + client + "]\"" : client
-                out.add("Forwarded", forwarded + ", for=" + node + ";proto=http")
+                out.add("Forwarded", value: forwarded + ", for=" + node + ";proto=http")
             }
         }
-        if !sawProto { out.add("X-Forwarded-Proto", "http") }
-        if !sawHost, let clientHost { out.add("X-Forwarded-Host", clientHost) }
+        if !sawProto { out.add("X-Forwarded-Proto", value: "http") }
+        if !sawHost, let clientHost { out.add("X-Forwarded-Host", value: clientHost) }
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
-        out.add("Via", via.map { $0 + ", " + hop } ?? hop)
-        out.add("X-Request-ID", context.requestID)
-        if configuration.preserveHost, let clientHost { out.add("Host", clientHost) }
+        out.add("Via", value: via.map { $0 + ", " + hop } ?? hop)
+        out.add("X-Request-ID", value: context.requestID)
+        if configuration.preserveHost, let clientHost { out.add("Host", value: clientHost) }
         return out
     }
 

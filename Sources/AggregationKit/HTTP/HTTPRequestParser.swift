@@ -105,9 +105,9 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private mutating func finish() -> Result {
-        let request = pending!
+        // Moved out, not copied: a copy of a request is a retain and a release of each of its buffers.
+        let request = pending.take()!
         let consumed = position
-        pending = nil
         scanned = 0; headStart = 0; lineStart = 0; position = 0
         phase = request.isUpgrade ? .upgraded : (request.keepAlive ? .head : .closed)
         return .request(request, consumed: consumed)
@@ -124,12 +124,14 @@ public struct HTTPRequestParser: Sendable {
         var target = ""
         var minor = 1
         var sawRequestLine = false
-        var headers = HTTPHeaders()
+        /// The fields, as ranges relative to `headStart`: the head's bytes become the headers' storage in
+        /// one copy when it is complete (they stay in the caller's buffer until then).
+        var fields: [HTTPHeaders.Field] = []
         var contentLength: Int? = nil
         var transferCodings: [String] = []
         var sawTransferEncoding = false
         var hostCount = 0
-        var connectionTokens: [String] = []
+        var connection = HTTPWire.ConnectionOptions()
         var hasUpgrade = false
         var expectContinue = false
     }
@@ -162,7 +164,7 @@ public struct HTTPRequestParser: Sendable {
                         continue
                     }
                     scanned = i
-                    switch finishHead() {
+                    switch finishHead(UnsafeRawBufferPointer(rebasing: buffer[headStart..<i])) {
                     case .failure(let e): return .error(e)
                     case .success(let framing):
                         position = i + 2
@@ -238,7 +240,7 @@ public struct HTTPRequestParser: Sendable {
             if range.count > limits.maxRequestLineBytes { return .uriTooLong }
             return parseRequestLine(buffer, range)
         }
-        if head.headers.count >= limits.maxHeaderCount { return .tooManyHeaders }
+        if head.fields.count >= limits.maxHeaderCount { return .tooManyHeaders }
         let name: Range<Int>, value: Range<Int>
         switch HTTPWire.parseField(buffer, range) {
         case .failure(let e): return e
@@ -259,7 +261,7 @@ public struct HTTPRequestParser: Sendable {
                 head.transferCodings.append(part.trimmingHTTPWhitespace().lowercased())
             }
         case 10 where buffer.equalsIgnoringCase(name, "connection"):
-            head.connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
+            head.connection.add(buffer, value)
         case 7 where buffer.equalsIgnoringCase(name, "upgrade"):
             head.hasUpgrade = true
         case 6 where buffer.equalsIgnoringCase(name, "expect"):
@@ -267,7 +269,9 @@ public struct HTTPRequestParser: Sendable {
             head.expectContinue = true
         default: break
         }
-        head.headers.add(name: UnsafeRawBufferPointer(rebasing: buffer[name]), value: UnsafeRawBufferPointer(rebasing: buffer[value]))
+        if head.fields.isEmpty { head.fields.reserveCapacity(16) }
+        head.fields.append(HTTPHeaders.field(name: name.lowerBound - headStart..<name.upperBound - headStart,
+                                             value: value.lowerBound - headStart..<value.upperBound - headStart))
         return nil
     }
 
@@ -305,8 +309,9 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    /// Framing and semantics once the head is complete (RFC 9112 §6.3, §3.2).
-    private mutating func finishHead() -> Swift.Result<Framing, HTTPParseError> {
+    /// Framing and semantics once the head is complete (RFC 9112 §6.3, §3.2). `headBytes`: the head, from
+    /// the request line to the CR of its final CRLF CRLF.
+    private mutating func finishHead(_ headBytes: UnsafeRawBufferPointer) -> Swift.Result<Framing, HTTPParseError> {
         let h = head
         head = HeadState()
         if h.minor == 1 && h.hostCount == 0 { return .failure(.missingHost) }
@@ -324,9 +329,10 @@ public struct HTTPRequestParser: Sendable {
             if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
             framing = .length(n)
         }
-        let keepAlive = h.connectionTokens.contains("close") ? false : (h.minor == 1 || h.connectionTokens.contains("keep-alive"))
-        let isUpgrade = h.method == "CONNECT" || (h.hasUpgrade && h.connectionTokens.contains("upgrade"))
-        pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor, headers: h.headers,
+        let keepAlive = h.connection.close ? false : (h.minor == 1 || h.connection.keepAlive)
+        let isUpgrade = h.method == "CONNECT" || (h.hasUpgrade && h.connection.upgrade)
+        pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor,
+                              headers: HTTPHeaders(head: headBytes, fields: h.fields),
                               keepAlive: keepAlive, isUpgrade: isUpgrade, expectsContinue: h.expectContinue)
         return .success(framing)
     }
@@ -498,8 +504,14 @@ public struct HTTPRequestParser: Sendable {
             switch b {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 continue
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
+                 UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+                 UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["),
+                 UInt8(ascii: "]"):
+                // Spelled out rather than looked up in a String literal: that was a scan of the literal per byte.
+                continue
             default:
-                if !"-._~%!$&'()*+,;=:[]".utf8.contains(b) { return false }
+                return false
             }
         }
         return true

@@ -153,16 +153,13 @@ public struct HTTPResponseParser: Sendable {
     /// The end of the line starting at `from` (the index of its CR), or the error if the line holds a bare
     /// CR or a bare LF. `headEnd` is the CR of the head's final CRLF CRLF, so every line ends by then.
     private static func lineEnd(_ buffer: UnsafeRawBufferPointer, from: Int, headEnd: Int) -> Swift.Result<Int, HTTPParseError> {
-        var i = from
-        while i < headEnd {
-            let b = buffer[i]
-            if b == 10 { return .failure(.bareLF) }
-            if b == 13 {
-                return buffer[i + 1] == 10 ? .success(i) : .failure(.bareCR)
-            }
-            i += 1
-        }
-        return .success(headEnd)
+        // memchr (vectorised in libc) for the CR, then for an LF before it: the same verdicts as a byte
+        // loop looking for either, at a fraction of the cost per byte.
+        guard from < headEnd, let base = buffer.baseAddress else { return .success(headEnd) }
+        let cr = memchr(base + from, 13, headEnd - from).map { base.distance(to: UnsafeRawPointer($0)) } ?? headEnd
+        if cr > from, memchr(base + from, 10, cr - from) != nil { return .failure(.bareLF) }
+        if cr == headEnd { return .success(headEnd) }
+        return buffer[cr + 1] == 10 ? .success(cr) : .failure(.bareCR)
     }
 
     private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {
@@ -185,11 +182,13 @@ public struct HTTPResponseParser: Sendable {
         let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
         if status == 101 { return .failure(.switchingProtocols) }
         let reason = lineEnd > 13 ? buffer.string(13..<lineEnd) : ""
-        var headers = HTTPHeaders()
+        // Ranges into the head, which becomes the headers' storage in one copy at the end.
+        var fields: [HTTPHeaders.Field] = []
+        fields.reserveCapacity(16)
         var contentLength: Int? = nil
         var codings: [String] = []
         var sawTransferEncoding = false
-        var connectionTokens: [String] = []
+        var connection = HTTPWire.ConnectionOptions()
         var cursor = lineEnd + 2
         while cursor < headEnd {
             if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
@@ -212,11 +211,11 @@ public struct HTTPResponseParser: Sendable {
                     sawTransferEncoding = true
                     codings += buffer.string(value).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHTTPWhitespace().lowercased() }
                 case 10 where buffer.equalsIgnoringCase(name, "connection"):
-                    connectionTokens += HTTPWire.connectionTokens(buffer.string(value))
+                    connection.add(buffer, value)
                 default: break
                 }
-                headers.add(name: UnsafeRawBufferPointer(rebasing: buffer[name]), value: UnsafeRawBufferPointer(rebasing: buffer[value]))
-                if headers.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
+                fields.append(HTTPHeaders.field(name: name, value: value))
+                if fields.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
             }
             cursor = end + 2
         }
@@ -224,7 +223,9 @@ public struct HTTPResponseParser: Sendable {
             // 100, 102, 103: interim, the final response follows.
             return .success(.head)
         }
-        keepAlive = !connectionTokens.contains("close") && (minor == 1 || connectionTokens.contains("keep-alive"))
+        keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
+        // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) without growing the storage.
+        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 64)
         response = HTTPResponse(status: status, reason: reason, headers: headers)
         if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
         if sawTransferEncoding {

@@ -7,43 +7,67 @@ public enum HTTPResponseSerializer {
     /// - Parameters:
     ///   - headRequest: the request was HEAD: no body is written, a Content-Length already given is kept.
     ///   - close: add `Connection: close`.
+    ///   - requestID: written as `X-Request-ID` in place of any the response has (the server's answer to
+    ///     every routed request). Set here rather than in the headers, where replacing a field costs a
+    ///     copy of the field list and a grown storage per response.
     public static func serialize(_ response: HTTPResponse, headRequest: Bool, close: Bool, keepAliveHTTP10: Bool = false,
-                                 date: String? = nil, into out: inout [UInt8]) {
-        let status = response.status
-        out.append(contentsOf: "HTTP/1.1 \(status) ".utf8)
-        out.append(contentsOf: HTTPStatus.reason(status).utf8)
-        out.append(13); out.append(10)
-        var givenLength: String? = nil
-        var hasDate = false
-        let headers = response.headers
-        for i in 0..<headers.count {
-            switch headers.nameLength(at: i) {
-            case 14 where headers.nameEquals(at: i, "content-length"):
-                givenLength = headers.value(at: i)
-                continue
-            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
-            case 10 where headers.nameEquals(at: i, "connection") || headers.nameEquals(at: i, "keep-alive"): continue
-            case 4 where headers.nameEquals(at: i, "date"): hasDate = true
-            default: break
-            }
-            headers.write(fieldAt: i, into: &out)
-        }
-        if let date, !hasDate { appendField("Date", date, into: &out) }
-        if HTTPResponse.statusAllowsBody(status) {
-            if headRequest, response.body.isEmpty, let givenLength {
-                appendField("Content-Length", givenLength, into: &out)
-            } else {
-                appendField("Content-Length", String(response.body.count), into: &out)
-            }
-        }
-        if close {
-            appendField("Connection", "close", into: &out)
-        } else if keepAliveHTTP10 {
-            appendField("Connection", "keep-alive", into: &out)
-        }
-        out.append(13); out.append(10)
-        if !headRequest && HTTPResponse.statusAllowsBody(status) {
+                                 date: String? = nil, requestID: String? = nil, into out: inout [UInt8]) {
+        out.append(head: Head(response: response, headRequest: headRequest, close: close, keepAliveHTTP10: keepAliveHTTP10,
+                              date: date, requestID: requestID))
+        if !headRequest && HTTPResponse.statusAllowsBody(response.status) {
             out.append(contentsOf: response.body)
+        }
+    }
+
+    /// The status line and the fields, written to a `ByteSink` (counted, then written).
+    private struct Head: MessageHead {
+        let response: HTTPResponse
+        let headRequest: Bool
+        let close: Bool
+        let keepAliveHTTP10: Bool
+        let date: String?
+        let requestID: String?
+
+        func write<Sink: ByteSink>(to sink: inout Sink) {
+            let status = response.status
+            sink.write("HTTP/1.1 ")
+            sink.write(decimal: status)
+            sink.write(byte: 32)
+            sink.write(HTTPStatus.reason(status))
+            sink.write("\r\n")
+            var givenLength: Int? = nil
+            var hasDate = false
+            let headers = response.headers
+            for i in 0..<headers.count {
+                switch headers.nameLength(at: i) {
+                case 14 where headers.nameIs(at: i, "content-length"):
+                    givenLength = i
+                    continue
+                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
+                case 10 where headers.nameIs(at: i, "connection") || headers.nameIs(at: i, "keep-alive"): continue
+                case 4 where headers.nameIs(at: i, "date"): hasDate = true
+                case 12 where requestID != nil && headers.nameIs(at: i, "x-request-id"): continue
+                default: break
+                }
+                headers.write(fieldAt: i, to: &sink)
+            }
+            if let requestID { sink.writeField("X-Request-ID", requestID) }
+            if let date, !hasDate { sink.writeField("Date", date) }
+            if HTTPResponse.statusAllowsBody(status) {
+                sink.write("Content-Length: ")
+                if headRequest, response.body.isEmpty, let givenLength {
+                    headers.withValueBytes(at: givenLength) { sink.write(UnsafeRawBufferPointer($0)) }
+                } else {
+                    sink.write(decimal: response.body.count)
+                }
+                sink.write("\r\n")
+            }
+            if close {
+                sink.write("Connection: close\r\n")
+            } else if keepAliveHTTP10 {
+                sink.write("Connection: keep-alive\r\n")
+            }
+            sink.write("\r\n")
         }
     }
 

@@ -1,10 +1,28 @@
 /// Line-level pieces shared by the request and response parsers.
 enum HTTPWire {
-    /// The lower-cased tokens of a `Connection` value, with the common single values allocation-free.
-    static func connectionTokens(_ value: String) -> [String] {
-        if value.utf8.count == 10 && value.asciiCaseInsensitiveEquals("keep-alive") { return ["keep-alive"] }
-        if value.utf8.count == 5 && value.asciiCaseInsensitiveEquals("close") { return ["close"] }
-        return value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }.filter { !$0.isEmpty }
+    /// The options of `Connection` fields the parsers act on.
+    struct ConnectionOptions: Sendable {
+        var close = false
+        var keepAlive = false
+        var upgrade = false
+
+        /// Adds the options a `Connection` value (bytes `range` of `buffer`) lists: its comma-separated
+        /// elements, OWS around them ignored, compared ASCII case-insensitively. Read in place, so a
+        /// message costs no String and no array for its `Connection: keep-alive`.
+        mutating func add(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) {
+            var start = range.lowerBound
+            while start < range.upperBound {
+                var end = start
+                while end < range.upperBound && buffer[end] != UInt8(ascii: ",") { end += 1 }
+                var a = start, b = end
+                while a < b && (buffer[a] == 32 || buffer[a] == 9) { a += 1 }
+                while b > a && (buffer[b - 1] == 32 || buffer[b - 1] == 9) { b -= 1 }
+                if buffer.equalsIgnoringCase(a..<b, "close") { close = true }
+                else if buffer.equalsIgnoringCase(a..<b, "keep-alive") { keepAlive = true }
+                else if buffer.equalsIgnoringCase(a..<b, "upgrade") { upgrade = true }
+                start = end + 1
+            }
+        }
     }
 
     /// One `name: value` line (header or trailer), value trimmed of OWS.
@@ -29,7 +47,7 @@ enum HTTPWire {
         var valueEnd = range.upperBound
         while valueStart < valueEnd && (buffer[valueStart] == 32 || buffer[valueStart] == 9) { valueStart += 1 }
         while valueEnd > valueStart && (buffer[valueEnd - 1] == 32 || buffer[valueEnd - 1] == 9) { valueEnd -= 1 }
-        for j in valueStart..<valueEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidHeaderValue) }
+        if !ByteClass.areFieldValue(buffer, valueStart..<valueEnd) { return .failure(.invalidHeaderValue) }
         return .success((range.lowerBound..<colon, valueStart..<valueEnd))
     }
 

@@ -81,6 +81,8 @@ public final class Pipeline: Sendable {
     /// Runs `request` through the stages and the responder. Loop thread only; `completion` runs once, on
     /// the loop, possibly before this returns.
     public func run(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        // No stage: straight to the responder, without the copy of the request that `inout` stages need.
+        if stages.isEmpty { return responder.respond(to: request, context: context, completion: completion) }
         var request = request
         runStages(from: 0, &request, context: context, completion: completion)
     }

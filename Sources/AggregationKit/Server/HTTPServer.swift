@@ -107,7 +107,10 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     let maxConnections: Int
     private var listenFD: Int32 = -1
     private var accepting = false
-    private weak var server: HTTPServer?
+    /// Strong while listening, not `weak`: a weak reference gives the server a side table, and every
+    /// retain and release of it (each connection holds it, and reads it per request) then takes the
+    /// runtime's slow path. The cycle (server → states → server) ends when the listener closes (`beginDrain`).
+    private var server: HTTPServer?
     /// The server's metrics, kept here so a closing connection does not load the weak reference.
     private var metrics: GatewayMetrics?
     private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
@@ -204,6 +207,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
             listenFD = -1
         }
         accepting = false
+        server = nil
         drainWaiter = drained
         for connection in Array(connections.values) { connection.drain() }
         if connections.isEmpty, let waiter = drainWaiter {

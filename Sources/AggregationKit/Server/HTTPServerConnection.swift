@@ -9,7 +9,7 @@ internal import CLinuxIO
 ///
 /// Requests are answered strictly in order: the next pipelined request is parsed only once the previous
 /// response is written, and reading pauses while more than the parser's limits are buffered.
-final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
+final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Sendable {
     private enum State { case reading, processing, writingLast, lingering, closed }
 
     let fd: Int32
@@ -159,7 +159,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             server.metrics?.parseRejected(code: error.code, shard: loop.index)
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
             send(response, head: false, close: true)
-        case .request(var request, let consumed):
+        case .request(let request, let consumed):
             buffer.removeSubrange(0..<consumed)
             if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
             deadlines.requestStartedAt = buffer.isEmpty ? 0 : loop.now
@@ -167,7 +167,9 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
             continueSent = false
             if request.isUpgrade {
                 // Protocol upgrades are not proxied: answer the request as plain HTTP, then close.
-                request.keepAlive = false
+                var plain = request
+                plain.keepAlive = false
+                return dispatch(plain)
             }
             dispatch(request)
         }
@@ -181,7 +183,7 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         response.headers.set("X-Request-ID", id)
         phase = .processing
         server.metrics?.parseRejected(code: error.code, shard: loop.index)
-        logLine(method: head.method, path: String(head.path), route: nil, upstream: nil, status: error.status,
+        logLine(method: head.method, path: head.path, route: nil, upstream: nil, status: error.status,
                 bytes: response.body.count, id: id, error: error.logText)
         send(response, head: head.method == "HEAD", close: true)
     }
@@ -229,10 +231,9 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         }
         guard let context = currentContext else { return }
         currentContext = nil
-        var finished = response
-        finished.headers.set("X-Request-ID", context.requestID)
-        complete(finished, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
-                 routeMetrics: context.routeMetrics)
+        // `X-Request-ID` is written by the serializer (`requestID:`), replacing any the response has.
+        complete(response, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
+                 routeMetrics: context.routeMetrics, requestID: context.requestID)
     }
 
     /// Whether the request being answered is counted in `bff_requests_in_flight`.
@@ -255,14 +256,16 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
         currentContext = nil
         context.cancel()
         recordRequest(request, status: 499, routeMetrics: context.routeMetrics)
-        logLine(method: request.method, path: String(request.path), route: context.route, upstream: context.upstream,
+        logLine(method: request.method, path: request.path, route: context.route, upstream: context.upstream,
                 status: 499, bytes: 0, id: currentID, error: "client_closed_request: the client closed the connection before the answer")
         closeNow()
     }
 
-    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?) {
-        guard phase == .processing, let request = current else { return }
-        current = nil
+    /// `requestID`: sent as the response's `X-Request-ID`, replacing any it has.
+    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
+                          requestID: String) {
+        // Taken, not copied: a copy of a request is a retain and a release of each of its buffers.
+        guard phase == .processing, let request = current.take() else { return }
         var response = response
         var error = error
         if response.body.count > MemoryBudget.untrackedBytes {
@@ -274,24 +277,36 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
                 error = "response_memory_budget_exhausted: a \(response.body.count)-byte response did not fit the budget (limits.maxBufferedResponseBytes, \(budget.limit) bytes, \(budget.inUse) in use)"
                 response = HTTPError(status: 503, code: "response_memory_budget_exhausted",
                                      detail: "the gateway is holding too many large responses; try again later").response(requestID: currentID)
-                response.headers.set("X-Request-ID", currentID)
                 response.headers.set("Retry-After", "1")
             }
         }
         let close = !request.keepAlive || draining || peerClosedRead || server.closingConnections.load(ordering: .relaxed)
         recordRequest(request, status: response.status, routeMetrics: routeMetrics)
-        logLine(method: request.method, path: String(request.path), route: route, upstream: upstream,
+        logLine(method: request.method, path: request.path, route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
         send(response, head: request.method == "HEAD", close: close,
-             keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive)
+             keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive, requestID: requestID)
     }
 
-    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false) {
+    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false, requestID: String? = nil) {
         if close { phase = .writingLast }
         if outgoing.isEmpty { outgoingOffset = 0 }
         HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
-                                         date: loop.clock.httpDate(), into: &outgoing)
+                                         date: loop.clock.httpDate(), requestID: requestID, into: &outgoing)
         deadlines.writeProgressAt = loop.now
+        // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
+        if !flushQueued {
+            flushQueued = true
+            loop.flushAfterEvents(self)
+        }
+    }
+
+    /// Whether `send` asked the loop for a flush at the end of this batch.
+    private var flushQueued = false
+
+    func flushDeferred() {
+        flushQueued = false
+        guard phase == .processing || phase == .writingLast else { return }
         flush()
         if phase == .closed { return }
         if outgoing.isEmpty { responseWritten() }
@@ -428,14 +443,16 @@ final class HTTPServerConnection: EventLoopHandler, @unchecked Sendable {
 
     // MARK: Log
 
-    private func logLine(method: String, path: String, route: String?, upstream: String?, status: Int, bytes: Int, id: String, error: String?) {
+    /// `path` is made only when the access log is on.
+    private func logLine(method: String, path: @autoclosure () -> Substring, route: String?, upstream: String?, status: Int, bytes: Int,
+                         id: String, error: String?) {
         guard server.configuration.accessLog else { return }
         var line = "{\"time\":\"\(loop.clock.iso8601())\",\"request_id\":"
         JSONText.appendQuoted(id, to: &line)
         line += ",\"method\":"
         JSONText.appendQuoted(method, to: &line)
         line += ",\"path\":"
-        JSONText.appendQuoted(path, to: &line)
+        JSONText.appendQuoted(String(path()), to: &line)
         line += ",\"route\":" + (route.map(JSONText.quoted) ?? "null")
         line += ",\"status\":\(status),\"duration_ms\":\(formatMilliseconds(Syscall.monotonicNanoseconds(), since: requestDispatchedAt))"
         line += ",\"bytes\":\(bytes),\"upstream\":" + (upstream.map(JSONText.quoted) ?? "null")

@@ -8,17 +8,49 @@ public final class RequestContext {
     public let clientAddress: String
     /// Monotonic ns when the request was complete.
     public let startNanos: UInt64
+    /// What the router found, in one stored value: the front sets it with one write (`matched`), where
+    /// five properties of a public class cost five dynamic exclusivity checks per request.
+    private struct Routing {
+        var pathParameters: [(name: String, value: String)] = []
+        var route: String?
+        var matchedTemplate: String?
+        var routeMetrics: RouteMetrics?
+        var policy: RoutePolicy?
+    }
+    private var routing = Routing()
+
     /// Path parameters captured by the router (`{id}` → value), in template order.
-    public var pathParameters: [(name: String, value: String)] = []
+    public var pathParameters: [(name: String, value: String)] {
+        get { routing.pathParameters }
+        set { routing.pathParameters = newValue }
+    }
     /// The name of the matched route, for the log and metrics.
-    public var route: String?
+    public var route: String? {
+        get { routing.route }
+        set { routing.route = newValue }
+    }
     /// The template of the matched route.
-    public var matchedTemplate: String?
+    public var matchedTemplate: String? {
+        get { routing.matchedTemplate }
+        set { routing.matchedTemplate = newValue }
+    }
     /// Where the request is counted when it is answered (set with the route; nil: built-ins and 404s
     /// count under the gateway's `unmatched` route, or nothing when metrics are off).
-    public var routeMetrics: RouteMetrics?
+    public var routeMetrics: RouteMetrics? {
+        get { routing.routeMetrics }
+        set { routing.routeMetrics = newValue }
+    }
     /// The matched route's effective policy (defaults overridden by the route's own).
-    public var policy: RoutePolicy?
+    public var policy: RoutePolicy? {
+        get { routing.policy }
+        set { routing.policy = newValue }
+    }
+
+    /// Records the matched route: its name, template, captured parameters, policy and metrics.
+    public func matched(route: String, template: String, parameters: [(name: String, value: String)], policy: RoutePolicy,
+                        metrics: RouteMetrics?) {
+        routing = Routing(pathParameters: parameters, route: route, matchedTemplate: template, routeMetrics: metrics, policy: policy)
+    }
     /// Monotonic ns by which the request must be answered (`policy.timeoutMs`), or nil for the
     /// responder's own timeouts.
     public var deadline: UInt64?

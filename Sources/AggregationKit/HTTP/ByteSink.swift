@@ -1,0 +1,99 @@
+/// Where a serializer writes a message head (`MessageHead`): a `ByteCounter` first (its exact size), then
+/// a `ByteWriter` over that many bytes, appended to the output in one call.
+///
+///     head ─▶ ByteCounter (size) ─▶ temporary buffer of that size ─▶ ByteWriter ─▶ out.append (one memcpy)
+///
+/// Why: a head is some thirty small pieces (names, `: `, values, CRLFs), and each `Array.append(contentsOf:)`
+/// costs about a hundred instructions of uniqueness, capacity and iterator checks before its copy; that
+/// was 5 % of the instructions of a proxied request. The serializers are written once, generic over the
+/// sink, so the two passes cannot disagree.
+protocol ByteSink {
+    mutating func write(_ bytes: UnsafeRawBufferPointer)
+    mutating func write(byte: UInt8)
+}
+
+extension ByteSink {
+    @inline(__always) mutating func write(_ text: StaticString) {
+        write(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    @inline(__always) mutating func write(_ text: String) {
+        var text = text
+        text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+    }
+
+    @inline(__always) mutating func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// `value` in decimal (no allocation, unlike `String(value)`).
+    mutating func write(decimal value: Int) {
+        precondition(value >= 0)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for any Int
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var v = value, i = raw.count
+            repeat {
+                i -= 1
+                raw[i] = UInt8(truncatingIfNeeded: 48 + v % 10)
+                v /= 10
+            } while v > 0
+            write(UnsafeRawBufferPointer(rebasing: raw[i...]))
+        }
+    }
+
+    /// `name: value\r\n`.
+    @inline(__always) mutating func writeField(_ name: StaticString, _ value: String) {
+        write(name)
+        write(": ")
+        write(value)
+        write("\r\n")
+    }
+}
+
+/// Counts the bytes written.
+struct ByteCounter: ByteSink {
+    private(set) var count = 0
+    @inline(__always) mutating func write(_ bytes: UnsafeRawBufferPointer) { count += bytes.count }
+    @inline(__always) mutating func write(byte: UInt8) { count += 1 }
+}
+
+/// Writes into a buffer the counter sized; writing past its end is a programming error (trap).
+struct ByteWriter: ByteSink {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    @inline(__always) mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count <= buffer.count - count, "ByteWriter: more bytes than counted")
+        if bytes.count > 0 { (buffer.baseAddress! + count).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        count += bytes.count
+    }
+
+    @inline(__always) mutating func write(byte: UInt8) {
+        precondition(count < buffer.count, "ByteWriter: more bytes than counted")
+        buffer[count] = byte
+        count += 1
+    }
+}
+
+/// A message head that writes itself to any sink (see `ByteSink`).
+protocol MessageHead {
+    func write<Sink: ByteSink>(to sink: inout Sink)
+}
+
+extension Array where Element == UInt8 {
+    /// Appends `head`, sized by a first pass, in one append (the bytes go through a temporary buffer,
+    /// on the stack when small).
+    mutating func append(head: some MessageHead) {
+        var counter = ByteCounter()
+        head.write(to: &counter)
+        let size = counter.count
+        withUnsafeTemporaryAllocation(byteCount: size, alignment: 1) { buffer in
+            var writer = ByteWriter(buffer)
+            head.write(to: &writer)
+            precondition(writer.count == size, "ByteWriter: fewer bytes than counted")
+            append(contentsOf: UnsafeRawBufferPointer(buffer))
+        }
+    }
+}
