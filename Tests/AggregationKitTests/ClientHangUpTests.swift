@@ -181,3 +181,33 @@ final class PreflightOnAMethodRouteTests: XCTestCase {
         XCTAssertNil(plain.headers["Access-Control-Allow-Origin"])
     }
 }
+
+/// A client that resets its connection (RST, not FIN) has gone away just the same: its upstream call is
+/// cancelled and its connection closed.
+final class ClientResetTests: XCTestCase {
+    func testAResetClientsCallIsCancelled() throws {
+        let upstream = try SilentUpstream()
+        defer { upstream.stop() }
+        let gw = try TestGateway("""
+        {"listen": {"host": "127.0.0.1", "port": 0}, "timeouts": {"drainMs": 100},
+         "services": {"s": {"instances": ["127.0.0.1:\(upstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 60000}},
+         "routes": [{"name": "all", "path": "/*", "proxy": {"service": "s"}}]}
+        """)
+        defer { gw.stop() }
+        // A socket of our own (not RawClient, which closes its descriptor again when it goes away).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(gw.port).bigEndian
+        let connected = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        XCTAssertEqual(connected, 0)
+        sendAll(Array("GET /x HTTP/1.1\r\nHost: t\r\n\r\n".utf8), to: fd)
+        XCTAssertTrue(eventually(timeout: 10) { upstream.requests == 1 })
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(fd)  // with a zero linger: a reset
+        XCTAssertTrue(eventually(timeout: 10) { upstream.closedByGateway == 1 }, "the upstream connection was closed, not kept")
+        XCTAssertEqual(try gw.get("/healthz").status, 200)
+    }
+}

@@ -118,10 +118,8 @@ public final class GatewayFront: Responder {
                let asked = request.headers["access-control-request-method"],
                case .matched(let match) = router.lookup(method: asked, path: path), match.value.policy.cors != nil {
                 let route = match.value
-                context.route = route.name
-                context.matchedTemplate = match.template
-                context.pathParameters = match.parameters
-                context.policy = route.policy
+                context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.policy,
+                                metrics: route.metrics)
                 return route.pipeline.run(request, context: context, completion: completion)
             }
             fail(Self.methodNotAllowed(request.method, allowed: allowed), context, completion)

@@ -218,7 +218,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
 
     func closeAll() -> Int {
         let open = Array(connections.values)
-        for connection in open { connection.closeNow() }
+        for connection in open { connection.cutAtDrainDeadline() }
         return open.count
     }
 

@@ -71,7 +71,12 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             do {
                 n = try Syscall.read(fd, scratch.baseAddress!, scratch.count)
             } catch {
-                closeNow()
+                // A reset (or any read error) while a request is being answered: the client is gone.
+                if phase == .processing && current != nil {
+                    clientWentAway(error: "client_reset_connection: the connection failed before the answer (\(error))")
+                } else {
+                    closeNow()
+                }
                 return
             }
             guard let n else { break }
@@ -250,14 +255,27 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     /// The client closed its connection before the answer: its request's work is cancelled (task, upstream
     /// calls: their connections closed, not pooled) and the log records 499, as nginx does.
-    private func clientWentAway() {
+    private func clientWentAway(error: String = "client_closed_request: the client closed the connection before the answer") {
+        abandonRequest(status: 499, error: error)
+        closeNow()
+    }
+
+    /// The request being answered is given up: its work is cancelled (task, upstream calls: their
+    /// connections closed, not pooled), and it is counted and logged with `status`. Nothing is sent.
+    private func abandonRequest(status: Int, error: String) {
         guard phase == .processing, let request = current, let context = currentContext else { return }
         current = nil
         currentContext = nil
         context.cancel()
-        recordRequest(request, status: 499, routeMetrics: context.routeMetrics)
+        recordRequest(request, status: status, routeMetrics: context.routeMetrics)
         logLine(method: request.method, path: request.path, route: context.route, upstream: context.upstream,
-                status: 499, bytes: 0, id: currentID, error: "client_closed_request: the client closed the connection before the answer")
+                status: status, bytes: 0, id: currentID, error: error)
+    }
+
+    /// Cut at the drain deadline: a request still being answered is cancelled and logged (503: the
+    /// gateway gave up on it), then the connection closes.
+    func cutAtDrainDeadline() {
+        abandonRequest(status: 503, error: "drain_deadline: the request was still being answered when the drain deadline passed")
         closeNow()
     }
 
@@ -349,7 +367,12 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
                     try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset)
                 }
             } catch {
-                closeNow()
+                // Writing `100 Continue` while the request is still being answered: the client is gone.
+                if phase == .processing && current != nil {
+                    clientWentAway(error: "client_reset_connection: a write failed before the answer (\(error))")
+                } else {
+                    closeNow()
+                }
                 return
             }
             guard let n = result else {
