@@ -211,3 +211,28 @@ final class ClientResetTests: XCTestCase {
         XCTAssertEqual(try gw.get("/healthz").status, 200)
     }
 }
+
+/// `timeoutMs` bounds the wait for a pooled connection too, not only the wait for the answer.
+final class RouteTimeoutPoolWaitTests: XCTestCase {
+    func testTimeoutMsCutsTheWaitForAConnection() throws {
+        let upstream = try SilentUpstream()
+        defer { upstream.stop() }
+        let gw = try TestGateway("""
+        {"listen": {"host": "127.0.0.1", "port": 0}, "timeouts": {"drainMs": 100},
+         "services": {"s": {"instances": ["127.0.0.1:\(upstream.port)"], "connectTimeoutMs": 20000, "responseTimeoutMs": 60000,
+                            "pool": {"maxConnections": 1}}},
+         "routes": [{"name": "hold", "path": "/hold", "proxy": {"service": "s"}},
+                    {"name": "limited", "path": "/limited", "proxy": {"service": "s"}, "policy": {"timeoutMs": 300}}]}
+        """)
+        defer { gw.stop() }
+        let holder = try RawClient(port: gw.port)
+        holder.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertTrue(eventually(timeout: 10) { upstream.requests == 1 }, "the pool's one connection is taken")
+        let started = Date()
+        let r = try gw.get("/limited")
+        XCTAssertEqual(r.status, 504, r.text)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut by the route's 300 ms, not the 20 s pool wait")
+        XCTAssertEqual(upstream.requests, 1, "the limited request never reached the upstream")
+        shutdown(holder.fd, Int32(SHUT_RDWR))
+    }
+}

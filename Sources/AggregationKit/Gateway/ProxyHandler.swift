@@ -76,7 +76,15 @@ public final class ProxyHandler: HTTPHandler {
             }
         }
         // Cancelled (its connection closed, not pooled) if the client goes away first.
-        if !call.isFinished { context.pendingCall = call }
+        if !call.isFinished {
+            context.pendingCall = call
+            if let deadline = context.deadline {
+                // The route's time limit bounds every phase of the call, the wait for a connection and the
+                // connect included (the response timeout above only bounds the wait for the answer).
+                let timer = context.loop.schedule(at: deadline) { call.expire() }
+                call.onFinish = { timer.cancel() }
+            }
+        }
     }
 
     /// The call's response timeout: the route's (or the service's), cut to what is left of the request's

@@ -17,6 +17,8 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     var continuation: UnsafeContinuation<Reply, Never>?
     /// Used instead of `continuation` on the fast path.
     var completion: ((Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
+    /// Run once when the call completes, before the caller hears of it (e.g. to cancel a deadline timer).
+    public var onFinish: (() -> Void)?
     private var state: Upstream.LoopState?
     private var instance: Int?
     private var pool: UpstreamPool?
@@ -26,7 +28,9 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     private var reused = false
     private var retried = false
     private var started = false
-    private var cancelled = false
+    /// Why the call was given up (`cancel`, `expire`), nil while it runs on.
+    private var abortError: UpstreamError?
+    private var cancelled: Bool { abortError != nil }
     private var done = false
 
     init(upstream: Upstream, request: UpstreamRequest, loop: EventLoop, timeout: UInt64?) {
@@ -39,7 +43,7 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     func start() {
         started = true
         startedAt = loop.now
-        if cancelled { return complete(.failure(UpstreamError(.cancelled, "the request was cancelled"))) }
+        if let abortError { return complete(.failure(abortError)) }
         let state = upstream.state(on: loop)
         self.state = state
         if state.isShutDown {
@@ -59,9 +63,9 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
 
     func connectionLeased(_ connection: UpstreamConnection) {
         waitToken = nil
-        if cancelled {
+        if let abortError {
             pool!.release(connection, reusable: true)
-            return complete(.failure(UpstreamError(.cancelled, "the request was cancelled")))
+            return complete(.failure(abortError))
         }
         self.connection = connection
         reused = connection.requestsServed > 0
@@ -86,27 +90,42 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         complete(result)
     }
 
-    /// Gives up the call: a wait for a connection ends, a request in progress is aborted (its connection
-    /// closed, never returned to the pool half-used). The caller hears `cancelled`. Loop thread only.
     /// Whether the call has completed (possibly before `start` returned). Loop thread only.
     public var isFinished: Bool { done }
 
+    /// Gives up the call: a wait for a connection ends, a request in progress is aborted (its connection
+    /// closed, never returned to the pool half-used). The caller hears `cancelled`. Loop thread only.
     public func cancel() {
-        guard !cancelled, !done else { return }
-        cancelled = true
+        abort(UpstreamError(.cancelled, "the request was cancelled"))
+    }
+
+    /// The request's own time limit (`policy.timeoutMs`) passed, in whatever phase the call is (waiting
+    /// for a connection, connecting, waiting for the answer): given up like `cancel`, and the caller hears
+    /// a response timeout (504). Loop thread only.
+    public func expire() {
+        abort(UpstreamError(.responseTimeout, "the route's time limit passed before the answer"))
+    }
+
+    private func abort(_ error: UpstreamError) {
+        guard abortError == nil, !done else { return }
+        abortError = error
         guard started else { return }
         if let token = waitToken {
             pool!.cancelWait(token)
             waitToken = nil
-            complete(.failure(UpstreamError(.cancelled, "the request was cancelled")))
+            complete(.failure(error))
         } else if let connection {
-            connection.fail(UpstreamError(.cancelled, "the request was cancelled"))
+            connection.fail(error)
         }
     }
 
     private func complete(_ result: Result<HTTPResponse, UpstreamError>) {
         guard !done else { return }
         done = true
+        if let finish = onFinish {
+            onFinish = nil
+            finish()
+        }
         var result = result
         let picked = instance.map { upstream.instances[$0] }
         if let i = instance { state!.finished(i) }
