@@ -236,3 +236,33 @@ final class RouteTimeoutPoolWaitTests: XCTestCase {
         shutdown(holder.fd, Int32(SHUT_RDWR))
     }
 }
+
+/// A composite endpoint's deadline also holds while a call waits for a pooled connection.
+final class CompositeDeadlinePoolWaitTests: XCTestCase {
+    func testTheDeadlineCutsTheWaitForAConnection() throws {
+        let upstream = try SilentUpstream()
+        defer { upstream.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bff-cdl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("endpoints"), withIntermediateDirectories: true)
+        try """
+        {"listen": {"host": "127.0.0.1", "port": 0}, "timeouts": {"drainMs": 100},
+         "services": {"s": {"instances": ["127.0.0.1:\(upstream.port)"], "connectTimeoutMs": 20000, "responseTimeoutMs": 60000,
+                            "pool": {"maxConnections": 1}}},
+         "routes": [{"name": "hold", "path": "/hold", "proxy": {"service": "s"}}]}
+        """.write(to: dir.appendingPathComponent("gateway.json"), atomically: true, encoding: .utf8)
+        try """
+        {"name": "c", "path": "/c", "deadlineMs": 300, "calls": {"a": {"service": "s", "path": "/a"}}, "response": {"a": "$a"}}
+        """.write(to: dir.appendingPathComponent("endpoints/c.json"), atomically: true, encoding: .utf8)
+        let gw = try TestGateway(directory: dir.path)
+        defer { gw.stop() }
+        let holder = try RawClient(port: gw.port)
+        holder.send("GET /hold HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertTrue(eventually(timeout: 10) { upstream.requests == 1 }, "the pool's one connection is taken")
+        let started = Date()
+        let r = try gw.get("/c")
+        XCTAssertEqual(r.status, 504, r.text)
+        XCTAssertEqual(r.problemCode, "deadline_exceeded")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut by the 300 ms deadline, not the 20 s pool wait")
+        shutdown(holder.fd, Int32(SHUT_RDWR))
+    }
+}

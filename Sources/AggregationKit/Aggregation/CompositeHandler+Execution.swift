@@ -73,8 +73,14 @@ extension CompositeHandler {
         func start() {
             precondition(context.loop.inEventLoop, "a composite request runs on its loop")
             context.cancellation = { [self] in clientWentAway() }
+            // The deadline holds in every phase of every call (a wait for a pooled connection and a
+            // connect included, which the calls' own response timeouts do not bound).
+            deadlineTimer = context.loop.schedule(at: deadlineAt) { [self] in end(.failure(deadlineProblem()), expiringCalls: true) }
             pump()
         }
+
+        /// Ends the request at its deadline; cancelled when it ends before.
+        private var deadlineTimer: TimerHandle?
 
         // MARK: The run
 
@@ -178,13 +184,18 @@ extension CompositeHandler {
             end(.failure(HTTPError(status: 499, code: "client_closed_request", detail: "the client closed the connection")))
         }
 
-        /// Answers once; the calls still running are cancelled (their connections closed, not pooled).
-        private func end(_ result: Result<HTTPResponse, any Error>) {
+        /// Answers once; the calls still running are cancelled (their connections closed, not pooled), or,
+        /// at the deadline, expired (reported as timeouts, which is what they were).
+        private func end(_ result: Result<HTTPResponse, any Error>, expiringCalls: Bool = false) {
             guard !isDone else { return }
             isDone = true
+            deadlineTimer?.cancel()
+            deadlineTimer = nil
             let running = upstreamCalls
             upstreamCalls = []
-            for call in running { call.cancel() }  // their completions see `isDone` and stop there
+            for call in running {  // their completions see `isDone` and stop there
+                if expiringCalls { call.expire() } else { call.cancel() }
+            }
             context.cancellation = nil
             switch result {
             case .success(let response):

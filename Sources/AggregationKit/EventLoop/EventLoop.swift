@@ -308,7 +308,19 @@ struct TimerHeap {
         }
     }
 
+    /// The size at which the heap next drops its cancelled entries. A cancelled timer stays in the heap
+    /// until it reaches the top, which for a long deadline cancelled early (a composite request's, a
+    /// route's `timeoutMs`) is long after: without compaction the heap would grow with the request rate
+    /// times the deadline. Compacting at twice the size that survived the last compaction keeps it within
+    /// twice the live timers (at least `minimumCompactionSize`), at amortised O(1) per insert.
+    private var compactAt = TimerHeap.minimumCompactionSize
+    static let minimumCompactionSize = 4096
+
+    /// Timers in the heap, cancelled ones not yet dropped included (for tests).
+    var count: Int { items.count }
+
     mutating func insert(deadline: UInt64, _ callback: @escaping () -> Void) -> TimerHandle {
+        if items.count >= compactAt { compact() }
         let handle = TimerHandle(callback)
         seq += 1
         items.append((deadline, seq, handle))
@@ -334,10 +346,17 @@ struct TimerHeap {
         items[a].deadline < items[b].deadline || (items[a].deadline == items[b].deadline && items[a].seq < items[b].seq)
     }
 
-    private mutating func popTop() {
-        items.swapAt(0, items.count - 1)
-        items.removeLast()
-        var i = 0
+    /// Drops every cancelled entry and restores the heap order (bottom-up, O(n)).
+    private mutating func compact() {
+        items.removeAll { $0.handle.cancelled }
+        if items.count > 1 {
+            for start in stride(from: items.count / 2 - 1, through: 0, by: -1) { siftDown(start) }
+        }
+        compactAt = max(TimerHeap.minimumCompactionSize, items.count * 2)
+    }
+
+    private mutating func siftDown(_ index: Int) {
+        var i = index
         while true {
             let l = 2 * i + 1, r = l + 1
             var m = i
@@ -347,5 +366,11 @@ struct TimerHeap {
             items.swapAt(i, m)
             i = m
         }
+    }
+
+    private mutating func popTop() {
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        siftDown(0)
     }
 }
