@@ -84,9 +84,15 @@ public final class Gateway: Sendable {
         // One set of verified-token caches for the whole gateway: a token verified on one route is a
         // cache hit on every other route of the same provider (on the same loop).
         let authCaches = AuthCaches()
+        // Every route's policy and the defaults': the identity headers any of them sets are removed on all
+        // the others (the defaults' too: turning `auth` off on a route does not make its headers the client's).
+        let policies = [configuration.defaultPolicy] + configuration.routes.map { configuration.policy(of: $0) }
+            + configuration.endpoints.map { configuration.policy(of: $0) }
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
-            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: common + PipelineCompiler.stages(for: policy, authCaches: authCaches), responder: responder),
+            let identityHeaders = IdentityHeadersStage.names(toRemoveFor: policy, among: policies)
+            let stages = common + PipelineCompiler.stages(for: policy, authCaches: authCaches, identityHeaders: identityHeaders)
+            return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: stages, responder: responder),
                                       metrics: metrics?.route(name))
         }
         for r in configuration.routes {

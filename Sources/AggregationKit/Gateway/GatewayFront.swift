@@ -130,9 +130,18 @@ public final class GatewayFront: Responder {
 
     /// The route's own body limit, when it is lower than the server's and the request's head is known:
     /// the server then answers 413 before reading a body that `Content-Length` says is too large.
+    /// An absolute-form target is looked up by its origin form, as `respond` routes it.
     func bodyLimit(for head: HTTPRequest) -> Int? {
-        guard hasBodyLimits, head.target.utf8.first == UInt8(ascii: "/"),
-              case .matched(let match) = router.lookup(method: head.method, path: head.path) else { return nil }
+        guard hasBodyLimits else { return nil }
+        let path: Substring
+        if head.target.utf8.first == UInt8(ascii: "/") {
+            path = head.path
+        } else if let originForm = Self.originForm(ofAbsoluteForm: head.target) {
+            path = HTTPRequest(method: head.method, target: originForm).path
+        } else {
+            return nil
+        }
+        guard case .matched(let match) = router.lookup(method: head.method, path: path) else { return nil }
         return match.value.policy.maxBodyBytes
     }
 

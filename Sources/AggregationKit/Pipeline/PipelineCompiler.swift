@@ -2,7 +2,7 @@
 ///
 /// The order is fixed:
 ///
-///     timeout ─▶ cors ─▶ methods ─▶ maxBodyBytes ─▶ auth ─▶ (rateLimit: a later issue) ─▶ headers ─▶ responder
+///     timeout ─▶ cors ─▶ methods ─▶ maxBodyBytes ─▶ (identity headers removed) ─▶ auth ─▶ (rateLimit: a later issue) ─▶ headers ─▶ responder
 ///
 /// - `timeout` first, so the deadline bounds every later stage, including those that will suspend
 ///   (a key fetch, a Redis call).
@@ -11,6 +11,8 @@
 ///   it and gets `Access-Control-Allow-Origin`, so the page's script can read the problem instead of
 ///   seeing an opaque network error.
 /// - `methods` and `maxBodyBytes`: cheap refusals, before the costlier checks.
+/// - the gateway's identity headers the route does not set itself are removed (`IdentityHeadersStage`),
+///   on every route, so no route passes a client's `X-User-Id` to a service that trusts it.
 /// - `auth` after them (a signature check costs more than a method compare) and before `headers`, so
 ///   header templates can use `{claims.…}` and the identity is known to everything after it.
 /// - `headers` last: request edits are what the responder sends; response edits are the first applied
@@ -19,12 +21,15 @@
 /// A section that is not set gives no stage: a route with no policy has an empty pipeline.
 public enum PipelineCompiler {
     /// `authCaches`: the gateway's verified-token caches (one set per gateway, shared by its routes).
-    public static func stages(for policy: RoutePolicy, authCaches: AuthCaches = AuthCaches()) -> [any RequestStage] {
+    /// `identityHeaders`: the gateway's identity headers this route must remove (see `IdentityHeadersStage`);
+    /// removed before `auth`, which sets its own.
+    public static func stages(for policy: RoutePolicy, authCaches: AuthCaches = AuthCaches(), identityHeaders: [String] = []) -> [any RequestStage] {
         var stages: [any RequestStage] = []
         if let timeout = policy.timeout { stages.append(TimeoutStage(timeout: timeout)) }
         if let cors = policy.cors { stages.append(CORSStage(policy: cors, routeMethods: policy.methods)) }
         if let methods = policy.methods { stages.append(MethodsStage(methods: methods)) }
         if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
+        if !identityHeaders.isEmpty { stages.append(IdentityHeadersStage(removing: identityHeaders)) }
         if let auth = policy.auth { stages.append(AuthStage(policy: auth, caches: authCaches)) }
         if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
             stages.append(HeadersStage(policy: headers))
