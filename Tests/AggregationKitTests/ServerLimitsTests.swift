@@ -271,3 +271,30 @@ final class DescriptorExhaustionTests: XCTestCase {
         XCTAssertEqual(line, "HTTP/1.1 200 OK\n", "accepted and answered once a descriptor is free")
     }
 }
+
+/// During the readiness grace, idle keep-alive connections close at once, but a connection that has not
+/// sent its first request yet (a health check just connecting) is answered, then closed.
+final class ReadinessGraceFreshConnectionTests: XCTestCase {
+    func testAFreshConnectionIsAnsweredDuringTheGrace() throws {
+        LogBuffer.enabled = false
+        var c = ServerConfiguration()
+        c.port = 0
+        let server = HTTPServer(configuration: c, group: try EventLoopGroup(threads: 1), handler: ClosureHandler { _, _ in
+            HTTPResponse(status: 200, contentType: "text/plain", body: "ok")
+        })
+        try server.start()
+        defer { server.shutdown(); server.group.shutdown() }
+        let used = try RawClient(port: server.port)
+        used.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(used.readResponse()?.status, 200)
+        let fresh = try RawClient(port: server.port)
+        XCTAssertTrue(eventually(timeout: 5) { server.connectionCount == 2 }, "both connections accepted")
+        server.closeConnectionsAfterResponses()
+        _ = server.group.loops[0].execute(sync: { 0 })  // the loop has run the grace's first step
+        XCTAssertTrue(used.waitForClose(), "an idle keep-alive connection closes at once")
+        fresh.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        let r = try XCTUnwrap(fresh.readResponse(), "the fresh connection is answered")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.headers["connection"], "close")
+    }
+}

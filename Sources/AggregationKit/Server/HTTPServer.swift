@@ -195,7 +195,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     func tick(now: UInt64) {}
 
     func closeIdleConnections() {
-        for connection in Array(connections.values) { connection.drain() }
+        for connection in Array(connections.values) { connection.drain(closingFresh: false) }
     }
 
     /// Signalled once when the last connection closes during a drain.

@@ -428,9 +428,13 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     }
 
     /// Graceful shutdown: idle connections close now; busy ones close after their response.
-    func drain() {
+    /// `closingFresh` false (the readiness grace): a connection that has not sent a request yet is kept,
+    /// to be answered and then closed (it may be the health check the grace is for); only idle
+    /// keep-alive connections close now.
+    func drain(closingFresh: Bool = true) {
         draining = true
-        if phase == .reading && !parser.isMidRequest && buffer.isEmpty { closeNow() }
+        guard phase == .reading && !parser.isMidRequest && buffer.isEmpty else { return }
+        if closingFresh || requestDispatchedAt != 0 { closeNow() }
     }
 
     func tick(now: UInt64) {
