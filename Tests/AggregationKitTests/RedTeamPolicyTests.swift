@@ -111,3 +111,28 @@ final class RedTeamIdentityTests: XCTestCase {
         XCTAssertNil(seen["x-user-id"], "a client's X-User-Id reached the service")
     }
 }
+
+/// The 413 a route's body limit gives from the head is the route's own answer: it passes back through
+/// the stages before the limit (CORS: a page can read it) and is counted under the route.
+final class EarlyBodyLimitThroughThePipelineTests: XCTestCase {
+    func testTheEarly413CarriesCORSAndNothingIsForwarded() throws {
+        let downstream = try Downstream()
+        defer { downstream.stop() }
+        let gw = try TestGateway("""
+        {"listen": {"host": "127.0.0.1", "port": 0},
+         "services": {"down": {"instances": ["127.0.0.1:\(downstream.port)"]}},
+         "routes": [{"name": "upload", "path": "/upload", "proxy": {"service": "down", "path": "/echo"},
+                     "policy": {"maxBodyBytes": 16, "cors": {"allowOrigins": ["https://app.example.com"], "allowMethods": ["POST"]}}}]}
+        """)
+        defer { gw.stop() }
+        let c = try RawClient(port: gw.port)
+        c.send("POST /upload HTTP/1.1\r\nHost: gw\r\nOrigin: https://app.example.com\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n")
+        let r = try XCTUnwrap(c.readResponse())
+        XCTAssertEqual(r.status, 413, "no 100 Continue first: \(r.status)")
+        XCTAssertEqual(r.problemCode, "body_too_large")
+        XCTAssertEqual(r.headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        XCTAssertEqual(r.headers["connection"], "close")
+        XCTAssertTrue(c.waitForClose())
+        XCTAssertEqual(try gw.get("/upload").status, 200, "a request without a body passes the limit and is forwarded")
+    }
+}

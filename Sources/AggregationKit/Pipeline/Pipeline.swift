@@ -82,7 +82,10 @@ public final class Pipeline: Sendable {
     /// the loop, possibly before this returns.
     public func run(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         // No stage: straight to the responder, without the copy of the request that `inout` stages need.
-        if stages.isEmpty { return responder.respond(to: request, context: context, completion: completion) }
+        if stages.isEmpty {
+            if context.declaredBodyBytes != nil { return refuseUnread(context, completion) }
+            return responder.respond(to: request, context: context, completion: completion)
+        }
         var request = request
         runStages(from: 0, &request, context: context, completion: completion)
     }
@@ -117,6 +120,10 @@ public final class Pipeline: Sendable {
             }
         }
         let passed = stages.count
+        if context.declaredBodyBytes != nil {
+            // A head whose body was never read is not forwarded, whatever the stages decided.
+            return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: passed, request, context, completion)
+        }
         if passed == 0 {
             return responder.respond(to: request, context: context, completion: completion)
         }
@@ -124,6 +131,14 @@ public final class Pipeline: Sendable {
         responder.respond(to: request, context: context) { [self] response, error in
             finish(response, error: error, passed: passed, sent, context, completion)
         }
+    }
+
+    /// The answer to a head dispatched without its body that no stage refused (cannot happen with a route
+    /// body-limit stage in place; a guard, never a forward of a request without its body).
+    static let unreadBody = HTTPError(status: 413, code: "body_too_large", detail: "the request body is larger than this route accepts")
+
+    private func refuseUnread(_ context: RequestContext, _ completion: ResponseCompletion) {
+        completion(Self.unreadBody.response(requestID: context.requestID), Self.unreadBody.logText)
     }
 
     /// `runStages` from inside a task: the stages before `first` already ran and see the response.

@@ -145,10 +145,12 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
                     deadlines.bodyStartedAt = loop.now
                     if let limitOf = server.bodyLimit, let limit = limitOf(pending),
                        let declared = pending.headers["content-length"].flatMap({ Int($0) }), declared > limit {
-                        // The route's own limit, before the body is read (the request ends the connection).
-                        return refuseEarly(HTTPError(status: 413, code: "body_too_large",
-                                                     detail: "the request body of \(declared) bytes is larger than this route accepts (\(limit) bytes)"),
-                                           head: pending)
+                        // The route's own limit, before the body is read: the head goes through the route's
+                        // pipeline with its declared size, so the 413 comes from the route's body-limit stage
+                        // and carries what the stages before it add (CORS fields); the connection then ends.
+                        var head = pending
+                        head.keepAlive = false
+                        return dispatch(head, declaredBodyBytes: declared)
                     }
                 }
                 if pending.expectsContinue && !continueSent {
@@ -180,19 +182,6 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         }
     }
 
-    /// Answers a request from its head alone and closes: its body is never read.
-    private func refuseEarly(_ error: HTTPError, head: HTTPRequest) {
-        let id = makeRequestID(head)
-        requestDispatchedAt = Syscall.monotonicNanoseconds()
-        var response = error.response(requestID: id)
-        response.headers.set("X-Request-ID", id)
-        phase = .processing
-        server.metrics?.parseRejected(code: error.code, shard: loop.index)
-        logLine(method: head.method, path: head.path, route: nil, upstream: nil, status: error.status,
-                bytes: response.body.count, id: id, error: error.logText)
-        send(response, head: head.method == "HEAD", close: true)
-    }
-
     private lazy var requestIDPrefix: String = "\(server.requestIDPrefix)-\(loop.index)-"
 
     private func makeRequestID(_ request: HTTPRequest?) -> String {
@@ -200,13 +189,16 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         return requestIDPrefix + String(state.nextRequestID(), radix: 16)
     }
 
-    private func dispatch(_ request: HTTPRequest) {
+    /// `declaredBodyBytes`: set for a head dispatched before its body is read (refused by the route's
+    /// body limit); nothing forwards such a request.
+    private func dispatch(_ request: HTTPRequest, declaredBodyBytes: Int? = nil) {
         phase = .processing
         let id = makeRequestID(request)
         current = request
         currentID = id
         requestDispatchedAt = Syscall.monotonicNanoseconds()
         let context = RequestContext(requestID: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
+        if let declaredBodyBytes { context.declaredBodyBytes = declaredBodyBytes }
         currentContext = context
         if let metrics = server.metrics {
             metrics.requestsInFlight.add(1, shard: loop.index)

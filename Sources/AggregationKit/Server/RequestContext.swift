@@ -62,6 +62,9 @@ public final class RequestContext {
     public var upstream: String?
     /// Why the request failed, in full (addresses, system errors), for the access log only.
     public var errorDetail: String?
+    /// The body size the request's head declared when it is dispatched before its body is read (a route's
+    /// body limit refuses it from the head): such a request must never reach a responder.
+    public var declaredBodyBytes: Int?
     /// Stops the request's outstanding work (its task, its upstream calls) when the client goes away.
     /// Set by whatever the request is waiting on; cleared when it completes.
     public var cancellation: (() -> Void)?

@@ -9,7 +9,8 @@ public struct BodyLimitStage: RequestStage {
     public init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
-        guard request.body.count > maxBodyBytes else { return .proceed }
+        // A head dispatched before its body was read counts with the size it declared.
+        guard max(request.body.count, context.declaredBodyBytes ?? 0) > maxBodyBytes else { return .proceed }
         return .fail(Self.error(limit: maxBodyBytes))
     }
 
