@@ -26,6 +26,7 @@ public enum PipelineCompiler {
         if let methods = policy.methods { stages.append(MethodsStage(methods: methods)) }
         if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
         if let auth = policy.auth { stages.append(AuthStage(policy: auth, caches: authCaches)) }
+        if let apiKey = policy.apiKey { stages.append(APIKeyStage(policy: apiKey, caches: authCaches)) }
         if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
             stages.append(HeadersStage(policy: headers))
         }
