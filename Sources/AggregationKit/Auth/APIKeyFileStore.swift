@@ -88,13 +88,13 @@ public final class APIKeyFileStore: APIKeyStore {
     /// The current snapshot, re-read when the file changed. Any thread.
     public func currentSnapshot() -> Snapshot { snapshot(ifStampDiffersFrom: nil) }
 
-    /// The record for a presented key, and why it is refused (nil: usable). Pure lookup on a snapshot.
-    static func lookup(_ key: UnsafeBufferPointer<UInt8>, in snapshot: Snapshot, now: Int64) -> Result<Entry, APIKeyRefusal> {
-        guard APIKeyFormat.isWellFormed(key) else { return .failure(.malformed) }
+    /// The record for a presented key (nil when malformed or unknown), and why it is refused (nil:
+    /// usable). Pure lookup on a snapshot.
+    static func lookup(_ key: UnsafeBufferPointer<UInt8>, in snapshot: Snapshot, now: Int64) -> (entry: Entry?, refusal: APIKeyRefusal?) {
+        guard APIKeyFormat.isWellFormed(key) else { return (nil, .malformed) }
         let digest = TokenDigest(of: UnsafeRawBufferPointer(key))
-        guard let entry = snapshot.byDigest[digest] else { return .failure(.unknown) }
-        if let refusal = entry.record.refusal(now: now) { return .failure(refusal) }
-        return .success(entry)
+        guard let entry = snapshot.byDigest[digest] else { return (nil, .unknown) }
+        return (entry, entry.record.refusal(now: now))
     }
 
     // MARK: APIKeyStore (the command line)

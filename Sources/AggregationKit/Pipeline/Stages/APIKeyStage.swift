@@ -42,10 +42,8 @@ public struct APIKeyStage: RequestStage {
         let found = request.headers.withValueBytes(at: field) {
             APIKeyFileStore.lookup(UnsafeBufferPointer(rebasing: $0[range]), in: snapshot, now: now)
         }
-        let entry: APIKeyFileStore.Entry
-        switch found {
-        case .success(let e): entry = e
-        case .failure(let refusal): return deny(Self.invalidKey, code: "api_key_\(refusal.rawValue)", context)
+        guard let entry = found.entry, found.refusal == nil else {
+            return deny(Self.invalidKey, code: "api_key_\(found.refusal!.rawValue)", context, keyID: found.entry?.record.id)
         }
         if !policy.require.isEmpty, !policy.require.contains(where: { $0.allSatisfy(entry.identity.scopes.contains) }) {
             return deny(Self.insufficientScope, code: "access_denied", context, keyID: entry.record.id)
