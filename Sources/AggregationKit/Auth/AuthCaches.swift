@@ -14,7 +14,26 @@ public final class AuthCaches: Sendable {
         init(capacity: Int) { cache = VerifiedTokenCache(capacity: capacity) }
     }
 
+    /// One loop's view of an API key store: the snapshot it uses and when it last looked at the file
+    /// (the loop's monotonic nanoseconds; 0 = never). Loop thread only.
+    final class KeyShard {
+        var snapshot: APIKeyFileStore.Snapshot
+        var checkedAt: UInt64 = 0
+        init(snapshot: APIKeyFileStore.Snapshot) { self.snapshot = snapshot }
+    }
+
     private let slots = Mutex<[ObjectIdentifier: LoopSlots<Shard>]>([:])
+    private let keySlots = Mutex<[ObjectIdentifier: LoopSlots<KeyShard>]>([:])
+
+    /// The per-loop views of `store` (made on first request). Called at compile time.
+    func keySlots(for store: APIKeyFileStore) -> LoopSlots<KeyShard> {
+        keySlots.withLock { all in
+            if let existing = all[ObjectIdentifier(store)] { return existing }
+            let made = LoopSlots<KeyShard>()
+            all[ObjectIdentifier(store)] = made
+            return made
+        }
+    }
 
     public init() {}
 

@@ -23,6 +23,8 @@ public struct AuthConfiguration: Sendable {
     /// The providers by name, in file order.
     public var providers: [JWTProvider] = []
     public var roles = RoleTable()
+    /// `auth.apiKeys`: the partner API key store, when configured.
+    public var apiKeys: APIKeyFileStore?
 
     public init() {}
 
@@ -30,7 +32,9 @@ public struct AuthConfiguration: Sendable {
 }
 
 enum AuthConfigurationReader {
-    static let keys = ["jwt", "roles", "rolesClaim"]
+    static let keys = ["jwt", "roles", "rolesClaim", "apiKeys"]
+    static let apiKeysKeys = ["file", "reloadIntervalMs"]
+    static let defaultAPIKeysFile = "keys.json"
     static let jwtKeys = ["providers"]
     static let providerKeys = ["keys", "algorithms", "issuers", "audiences", "requiredClaims", "leewaySeconds", "type", "maxTokenBytes",
                                "cacheEntries", "rolesClaim", "jwksUrl"]
@@ -46,6 +50,15 @@ enum AuthConfigurationReader {
         var rolesClaim = (try? ClaimPath("roles"))!
         if let text = r.string(o, "rolesClaim", "$.auth") {
             do { rolesClaim = try ClaimPath(text) } catch { r.issue("$.auth.rolesClaim", error.reason) }
+        }
+        if let keys = r.object(o["apiKeys"], "$.auth.apiKeys", allowed: apiKeysKeys) {
+            let file = r.string(keys, "file", "$.auth.apiKeys") ?? defaultAPIKeysFile
+            let interval = r.int(keys, "reloadIntervalMs", "$.auth.apiKeys", range: 10...1000) ?? 200
+            if file.isEmpty || file.utf8.contains(0) { r.issue("$.auth.apiKeys.file", "expected a file path") }
+            else {
+                auth.apiKeys = APIKeyFileStore(path: apiKeyFilePath(file, directory: directory), reloadInterval: UInt64(interval) * 1_000_000)
+                if let failure = auth.apiKeys?.currentSnapshot().failure { r.issue("$.auth.apiKeys.file", failure) }
+            }
         }
         let jwt = r.object(o["jwt"], "$.auth.jwt", allowed: jwtKeys)
         if let providers = r.object(jwt?["providers"], "$.auth.jwt.providers", allowed: jwt?["providers"]?.objectValue?.keys ?? []) {
@@ -244,6 +257,11 @@ enum AuthConfigurationReader {
         return Array(data)
     }
 
+    /// A key file path; a relative one is taken from the configuration's folder.
+    static func apiKeyFilePath(_ path: String, directory: String) -> String {
+        path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
+    }
+
     // MARK: policy.auth
 
     static let policyKeys = ["provider", "require", "claimsToHeaders", "forwardToken"]
@@ -302,6 +320,31 @@ enum AuthConfigurationReader {
         let forward = r.bool(o, "forwardToken", path) ?? false
         guard r.issues.count == before, let provider else { return nil }
         return AuthPolicy(provider: provider, require: alternatives, claimsToHeaders: mapping, forwardToken: forward)
+    }
+
+    /// `policy.auth` with `apiKey`: `{"apiKey": true, "require": {"scopes": [...]} | [{"scopes": [...]}, ...]}`.
+    static func apiKeyPolicy(_ value: JSONValue, _ path: String, auth: AuthConfiguration, reader r: ConfigReader) -> APIKeyPolicy? {
+        let before = r.issues.count
+        guard let o = r.object(value, path, allowed: ["apiKey", "require"]) else { return nil }
+        if o["apiKey"] != .bool(true) { r.issue("\(path).apiKey", "expected true (leave it out for bearer tokens)") }
+        if auth.apiKeys == nil { r.issue("\(path).apiKey", "no key store: configure auth.apiKeys") }
+        var alternatives: [[String]] = []
+        func scopes(_ item: JSONValue, _ p: String) {
+            guard let one = r.object(item, p, allowed: ["scopes"]) else { return }
+            guard let list = names(one, "scopes", p, reader: r) else { r.issue("\(p).scopes", "required (API keys carry scopes only)"); return }
+            if list.isEmpty { r.issue("\(p).scopes", "an empty list lets every key in: leave require out instead") }
+            alternatives.append(list)
+        }
+        switch o["require"] {
+        case nil: break
+        case .object?: scopes(o["require"]!, "\(path).require")
+        case .array(let list)?:
+            if list.isEmpty { r.issue("\(path).require", "an empty list: leave require out to accept any active key") }
+            for (i, item) in list.enumerated() { scopes(item, "\(path).require[\(i)]") }
+        case let other?: r.issue("\(path).require", "expected an object or an array of objects, found \(other.typeName)")
+        }
+        guard r.issues.count == before, let store = auth.apiKeys else { return nil }
+        return APIKeyPolicy(store: store, require: alternatives)
     }
 
     static func requirement(_ value: JSONValue, _ path: String, roles: RoleTable, reader r: ConfigReader) -> AuthRequirement? {

@@ -42,6 +42,7 @@ enum PolicyConfiguration {
             override.cors = .off
             override.headers = .off
             override.auth = .off
+            override.apiKey = .off
             return override
         }
         guard let o = r.object(value, path, allowed: keys) else { return override }
@@ -59,7 +60,14 @@ enum PolicyConfiguration {
         override.methods = setting(o, "methods") { methods(o, "methods", path, reader: r) }
         override.cors = setting(o, "cors") { cors(o["cors"], "\(path).cors", reader: r) }
         override.headers = setting(o, "headers") { headers(o["headers"], "\(path).headers", reader: r) }
-        override.auth = setting(o, "auth") { AuthConfigurationReader.policy(o["auth"], "\(path).auth", auth: auth, reader: r) }
+        if let value = o["auth"], value.objectValue?["apiKey"] != nil {
+            override.apiKey = setting(o, "auth") { AuthConfigurationReader.apiKeyPolicy(value, "\(path).auth", auth: auth, reader: r) }
+            override.auth = .off
+        } else {
+            override.auth = setting(o, "auth") { AuthConfigurationReader.policy(o["auth"], "\(path).auth", auth: auth, reader: r) }
+            if case .value = override.auth { override.apiKey = .off }
+            if case .off = override.auth { override.apiKey = .off }
+        }
         return override
     }
 
@@ -261,7 +269,7 @@ enum PolicyConfiguration {
                 }
             }
         }
-        if let headers = policy.headers, headers.usesClaims, policy.auth == nil {
+        if let headers = policy.headers, headers.usesClaims, policy.auth == nil, policy.apiKey == nil {
             let inherited: Bool = { if case .inherit = override.headers { return true }; return false }()
             found.append((inherited ? path : "\(path).headers",
                           "\(inherited ? "inherits defaults.policy.headers, which uses" : "uses") {claims.…} but the route has no auth: there would be no claims"))

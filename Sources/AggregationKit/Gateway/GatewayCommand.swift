@@ -41,7 +41,8 @@ public enum GatewayCommand {
         """
         \(p.executable) \(gatewayVersion): the \(p.client) backend-for-frontend gateway.
 
-        Usage: \(p.executable) [serve|check] [options]
+        Usage: \(p.executable) [serve|check|contract-test] [options]
+               \(p.executable) keys create|list|revoke|rotate ...   (partner API keys; keys --help)
 
         Commands:
           serve            Run the gateway (default).
@@ -127,6 +128,7 @@ public enum GatewayCommand {
 
     /// Runs the command line and exits: 0 success, 1 runtime failure, 2 usage or configuration error.
     public static func main(profile: ClientProfile, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
+        if arguments.first == "keys" { APIKeyCommand.main(Array(arguments.dropFirst()), profile: profile) }
         let options: Options
         switch parse(arguments, profile: profile) {
         case .success(let o): options = o

@@ -31,6 +31,7 @@ public enum PipelineCompiler {
         if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
         if !identityHeaders.isEmpty { stages.append(IdentityHeadersStage(removing: identityHeaders)) }
         if let auth = policy.auth { stages.append(AuthStage(policy: auth, caches: authCaches)) }
+        if let apiKey = policy.apiKey { stages.append(APIKeyStage(policy: apiKey, caches: authCaches)) }
         if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
             stages.append(HeadersStage(policy: headers))
         }

@@ -16,19 +16,22 @@ public struct RoutePolicy: Sendable {
     public var headers: HeaderPolicy?
     /// `auth`: the bearer token the route requires and what it must grant.
     public var auth: AuthPolicy?
+    /// `auth` with `"apiKey": true`: the partner API key the route requires (never set with `auth`).
+    public var apiKey: APIKeyPolicy?
 
     public init(methods: [String]? = nil, maxBodyBytes: Int? = nil, timeout: UInt64? = nil, cors: CORSPolicy? = nil, headers: HeaderPolicy? = nil,
-                auth: AuthPolicy? = nil) {
+                auth: AuthPolicy? = nil, apiKey: APIKeyPolicy? = nil) {
         self.methods = methods
         self.maxBodyBytes = maxBodyBytes
         self.timeout = timeout
         self.cors = cors
         self.headers = headers
         self.auth = auth
+        self.apiKey = apiKey
     }
 
     /// Whether no section is set (the route compiles to no stage).
-    public var isEmpty: Bool { methods == nil && maxBodyBytes == nil && timeout == nil && cors == nil && headers == nil && auth == nil }
+    public var isEmpty: Bool { methods == nil && maxBodyBytes == nil && timeout == nil && cors == nil && headers == nil && auth == nil && apiKey == nil }
 
     /// A `policy` object as written on a route or an endpoint: per section, inherit the default (key
     /// absent), turn it off (`null`), or replace it (a value). Sections are replaced whole, never merged
@@ -54,6 +57,8 @@ public struct RoutePolicy: Sendable {
         public var cors: Setting<CORSPolicy> = .inherit
         public var headers: Setting<HeaderPolicy> = .inherit
         public var auth: Setting<AuthPolicy> = .inherit
+        /// Set together with `auth` (they are one section, `policy.auth`): one is `.off` when the other is set.
+        public var apiKey: Setting<APIKeyPolicy> = .inherit
 
         public init() {}
 
@@ -61,7 +66,7 @@ public struct RoutePolicy: Sendable {
         public func applied(to base: RoutePolicy) -> RoutePolicy {
             RoutePolicy(methods: methods.applied(to: base.methods), maxBodyBytes: maxBodyBytes.applied(to: base.maxBodyBytes),
                         timeout: timeout.applied(to: base.timeout), cors: cors.applied(to: base.cors), headers: headers.applied(to: base.headers),
-                        auth: auth.applied(to: base.auth))
+                        auth: auth.applied(to: base.auth), apiKey: apiKey.applied(to: base.apiKey))
         }
     }
 }

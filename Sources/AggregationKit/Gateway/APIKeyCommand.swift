@@ -1,0 +1,189 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `keys create|list|revoke|rotate`: manages the partner API keys in the store the gateway reads
+/// (`auth.apiKeys` of the configuration, or `--keys-file`). Available to every executable, documented
+/// for BFFPartner. Exit codes as the rest of the command line: 0 done, 1 failed (I/O, unknown id),
+/// 2 usage or configuration error.
+enum APIKeyCommand {
+    static func usage(_ p: ClientProfile) -> String {
+        """
+        Usage: \(p.executable) keys <command> [options]
+
+        Commands:
+          create --partner P --tier T [--scopes a,b] [--expires-days N]
+                           Make a key; prints its id and the key itself, once (only its SHA-256 is stored).
+          list             The keys without secrets: id, partner, tier, scopes, created, expires, status.
+          revoke ID        Revoke a key; running gateways refuse it within a second.
+          rotate ID [--grace-seconds N]
+                           Make a new key with the same partner, tier, scopes and expiry; the old one is
+                           revoked at once, or expires after N seconds (0...604800; default 0).
+
+        Options:
+          --config DIR     Contract folder whose auth.apiKeys names the key file (default: \(p.defaultConfigDirectory)).
+          --keys-file F    The key file itself (instead of --config).
+        """
+    }
+
+    struct Options {
+        var command = ""
+        var id: String?
+        var partner: String?
+        var tier: String?
+        var scopes: [String] = []
+        var expiresDays: Int?
+        var graceSeconds = 0
+        var configDirectory: String?
+        var keysFile: String?
+    }
+
+    static func parse(_ args: [String]) -> Result<Options, GatewayCommandError> {
+        var o = Options()
+        var i = 0
+        func value(_ flag: String) throws(GatewayCommandError) -> String {
+            i += 1
+            guard i < args.count else { throw GatewayCommandError("\(flag) needs a value") }
+            return args[i]
+        }
+        func name(_ flag: String) throws(GatewayCommandError) -> String {
+            let v = try value(flag)
+            guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "\"") }) else {
+                throw GatewayCommandError("\(flag) takes a name of printable characters without spaces, commas or quotes")
+            }
+            return v
+        }
+        do throws(GatewayCommandError) {
+            while i < args.count {
+                let a = args[i]
+                switch a {
+                case "create", "list", "revoke", "rotate", "help", "--help", "-h":
+                    guard o.command.isEmpty else { throw GatewayCommandError("unexpected '\(a)'") }
+                    o.command = a.hasPrefix("-") ? "help" : a
+                    if a == "revoke" || a == "rotate" { o.id = try value(a) }
+                case "--partner": o.partner = try name(a)
+                case "--tier": o.tier = try name(a)
+                case "--scopes":
+                    let list = try value(a).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                    guard list.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") } }) else {
+                        throw GatewayCommandError("--scopes takes names separated by commas, without spaces")
+                    }
+                    o.scopes = list
+                case "--expires-days":
+                    let v = try value(a)
+                    guard let d = Int(v), (1...3650).contains(d) else { throw GatewayCommandError("--expires-days takes 1...3650, not '\(v)'") }
+                    o.expiresDays = d
+                case "--grace-seconds":
+                    let v = try value(a)
+                    guard let s = Int(v), (0...604_800).contains(s) else { throw GatewayCommandError("--grace-seconds takes 0...604800, not '\(v)'") }
+                    o.graceSeconds = s
+                case "--config": o.configDirectory = try value(a)
+                case "--keys-file": o.keysFile = try value(a)
+                default: throw GatewayCommandError("unknown argument '\(a)'")
+                }
+                i += 1
+            }
+            if o.command.isEmpty { throw GatewayCommandError("keys needs a command: create, list, revoke or rotate") }
+            if o.command == "create" {
+                if o.partner == nil { throw GatewayCommandError("create needs --partner") }
+                if o.tier == nil { throw GatewayCommandError("create needs --tier") }
+            } else if o.partner != nil || o.tier != nil || !o.scopes.isEmpty || o.expiresDays != nil {
+                throw GatewayCommandError("--partner, --tier, --scopes and --expires-days are for create")
+            }
+            if o.graceSeconds != 0 && o.command != "rotate" { throw GatewayCommandError("--grace-seconds is for rotate") }
+            if o.keysFile != nil && o.configDirectory != nil { throw GatewayCommandError("give --keys-file or --config, not both") }
+            return .success(o)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    static func main(_ args: [String], profile: ClientProfile) -> Never {
+        let options: Options
+        switch parse(args) {
+        case .success(let o): options = o
+        case .failure(let e):
+            GatewayCommand.printError("\(profile.executable) keys: \(e.message)\nRun '\(profile.executable) keys --help' for usage.")
+            exit(2)
+        }
+        if options.command == "help" { GatewayCommand.writeLine(usage(profile), fd: 1); exit(0) }
+        let store: APIKeyFileStore
+        if let file = options.keysFile {
+            store = APIKeyFileStore(path: file)
+        } else {
+            let directory = options.configDirectory ?? profile.defaultConfigDirectory
+            let configuration: GatewayConfiguration
+            do {
+                configuration = try GatewayConfiguration.load(directory: directory)
+            } catch {
+                GatewayCommand.printError("\(profile.executable) keys: invalid configuration (\(error.issues.count) problem\(error.issues.count == 1 ? "" : "s")):")
+                for issue in error.issues { GatewayCommand.printError("  \(issue)") }
+                exit(2)
+            }
+            guard let configured = configuration.auth.apiKeys else {
+                GatewayCommand.printError("\(profile.executable) keys: \(directory) configures no key store (auth.apiKeys); add it or pass --keys-file")
+                exit(2)
+            }
+            store = configured
+        }
+        do {
+            try run(options, store: store, now: Int64(time(nil)))
+            exit(0)
+        } catch {
+            GatewayCommand.printError("\(profile.executable) keys: \(error)")
+            exit(1)
+        }
+    }
+
+    /// The command against `store`; output on standard output. Throws what the store throws.
+    static func run(_ o: Options, store: APIKeyFileStore, now: Int64) throws {
+        func out(_ line: String) { GatewayCommand.writeLine(line, fd: 1) }
+        switch o.command {
+        case "create":
+            let made = try APIKeyFormat.generate()
+            let record = APIKeyRecord(id: made.id, digest: made.digest, partner: o.partner!, tier: o.tier!, scopes: o.scopes, created: now,
+                                      expires: o.expiresDays.map { now + Int64($0) * 86_400 }, status: .active)
+            try store.add(record)
+            out("id: \(made.id)")
+            out("key: \(made.key)")
+            GatewayCommand.printError("The key is shown this once: only its SHA-256 digest is stored.")
+        case "list":
+            out("id\tpartner\ttier\tscopes\tcreated\texpires\tstatus")
+            for r in try store.records() {
+                out("\(r.id)\t\(r.partner)\t\(r.tier)\t\(r.scopes.isEmpty ? "-" : r.scopes.joined(separator: ","))\t\(utc(r.created))\t\(r.expires.map(utc) ?? "-")\t\(r.refusal(now: now)?.rawValue ?? "active")")
+            }
+        case "revoke":
+            let r = try store.update(id: o.id!) { $0.status = .revoked }
+            out("revoked: \(r.id)")
+        case "rotate":
+            let old = try store.records().first { $0.id == o.id! }
+            guard let old else { throw APIKeyStoreError.notFound(o.id!) }
+            guard old.refusal(now: now) == nil else { throw APIKeyStoreError("key '\(old.id)' is \(old.refusal(now: now)!.rawValue): create a new one instead") }
+            let made = try APIKeyFormat.generate()
+            try store.add(APIKeyRecord(id: made.id, digest: made.digest, partner: old.partner, tier: old.tier, scopes: old.scopes, created: now,
+                                       expires: old.expires, status: .active))
+            // Revoked after the new key exists: a failure in between leaves two working keys, never none.
+            if o.graceSeconds == 0 {
+                try store.update(id: old.id) { $0.status = .revoked }
+            } else {
+                let until = now + Int64(o.graceSeconds)
+                try store.update(id: old.id) { $0.expires = min($0.expires ?? until, until) }
+            }
+            out("id: \(made.id)")
+            out("key: \(made.key)")
+            out(o.graceSeconds == 0 ? "revoked: \(old.id)" : "expires: \(old.id) at \(utc(now + Int64(o.graceSeconds)))")
+            GatewayCommand.printError("The key is shown this once: only its SHA-256 digest is stored.")
+        default:
+            throw APIKeyStoreError("unknown command")
+        }
+    }
+
+    /// `2026-11-27T02:55:32Z`.
+    static func utc(_ seconds: Int64) -> String {
+        var t = time_t(seconds)
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
+    }
+}
