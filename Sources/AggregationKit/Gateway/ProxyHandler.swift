@@ -1,6 +1,6 @@
 /// A pass-through route: forwards the request to a service and passes its answer back (RFC 9110 §7.6).
-/// A class, so the fast path's closures capture one reference rather than copy every field.
-public final class ProxyHandler: HTTPHandler {
+/// A class, so the call's completion closure captures one reference rather than copy every field.
+public final class ProxyHandler: Sendable {
     /// The service it forwards to: the upstream picks the instance and reports how each call went.
     let service: Upstream
     let configuration: ProxyConfiguration
@@ -51,7 +51,7 @@ public final class ProxyHandler: HTTPHandler {
         return headers.tokens("connection")
     }
 
-    /// The fast path: the same work as `handle`, answered through `completion` on the loop, with no task.
+    /// Forwards the request and answers through `completion` on the loop, with no task.
     /// The completion gets the response and, for a failure, the log's account of it.
     func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse, String?) -> Void) {
         let upstreamRequest: UpstreamRequest
@@ -97,19 +97,6 @@ public final class ProxyHandler: HTTPHandler {
             return .failure(HTTPError(status: 504, code: "request_timeout", detail: "the route's time limit passed before service '\(service.name)' was called"))
         }
         return .success(min(own, deadline - now))
-    }
-
-    public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
-        let upstreamRequest = try prepare(request, context: context).get()
-        let timeout = try callTimeout(context).get()
-        do {
-            let (response, instance) = try await service.execute(upstreamRequest, on: context.loop, timeout: timeout)
-            context.upstream = instance.authority
-            return passBack(response)
-        } catch {
-            context.upstream = error.authority
-            throw problem(error)
-        }
     }
 
     /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless

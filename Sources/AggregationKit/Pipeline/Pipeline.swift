@@ -52,19 +52,6 @@ public protocol Responder: Sendable {
     func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
 }
 
-/// A responder made from an async closure: it runs in a task on the request's loop. For built-in
-/// endpoints and tests; a thrown `HTTPError` becomes the problem document.
-public struct AsyncResponder: Responder {
-    let body: @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse
-
-    public init(_ body: @escaping @Sendable (HTTPRequest, RequestContext) async throws -> HTTPResponse) { self.body = body }
-
-    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        let body = self.body
-        context.runTask(completion: completion) { try await body(request, context) }
-    }
-}
-
 /// A route's stages and responder, compiled once.
 public final class Pipeline: Sendable {
     public let stages: [any RequestStage]
@@ -75,7 +62,7 @@ public final class Pipeline: Sendable {
         self.responder = responder
     }
 
-    /// The stage names in order, then `responder` (for logs and tests).
+    /// The stage names in order (for logs and tests).
     public var stageNames: [String] { stages.map(\.name) }
 
     /// Runs `request` through the stages and the responder. Loop thread only; `completion` runs once, on
@@ -111,9 +98,7 @@ public final class Pipeline: Sendable {
                     var request = snapshot
                     if let answer = try await stages[suspended].processAsync(&request, context: context) { return answer }
                     // The rest runs on, synchronously, from inside the task (the task is on the loop).
-                    let continued = request
-                    let passedThrough = suspended + 1
-                    runStagesInTask(from: passedThrough, continued, context: context, completion: completion)
+                    runStages(from: suspended + 1, &request, context: context, completion: completion)
                     return nil
                 }
                 return
@@ -139,12 +124,6 @@ public final class Pipeline: Sendable {
 
     private func refuseUnread(_ context: RequestContext, _ completion: ResponseCompletion) {
         completion(Self.unreadBody.response(requestID: context.requestID), Self.unreadBody.logText)
-    }
-
-    /// `runStages` from inside a task: the stages before `first` already ran and see the response.
-    private func runStagesInTask(from first: Int, _ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        var request = request
-        runStages(from: first, &request, context: context, completion: completion)
     }
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
