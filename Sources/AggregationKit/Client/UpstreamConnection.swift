@@ -25,13 +25,11 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     /// The loop iteration in which the connection last went back to the pool (see `UpstreamPool.lease`).
     var idleSince: UInt64 = 0
     private var deadline: UInt64 = 0
-    private var outgoing: [UInt8] = []
-    private var outgoingOffset = 0
+    private var output = SocketOutput()
     private var incoming: [UInt8] = []
     private var parser: HTTPResponseParser
     /// The request in progress (an object rather than a closure: no allocation per request).
     private var exchange: (any UpstreamExchange)?
-    private var wantsWrite = false
 
     init(id: Int, pool: UpstreamPool, loop: EventLoop) throws {
         self.id = id
@@ -66,9 +64,8 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         self.exchange = exchange
         parser = HTTPResponseParser(limits: origin.limits, requestWasHead: request.method == "HEAD")
         incoming.removeAll(keepingCapacity: true)
-        outgoing.removeAll(keepingCapacity: true)
-        request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &outgoing)
-        outgoingOffset = 0
+        output.reset()
+        request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &output.bytes)
         deadline = loop.now + timeout
         // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
         loop.flushAfterEvents(self)
@@ -76,7 +73,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
 
     func flushDeferred() {
         // Not when the exchange already ended (failed, cancelled, or an answer that came unasked).
-        guard phase == .busy, outgoingOffset < outgoing.count else { return }
+        guard phase == .busy, !output.isDrained else { return }
         flush()
     }
 
@@ -107,23 +104,9 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     }
 
     private func flush() {
-        while outgoingOffset < outgoing.count {
-            let n: Int?
-            do {
-                n = try outgoing.withUnsafeBytes { raw in try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset) }
-            } catch {
-                fail(UpstreamError(.connectionClosed, "write to \(origin.authority) failed: \(error)"))
-                return
-            }
-            guard let n else {
-                if !wantsWrite { wantsWrite = true; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue) }
-                return
-            }
-            outgoingOffset += n
+        if let error = output.flush(fd, on: loop) {
+            fail(UpstreamError(.connectionClosed, "write to \(origin.authority) failed: \(error)"))
         }
-        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
-        outgoingOffset = 0
-        if wantsWrite { wantsWrite = false; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue) }
     }
 
     private func readAvailable() {
@@ -178,7 +161,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
                 fail(upstreamError(e))
             case .response(let r, let consumed, let keepAlive):
                 finish(r, reusable: Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
-                                                  leftoverBytes: incoming.count - consumed, requestFullySent: outgoingOffset >= outgoing.count,
+                                                  leftoverBytes: incoming.count - consumed, requestFullySent: output.isDrained,
                                                   reuseConnections: origin.reuseConnections))
             }
         }
@@ -256,7 +239,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         releaseBudget()
         phase = .closed
         loop.deregisterAndClose(fd, self)
-        outgoing = []
+        output.release()
         incoming = []
     }
 

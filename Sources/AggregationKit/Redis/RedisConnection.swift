@@ -22,9 +22,7 @@ final class RedisConnection: EventLoopHandler {
     private var handshake: RedisHandshake
     private var parser: RedisReplyParser
     private var incoming: [UInt8] = []
-    private var outgoing: [UInt8] = []
-    private var outgoingOffset = 0
-    private var wantsWrite = false
+    private var output = SocketOutput()
     private var flushScheduled = false
 
     init(id: Int, pool: RedisPool, loop: EventLoop) throws {
@@ -54,8 +52,8 @@ final class RedisConnection: EventLoopHandler {
     /// Queues a command's bytes; they go out with the others of this loop turn, in one write.
     func write(_ bytes: [UInt8]) {
         precondition(phase == .ready)
-        outgoing.append(contentsOf: bytes)
-        guard !flushScheduled && !wantsWrite else { return }
+        output.bytes.append(contentsOf: bytes)
+        guard !flushScheduled && !output.wantsWrite else { return }
         flushScheduled = true
         loop.schedule(at: loop.now) { [weak self] in
             guard let self else { return }
@@ -90,7 +88,7 @@ final class RedisConnection: EventLoopHandler {
     private func perform(_ next: RedisHandshake.Next) {
         switch next {
         case .send(let arguments):
-            outgoing.append(contentsOf: RedisCommand(arguments).bytes)
+            output.bytes.append(contentsOf: RedisCommand(arguments).bytes)
             flush()
         case .ready(let version):
             protocolVersion = version
@@ -102,23 +100,9 @@ final class RedisConnection: EventLoopHandler {
     }
 
     private func flush() {
-        while outgoingOffset < outgoing.count {
-            let n: Int?
-            do {
-                n = try outgoing.withUnsafeBytes { raw in try Syscall.send(fd, raw.baseAddress! + outgoingOffset, raw.count - outgoingOffset) }
-            } catch {
-                lost(RedisError(.connectionClosed, "writing to Redis at \(pool.address) failed: \(error)"))
-                return
-            }
-            guard let n else {
-                if !wantsWrite { wantsWrite = true; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLOUT.rawValue) }
-                return
-            }
-            outgoingOffset += n
+        if let error = output.flush(fd, on: loop) {
+            lost(RedisError(.connectionClosed, "writing to Redis at \(pool.address) failed: \(error)"))
         }
-        outgoing.removeAll(keepingCapacity: outgoing.capacity <= 65536)
-        outgoingOffset = 0
-        if wantsWrite { wantsWrite = false; loop.modify(fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue) }
     }
 
     private func readAvailable() {
@@ -196,7 +180,7 @@ final class RedisConnection: EventLoopHandler {
         guard phase != .closed else { return }
         phase = .closed
         loop.deregisterAndClose(fd, self)
-        outgoing = []
+        output.release()
         incoming = []
     }
 
