@@ -20,21 +20,8 @@ private final class EarlyAnswerUpstream: @unchecked Sendable {
     private let state = Mutex<(accepted: Int, heads: [String])>((0, []))
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-        // Inherited by accepted sockets: the gateway cannot push the whole body into our buffers.
-        var small: Int32 = 4096
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, 4)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard bound == 0, listen(fd, 16) == 0 else { close(fd); throw TestError("cannot listen") }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        // SO_RCVBUF is inherited by accepted sockets: the gateway cannot push the whole body into our buffers.
+        (listener, port) = try loopbackListener(backlog: 16, receiveBuffer: 4096)
         Thread { [self] in
             while !stopped.load(ordering: .acquiring) {
                 let c = accept(listener, nil, nil)
