@@ -83,6 +83,19 @@ final class MetricFamilyCore: Sendable {
     func renderHeader(into out: inout String) {
         PrometheusText.appendHeader(name: name, help: help, type: type.rawValue, to: &out)
     }
+
+    /// The header, then one line per series with the sum of its first cell over the shards, written by
+    /// `value` (counters and gauges differ only there).
+    func renderSingleValueSeries(into out: inout String, _ value: (UInt64) -> String) {
+        renderHeader(into: &out)
+        for (labels, cells) in sortedSeries() {
+            out += name
+            PrometheusText.appendLabels(names: labelNames, values: labels, to: &out)
+            out += " "
+            out += value(cells.sum(cell: 0))
+            out += "\n"
+        }
+    }
 }
 
 /// A counter family: `series(labelValues)` once at start, `increment(shard:)` per event.
@@ -99,14 +112,7 @@ public final class CounterFamily: ExposedFamily {
     }
 
     func render(into out: inout String) {
-        core.renderHeader(into: &out)
-        for (labels, cells) in core.sortedSeries() {
-            out += core.name
-            PrometheusText.appendLabels(names: core.labelNames, values: labels, to: &out)
-            out += " "
-            out += PrometheusText.format(cells.sum(cell: 0))
-            out += "\n"
-        }
+        core.renderSingleValueSeries(into: &out) { PrometheusText.format($0) }
     }
 }
 
@@ -123,14 +129,7 @@ public final class GaugeFamily: ExposedFamily {
     }
 
     func render(into out: inout String) {
-        core.renderHeader(into: &out)
-        for (labels, cells) in core.sortedSeries() {
-            out += core.name
-            PrometheusText.appendLabels(names: core.labelNames, values: labels, to: &out)
-            out += " "
-            out += PrometheusText.format(Int64(bitPattern: cells.sum(cell: 0)))
-            out += "\n"
-        }
+        core.renderSingleValueSeries(into: &out) { PrometheusText.format(Int64(bitPattern: $0)) }
     }
 }
 
