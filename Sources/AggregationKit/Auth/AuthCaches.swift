@@ -35,7 +35,12 @@ public final class AuthCaches: Sendable {
         }
     }
 
-    public init() {}
+    /// Where the auth stages of this gateway report refusals.
+    public let events: SecurityEvents
+
+    public init(events: SecurityEvents = .unmetered) {
+        self.events = events
+    }
 
     /// The per-loop caches of `provider` (made on first request). Called at compile time.
     func slots(for provider: JWTProvider) -> LoopSlots<Shard> {

@@ -83,7 +83,7 @@ public final class Gateway: Sendable {
         var hasBodyLimits = false
         // One set of verified-token caches for the whole gateway: a token verified on one route is a
         // cache hit on every other route of the same provider (on the same loop).
-        let authCaches = AuthCaches()
+        let authCaches = AuthCaches(events: SecurityEvents(metrics: metrics?.registry))
         // Every route's policy and the defaults': the identity headers any of them sets are removed on all
         // the others (the defaults' too: turning `auth` off on a route does not make its headers the client's).
         let policies = [configuration.defaultPolicy] + configuration.routes.map { configuration.policy(of: $0) }

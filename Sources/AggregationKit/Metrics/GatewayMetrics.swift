@@ -23,6 +23,7 @@ import Synchronization
 /// | `bff_composite_partial_responses_total` | counter | endpoint |
 /// | `bff_contract_violations_total` | counter | endpoint |
 /// | `bff_log_lines_dropped_total` | counter | |
+/// | `bff_security_events_total` | counter | event (registered by `SecurityEvents`) |
 /// | `bff_metrics_series_dropped_total` | counter | family |
 /// | `process_*` | | see `ProcessMetrics` |
 public final class GatewayMetrics: Sendable {

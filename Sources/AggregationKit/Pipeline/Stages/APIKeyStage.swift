@@ -17,9 +17,11 @@ public struct APIKeyStage: RequestStage {
 
     let policy: APIKeyPolicy
     let slots: LoopSlots<AuthCaches.KeyShard>
+    let events: SecurityEvents
 
     public init(policy: APIKeyPolicy, caches: AuthCaches = AuthCaches()) {
         self.policy = policy
+        events = caches.events
         slots = caches.keySlots(for: policy.store)
     }
 
@@ -57,14 +59,14 @@ public struct APIKeyStage: RequestStage {
         return .proceed
     }
 
-    /// Logs the refusal as a security event (never the key; the key id once it is known) and answers it.
+    /// Logs and counts the refusal as a security event (never the key; the key id once it is known) and
+    /// answers it. Presented but refused keys feed the per-client burst detector.
     private func deny(_ error: HTTPError, code: String, _ context: RequestContext, keyID: String? = nil) -> StageDecision {
-        let logger = context.loop.logger
-        if logger.isEnabled(.notice) {
-            logger.with(requestID: context.requestID).notice(error.status == 403 ? "authorization denied" : "authentication failed", [
-                .string("event", error.status == 403 ? "auth.forbidden" : "auth.unauthenticated"), .string("code", code),
-                .string("key_id", keyID), .string("route", context.route), .string("client", context.clientAddress),
-            ])
+        if error.status == 403 {
+            events.record(.forbidden, "authorization denied", context: context, [.string("code", code), .string("key_id", keyID)])
+        } else {
+            events.record(.unauthenticated, "authentication failed", context: context, invalidCredential: code != "api_key_missing",
+                          [.string("code", code), .string("key_id", keyID)])
         }
         return .fail(error)
     }

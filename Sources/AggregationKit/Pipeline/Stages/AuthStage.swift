@@ -21,9 +21,11 @@ public struct AuthStage: RequestStage {
     /// Lower-cased names removed from the request: the claim headers, and `authorization` unless the
     /// token is forwarded.
     let removedNames: [String]
+    let events: SecurityEvents
 
     public init(policy: AuthPolicy, caches: AuthCaches = AuthCaches()) {
         self.policy = policy
+        events = caches.events
         self.caches = caches.slots(for: policy.provider)
         var removed = policy.claimsToHeaders.map { $0.header.lowercased() }
         if !policy.forwardToken { removed.append("authorization") }
@@ -101,14 +103,15 @@ public struct AuthStage: RequestStage {
         return false
     }
 
-    /// Logs the refusal as a security event and answers it.
+    /// Logs and counts the refusal as a security event (never the token) and answers it. Refused tokens
+    /// (not missing ones) feed the per-client burst detector.
     private func deny(_ error: HTTPError, code: String, _ context: RequestContext) -> StageDecision {
-        let logger = context.loop.logger
-        if logger.isEnabled(.notice) {
-            logger.with(requestID: context.requestID).notice(error.status == 403 ? "authorization denied" : "authentication failed", [
-                .string("event", error.status == 403 ? "auth.forbidden" : "auth.unauthenticated"), .string("code", code),
-                .string("provider", policy.provider.name), .string("route", context.route), .string("client", context.clientAddress),
-            ])
+        if error.status == 403 {
+            events.record(.forbidden, "authorization denied", context: context,
+                          [.string("code", code), .string("provider", policy.provider.name), .string("principal", context.identity.principal)])
+        } else {
+            events.record(.unauthenticated, "authentication failed", context: context, invalidCredential: code != "token_missing",
+                          [.string("code", code), .string("provider", policy.provider.name)])
         }
         return .fail(error)
     }

@@ -1,0 +1,97 @@
+import XCTest
+import Foundation
+@testable import AggregationKit
+
+/// Security events: the burst detector as a pure type (time by hand, its bound hit), and the counters a
+/// scrape shows after known refusals over real sockets.
+final class SecurityEventsTests: XCTestCase {
+    // MARK: InvalidCredentialBursts
+
+    func testBurstIsReportedOncePerWindowAtTheThreshold() {
+        let bursts = InvalidCredentialBursts(threshold: 3, windowSeconds: 60)
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 100))
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 101))
+        XCTAssertEqual(bursts.record(client: "10.0.0.1", now: 102), 3, "the third within the window crosses")
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 103), "reported once per window, not per failure")
+        XCTAssertNil(bursts.record(client: "10.0.0.2", now: 103), "another client has its own count")
+        // The window started at 100: at 159 it still runs, at 160 a new one starts.
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 159))
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 160))
+        XCTAssertNil(bursts.record(client: "10.0.0.1", now: 161))
+        XCTAssertEqual(bursts.record(client: "10.0.0.1", now: 162), 3, "a new window, a new report")
+    }
+
+    func testThresholdOfOneReportsTheFirst() {
+        let bursts = InvalidCredentialBursts(threshold: 1, windowSeconds: 10)
+        XCTAssertEqual(bursts.record(client: "a", now: 0), 1)
+        XCTAssertNil(bursts.record(client: "a", now: 1))
+    }
+
+    func testTableIsBoundedAndKeepsLiveWindows() {
+        let bursts = InvalidCredentialBursts(threshold: 2, windowSeconds: 60, maximumClients: 100)
+        for i in 0..<100 { XCTAssertNil(bursts.record(client: "c\(i)", now: 0)) }
+        XCTAssertEqual(bursts.trackedClients, 100)
+        // Full of live windows: a newcomer is not tracked, and nobody is evicted.
+        XCTAssertNil(bursts.record(client: "spray-1", now: 10))
+        XCTAssertEqual(bursts.trackedClients, 100)
+        XCTAssertEqual(bursts.untracked, 1)
+        XCTAssertEqual(bursts.record(client: "c7", now: 11), 2, "a tracked client still crosses")
+        // Once the windows have finished they are swept and newcomers tracked again.
+        XCTAssertNil(bursts.record(client: "late", now: 60))
+        XCTAssertEqual(bursts.trackedClients, 1)
+        XCTAssertEqual(bursts.record(client: "late", now: 61), 2)
+    }
+
+    // MARK: Over the wire
+
+    func testRefusalsAreCountedByEventAndBurstsDetected() throws {
+        let mint = try TokenMint()
+        let stub = try StubDownstream(["/x": .init(body: #"{"ok":true}"#)])
+        defer { stub.stop() }
+        let gw = try TestGateway("""
+        {
+          "listen": {"host": "127.0.0.1", "port": 0},
+          "services": {"s": {"instances": ["127.0.0.1:\(stub.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
+          "auth": {"jwt": {"providers": {"main": {"keys": [{"jwk": \(mint.publicJWK)}], "issuers": ["\(TokenMint.issuer)"],
+                                                  "audiences": ["\(TokenMint.audience)"]}}}},
+          "routes": [
+            {"name": "open", "path": "/x", "proxy": {"service": "s"}, "policy": {"auth": {"provider": "main"}}},
+            {"name": "admin", "path": "/admin", "proxy": {"service": "s", "path": "/x"},
+             "policy": {"auth": {"require": {"scopes": ["admin"]}}}}
+          ]
+        }
+        """)
+        defer {
+            gw.gateway.adminServer?.shutdown()
+            gw.stop()
+        }
+        let adminPort = try XCTUnwrap(gw.gateway.adminServer).start()
+        let now = Int64(Date().timeIntervalSince1970)
+        let good = try mint.token(claims: TokenMint.claims(sub: "u1", exp: now + 300))
+        let expired = try mint.token(claims: TokenMint.claims(sub: "u1", exp: now - 3600))
+
+        func get(_ path: String, _ token: String?) throws -> Int {
+            let c = try RawClient(port: gw.port)
+            c.send("GET \(path) HTTP/1.1\r\nHost: t\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
+            return try XCTUnwrap(c.readResponse()).status
+        }
+        XCTAssertEqual(try get("/x", good), 200)
+        XCTAssertEqual(try get("/x", nil), 401)
+        XCTAssertEqual(try get("/admin", good), 403)
+        // 20 refused tokens from one address (the default threshold): one burst.
+        for _ in 0..<20 { XCTAssertEqual(try get("/x", expired), 401) }
+        XCTAssertEqual(try get("/x", "not.a.token"), 401)
+
+        let c = try RawClient(port: adminPort)
+        c.send("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+        let text = String(decoding: try XCTUnwrap(c.readResponse()).body, as: UTF8.self)
+        func value(_ event: String) -> String? {
+            text.split(separator: "\n").first { $0.hasPrefix("bff_security_events_total{event=\"\(event)\"}") }
+                .map { String($0.split(separator: " ").last!) }
+        }
+        XCTAssertEqual(value("auth.unauthenticated"), "22", text)
+        XCTAssertEqual(value("auth.forbidden"), "1")
+        XCTAssertEqual(value("auth.invalid_token_burst"), "1", "one burst: the missing token does not count, the 21st refusal is past the threshold")
+        XCTAssertEqual(value("auth.login_failed"), "0", "every event has a series from the start")
+    }
+}
