@@ -36,6 +36,25 @@ final class ExecutableTests: XCTestCase {
         XCTAssertTrue(r.err.contains("$.admin.port"), r.err)
     }
 
+    /// `speed` signs and verifies a token with every algorithm it lists (a wrong signer or verifier
+    /// fails the first, unmeasured verification: exit 1) and refuses bad arguments with 2.
+    func testSpeedVerifiesEveryAlgorithmAndRefusesBadArguments() throws {
+        let all = ["HS256", "HS384", "HS512", "RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA"]
+        let r = try run("BFFWeb", ["speed", "--seconds", "0.1"] + all)
+        XCTAssertEqual(r.status, 0, r.err)
+        let lines = r.out.split(separator: "\n")
+        XCTAssertEqual(lines.map { String($0.split(separator: " ")[0]) }, all)
+        for line in lines {
+            let fields = line.split(separator: " ")
+            XCTAssertEqual(fields.count, 5, String(line))
+            XCTAssertGreaterThan(Int(fields[2]) ?? 0, 0, String(line))
+            XCTAssertGreaterThan(Int(fields[4]) ?? 0, 0, String(line))
+        }
+        XCTAssertEqual(try run("BFFWeb", ["speed", "none"]).status, 2)
+        XCTAssertEqual(try run("BFFWeb", ["speed", "--seconds", "0"]).status, 2)
+        XCTAssertEqual(try run("BFFWeb", ["speed", "--seconds"]).status, 2)
+    }
+
     func testCheckReportsProblemsWithExitCode2() throws {
         let dir = try tempConfig("{\"services\": {}, \"routes\": [{\"name\": \"r\", \"path\": \"/x\", \"proxy\": {\"service\": \"nope\"}}]}")
         let r = try run("BFFWeb", ["check", "--config", dir.path])

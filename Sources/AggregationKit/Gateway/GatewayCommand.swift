@@ -43,6 +43,7 @@ public enum GatewayCommand {
 
         Usage: \(p.executable) [serve|check|contract-test] [options]
                \(p.executable) keys create|list|revoke|rotate ...   (partner API keys; keys --help)
+               \(p.executable) speed [--seconds S] [ALG ...]        (JWT verifications per second on one thread)
 
         Commands:
           serve            Run the gateway (default).
@@ -129,6 +130,7 @@ public enum GatewayCommand {
     /// Runs the command line and exits: 0 success, 1 runtime failure, 2 usage or configuration error.
     public static func main(profile: ClientProfile, arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
         if arguments.first == "keys" { APIKeyCommand.main(Array(arguments.dropFirst()), profile: profile) }
+        if arguments.first == "speed" { SpeedCommand.main(Array(arguments.dropFirst()), profile: profile) }
         let options: Options
         switch parse(arguments, profile: profile) {
         case .success(let o): options = o
