@@ -71,9 +71,9 @@ enum RedisSessionReply {
         return record
     }
 
-    /// A status word (`rotated`, `invalid`, …) as the first element of an array reply.
+    /// A status word (`rotated`, `invalid`, …) as the first element of an array reply, and the rest (a record).
     static func status(_ value: RedisValue, _ operation: String) throws(SessionStoreError) -> (String, [RedisValue]) {
-        guard case .array(let elements) = value, elements.count >= 1, elements.count <= 9,
+        guard case .array(let elements) = value, elements.count >= 1, elements.count <= 2,
               case .bulkString(let word) = elements[0], word.count <= 16 else {
             throw .malformed(operation, "a \(value.typeName) instead of a status array")
         }
@@ -86,15 +86,15 @@ enum RedisSessionReply {
         switch (word, rest.count) {
         case ("invalid", 0):
             return .invalid
-        case ("rotated", 8):
-            let record = try record(.array(rest), operation)
+        case ("rotated", 1):
+            let record = try record(rest[0], operation)
             // The script has just set `refreshed` to `now`, and never rotates an expired family.
             guard record.lastRefreshedAt == now, !record.isExpired(now: now) else {
                 throw .malformed(operation, "a rotation that contradicts the request")
             }
             return .rotated(record)
-        case ("reused", 8):
-            return .reused(try record(.array(rest), operation))
+        case ("reused", 1):
+            return .reused(try record(rest[0], operation))
         default:
             throw .malformed(operation, "an unknown status or field count")
         }
@@ -105,7 +105,7 @@ enum RedisSessionReply {
         let (word, rest) = try status(value, operation)
         switch (word, rest.count) {
         case ("none", 0): return nil
-        case ("revoked", 8): return try record(.array(rest), operation)
+        case ("revoked", 1): return try record(rest[0], operation)
         default: throw .malformed(operation, "an unknown status or field count")
         }
     }
