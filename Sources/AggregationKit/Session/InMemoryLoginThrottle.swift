@@ -80,6 +80,9 @@ public final class InMemoryLoginThrottle: LoginThrottle {
     /// Keys held (accounts and addresses), for tests and gauges.
     public var count: Int { state.withLock { $0.slots.count } }
 
+    /// Records in the LRU queue (live and stale), for the test of its bound.
+    var queueLength: Int { state.withLock { $0.queue.count - $0.head } }
+
     public func retryAfter(account: String, client: String, now: Int64) -> Int64? {
         let accountKey = LoginThrottleKey.account(account)
         let clientKey = LoginThrottleKey.client(client)
