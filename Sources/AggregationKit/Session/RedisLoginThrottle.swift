@@ -111,7 +111,7 @@ public final class RedisLoginThrottle: LoginThrottle {
     /// An array of exactly `count` integers, each in 0...2^50 except that -1 is allowed (no lock).
     static func integers(_ value: RedisValue, count: Int, _ operation: String) throws(SessionStoreError) -> [Int64] {
         guard case .array(let elements) = value, elements.count == count else {
-            throw .malformed(operation, "a \(value.typeName) instead of \(count) integers")
+            throw .malformed(operation, "\(value.typeName) instead of \(count) integers")
         }
         var out: [Int64] = []
         out.reserveCapacity(count)

@@ -75,7 +75,7 @@ enum RedisSessionReply {
     static func status(_ value: RedisValue, _ operation: String) throws(SessionStoreError) -> (String, [RedisValue]) {
         guard case .array(let elements) = value, elements.count >= 1, elements.count <= 2,
               case .bulkString(let word) = elements[0], word.count <= 16 else {
-            throw .malformed(operation, "a \(value.typeName) instead of a status array")
+            throw .malformed(operation, "\(value.typeName) instead of a status array")
         }
         return (String(decoding: word, as: UTF8.self), Array(elements.dropFirst()))
     }
@@ -115,14 +115,14 @@ enum RedisSessionReply {
         switch value {
         case .integer(0): return false
         case .integer(1): return true
-        default: throw .malformed(operation, "a \(value.typeName) instead of 0 or 1")
+        default: throw .malformed(operation, "\(value.typeName) instead of 0 or 1")
         }
     }
 
     static func sessions(_ value: RedisValue, subject: String, now: Int64, most: Int) throws(SessionStoreError) -> [SessionRecord] {
         let operation = "sessions"
         guard case .array(let elements) = value, elements.count <= most else {
-            throw .malformed(operation, "a \(value.typeName) instead of at most \(most) sessions")
+            throw .malformed(operation, "\(value.typeName) instead of at most \(most) sessions")
         }
         var records: [SessionRecord] = []
         records.reserveCapacity(elements.count)
