@@ -1,37 +1,62 @@
 import Synchronization
 
-/// The embedded default session store: one process, one lock, bounded.
+/// The embedded default session store: one process, one lock, bounded, every operation O(1) apart from
+/// small per-subject and per-family lists (at most `maximumSessionsPerSubject` and
+/// `spentTokensPerFamily` long).
 ///
-/// Bounds: `maximumSessions` families in total (at the bound, expired families are swept, then the
-/// create fails `full`); `maximumSessionsPerSubject` per user (the oldest is revoked); each family
-/// remembers its last `spentTokensPerFamily` spent tokens for reuse detection (an older spent token is
-/// simply unknown: `invalid`, not `reused`).
+/// Bounds (`SessionStoreLimits`): `maximumSessions` families in total (at the bound, expired families
+/// are swept — a full scan, at most once per second of the caller's clock — then the create fails
+/// `full`); `maximumSessionsPerSubject` per user (expired ones are dropped first, then the oldest is
+/// revoked); each family remembers its last `spentTokensPerFamily` spent tokens for reuse detection.
+/// The token map therefore holds at most `maximumSessions · (1 + spentTokensPerFamily)` entries.
+///
+/// Semantics are the protocol's, with the boundaries of `SessionRecord.isExpired`/`isIdle`; the Redis
+/// store passes the same conformance tests (`SessionStoreConformance`).
 public final class InMemorySessionStore: SessionStore {
-    public struct Limits: Sendable {
-        public var maximumSessions = 100_000
-        public var maximumSessionsPerSubject = 10
-        public var spentTokensPerFamily = 64
-        public init() {}
+    public typealias Limits = SessionStoreLimits
+
+    /// A refresh-token digest as four words: a 32-byte dictionary key without a heap-allocated string.
+    private struct TokenKey: Hashable {
+        let a, b, c, d: UInt64
+
+        init(_ hash: RefreshTokenHash) {
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            var index = 0
+            for byte in hash.hex.utf8 {
+                // `RefreshTokenHash` holds 64 lower-case hex digits.
+                let nibble = UInt64(byte <= 0x39 ? byte &- 0x30 : byte &- 0x61 &+ 10)
+                switch index >> 4 {
+                case 0: words.0 = words.0 << 4 | nibble
+                case 1: words.1 = words.1 << 4 | nibble
+                case 2: words.2 = words.2 << 4 | nibble
+                default: words.3 = words.3 << 4 | nibble
+                }
+                index += 1
+            }
+            (a, b, c, d) = words
+        }
     }
 
     private struct Family {
         var record: SessionRecord
-        var current: RefreshTokenHash
-        /// Oldest first.
-        var spent: [RefreshTokenHash]
+        var current: TokenKey
+        /// Oldest first, at most `spentTokensPerFamily`.
+        var spent: [TokenKey]
     }
 
     private struct State {
         var families: [String: Family] = [:]
         /// Token digest → family id, for current and remembered spent tokens.
-        var tokens: [RefreshTokenHash: String] = [:]
+        var tokens: [TokenKey: String] = [:]
         /// Subject → family ids, oldest first.
         var bySubject: [String: [String]] = [:]
+        /// The caller's second of the last full sweep (at the total bound): at most one per second.
+        var lastSweep: Int64?
 
         mutating func remove(_ id: String) -> SessionRecord? {
             guard let family = families.removeValue(forKey: id) else { return nil }
-            tokens[family.current] = nil
-            for hash in family.spent { tokens[hash] = nil }
+            if tokens[family.current] == id { tokens[family.current] = nil }
+            for key in family.spent where tokens[key] == id { tokens[key] = nil }
             if var ids = bySubject[family.record.subject] {
                 ids.removeAll { $0 == id }
                 bySubject[family.record.subject] = ids.isEmpty ? nil : ids
@@ -39,14 +64,10 @@ public final class InMemorySessionStore: SessionStore {
             return family.record
         }
 
-        func isLive(_ family: Family, now: Int64, idleSeconds: Int64?) -> Bool {
-            if now >= family.record.expiresAt { return false }
-            if let idleSeconds, now - family.record.lastRefreshedAt > idleSeconds { return false }
-            return true
-        }
-
         mutating func sweep(now: Int64) {
-            for (id, family) in families where now >= family.record.expiresAt { _ = remove(id) }
+            guard lastSweep != now else { return }
+            lastSweep = now
+            for (id, family) in families where family.record.isExpired(now: now) { _ = remove(id) }
         }
     }
 
@@ -54,60 +75,81 @@ public final class InMemorySessionStore: SessionStore {
     private let state = Mutex(State())
 
     public init(limits: Limits = Limits()) {
+        precondition(limits.isValid, "InMemorySessionStore: limits out of range")
         self.limits = limits
     }
 
     /// Number of sessions held (live or not yet swept), for tests and gauges.
     public var count: Int { state.withLock { $0.families.count } }
 
+    /// Number of token digests held (current and remembered spent ones), for tests and gauges.
+    public var tokenCount: Int { state.withLock { $0.tokens.count } }
+
     public func create(_ session: SessionRecord, token: RefreshTokenHash, now: Int64) throws(SessionStoreError) {
         let limits = self.limits
-        let result: Bool = state.withLock { state in
-            if state.families.count >= limits.maximumSessions { state.sweep(now: now) }
-            var ids = state.bySubject[session.subject] ?? []
-            while ids.count >= limits.maximumSessionsPerSubject, let oldest = ids.first {
-                _ = state.remove(oldest)
-                ids = state.bySubject[session.subject] ?? []
+        let key = TokenKey(token)
+        let created: Bool = state.withLock { state in
+            // Ids are random 128-bit values; a repeated one replaces its session rather than linking two.
+            _ = state.remove(session.id)
+            // The subject's expired sessions go first, so a dead one never costs the user a live one.
+            for id in state.bySubject[session.subject] ?? [] where state.families[id]?.record.isExpired(now: now) ?? true {
+                _ = state.remove(id)
             }
+            while let ids = state.bySubject[session.subject], ids.count >= limits.maximumSessionsPerSubject {
+                _ = state.remove(ids[0])
+            }
+            if state.families.count >= limits.maximumSessions { state.sweep(now: now) }
             guard state.families.count < limits.maximumSessions else { return false }
-            state.families[session.id] = Family(record: session, current: token, spent: [])
-            state.tokens[token] = session.id
+            state.families[session.id] = Family(record: session, current: key, spent: [])
+            state.tokens[key] = session.id
             state.bySubject[session.subject, default: []].append(session.id)
             return true
         }
-        guard result else { throw SessionStoreError(.full, "the in-memory session store holds \(limits.maximumSessions) sessions") }
+        guard created else { throw SessionStoreError(.full, "the in-memory session store holds \(limits.maximumSessions) sessions") }
     }
 
     public func rotate(_ presented: RefreshTokenHash, to next: RefreshTokenHash, now: Int64, idleSeconds: Int64) -> RotationResult {
-        let keep = limits.spentTokensPerFamily
+        let limits = self.limits
+        let presentedKey = TokenKey(presented)
+        let nextKey = TokenKey(next)
         return state.withLock { state in
-            guard let id = state.tokens[presented], var family = state.families[id] else { return .invalid }
-            guard family.current == presented else {
-                // A spent token: whoever holds it is not the family's rightful owner, or the owner was robbed.
-                let record = state.remove(id)!
-                return .reused(record)
-            }
-            guard state.isLive(family, now: now, idleSeconds: idleSeconds) else {
+            guard let id = state.tokens[presentedKey], var family = state.families[id] else { return .invalid }
+            if family.record.isExpired(now: now) {
                 _ = state.remove(id)
                 return .invalid
             }
-            family.spent.append(presented)
-            if family.spent.count > keep {
-                let dropped = family.spent.removeFirst()
-                state.tokens[dropped] = nil
+            guard family.current == presentedKey else {
+                // A spent token: either its rightful owner was robbed, or the one presenting it is the thief.
+                if limits.reuseGraceSeconds > 0, family.spent.last == presentedKey,
+                   now - family.record.lastRefreshedAt < limits.reuseGraceSeconds {
+                    return .invalid
+                }
+                _ = state.remove(id)
+                return .reused(family.record)
             }
-            family.current = next
+            if family.record.isIdle(now: now, idleSeconds: idleSeconds) {
+                _ = state.remove(id)
+                return .invalid
+            }
+            // `next` must be fresh; one the store already knows would link two families (a caller bug).
+            guard state.tokens[nextKey] == nil else { return .invalid }
+            family.spent.append(presentedKey)
+            if family.spent.count > limits.spentTokensPerFamily {
+                state.tokens[family.spent.removeFirst()] = nil
+            }
+            family.current = nextKey
             family.record.lastRefreshedAt = now
-            state.tokens[next] = id
+            state.tokens[nextKey] = id
             state.families[id] = family
             return .rotated(family.record)
         }
     }
 
     public func revoke(token: RefreshTokenHash, now: Int64) -> SessionRecord? {
-        state.withLock { state in
-            guard let id = state.tokens[token] else { return nil }
-            return state.remove(id)
+        let key = TokenKey(token)
+        return state.withLock { state in
+            guard let id = state.tokens[key], let record = state.remove(id) else { return nil }
+            return record.isExpired(now: now) ? nil : record
         }
     }
 
@@ -115,23 +157,23 @@ public final class InMemorySessionStore: SessionStore {
         state.withLock { state in
             guard let family = state.families[sessionID], family.record.subject == subject else { return false }
             _ = state.remove(sessionID)
-            return true
+            return !family.record.isExpired(now: now)
         }
     }
 
     public func sessions(subject: String, now: Int64) -> [SessionRecord] {
         state.withLock { state in
             (state.bySubject[subject] ?? []).reversed().compactMap { id in
-                guard let family = state.families[id], state.isLive(family, now: now, idleSeconds: nil) else { return nil }
-                return family.record
+                guard let record = state.families[id]?.record, !record.isExpired(now: now) else { return nil }
+                return record
             }
         }
     }
 
     public func isLive(sessionID: String, now: Int64) -> Bool {
         state.withLock { state in
-            guard let family = state.families[sessionID] else { return false }
-            return state.isLive(family, now: now, idleSeconds: nil)
+            guard let record = state.families[sessionID]?.record else { return false }
+            return !record.isExpired(now: now)
         }
     }
 }
