@@ -100,10 +100,12 @@ public final class Gateway: Sendable {
             }
             sessions = SessionService(configuration: settings, identity: identity)
         }
-        func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
+        // `builtIn`: a session endpoint, which reads the session cookies itself (and forwards nothing).
+        func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder, builtIn: Bool = false) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
             let identityHeaders = IdentityHeadersStage.names(toRemoveFor: policy, among: policies)
-            let stages = common + PipelineCompiler.stages(for: policy, authCaches: authCaches, identityHeaders: identityHeaders, sessions: sessions)
+            let stages = common + PipelineCompiler.stages(for: policy, authCaches: authCaches, identityHeaders: identityHeaders,
+                                                          sessions: builtIn ? nil : sessions)
             return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: stages, responder: responder),
                                       metrics: metrics?.route(name))
         }
@@ -113,7 +115,7 @@ public final class Gateway: Sendable {
             for (entry, kind) in kinds {
                 // Bodies only where one is read (login, refresh and logout in bearer mode), and small.
                 let policy = RoutePolicy(maxBodyBytes: entry.method == "POST" ? sessions.configuration.maxLoginBodyBytes : 0)
-                try router.add(method: entry.method, template: entry.path, value: route(entry.name, policy, SessionEndpoint(kind, service: sessions)))
+                try router.add(method: entry.method, template: entry.path, value: route(entry.name, policy, SessionEndpoint(kind, service: sessions), builtIn: true))
             }
         }
         for r in configuration.routes {
