@@ -39,10 +39,10 @@ final class SessionIntegrationTests: XCTestCase {
         logWriter = try LogWriter.appending(toFile: logPath)
     }
 
-    func start(mode: String = "cookie", extra: String = "", store: (any SessionStore)? = nil) throws {
+    func start(mode: String = "cookie", extra: String = "", store: (any SessionStore)? = nil, threads: Int = 1) throws {
         var configuration = try GatewayConfiguration.parse(Array(config(mode: mode, extra: extra).utf8), file: "test.json")
         if let store { configuration.auth.sessions!.store = store }
-        gateway = try TestGateway(configuration: configuration, clock: clock,
+        gateway = try TestGateway(configuration: configuration, threads: threads, clock: clock,
                                   logging: LogStreams(application: Logger(threshold: .info, writer: logWriter), access: nil))
     }
 
@@ -331,6 +331,32 @@ final class SessionIntegrationTests: XCTestCase {
         let token = try gateway.gateway.configuration.auth.sessions!.issuer.issue(subject: "alice", roles: [], sessionID: "s1",
                                                                                   now: manualClockStartSeconds).token
         XCTAssertEqual(try send("GET", "/api/me", [("Cookie", "\(SessionCookies.access)=\(token)")]).status, 503)
+    }
+
+    /// Two loops, each with its own liveness cache: a session revoked through one loop is refused on
+    /// every loop once `revocationCheckMs` (1 s) has passed, and the store is asked at most once per
+    /// loop and interval while the session lives.
+    func testRevocationReachesEveryLoopWithinTheCheckInterval() throws {
+        try start(threads: 2)
+        let laptop = try browser(userAgent: "laptop")
+        let phone = try browser(userAgent: "phone")
+        // Warm both loops' caches (connections go to the loops in turn).
+        for _ in 0..<4 { XCTAssertEqual(try send("GET", "/api/me", [("Cookie", phone.header)]).status, 200) }
+        let phoneID = try XCTUnwrap(try send("GET", "/auth/sessions", [("Cookie", laptop.header)]).json?["sessions"]?.arrayValue?
+            .first { $0["userAgent"]?.stringValue == "phone" }?["id"]?.stringValue)
+        XCTAssertEqual(try post("/auth/sessions/\(phoneID)", laptop, method: "DELETE").status, 204)
+        clock.advance(by: 1_000_000_001)
+        for _ in 0..<4 { XCTAssertEqual(try send("GET", "/api/me", [("Cookie", phone.header)]).status, 401) }
+        for _ in 0..<4 { XCTAssertEqual(try send("GET", "/api/me", [("Cookie", laptop.header)]).status, 200) }
+    }
+
+    func testWithoutRevocationCheckTokensLiveUntilExp() throws {
+        try start(extra: #", "revocationCheckMs": 0"#)
+        let jar = try browser()
+        XCTAssertEqual(try post("/auth/logout", jar).status, 204)
+        XCTAssertEqual(try send("GET", "/api/me", [("Cookie", jar.header)]).status, 200, "documented trade-off: no store lookup, token valid until exp")
+        clock.advance(by: UInt64(300 + AccessTokenIssuer.leewaySeconds) * 1_000_000_000)
+        XCTAssertEqual(try send("GET", "/api/me", [("Cookie", jar.header)]).status, 401)
     }
 
     // MARK: Bearer mode (mobile)
