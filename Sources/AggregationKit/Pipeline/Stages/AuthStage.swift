@@ -54,7 +54,9 @@ public struct AuthStage: RequestStage {
         if cookieMode, let sessions {
             if !SessionCookies.isSafe(request.method),
                let refusal = SessionCookies.checkCSRF(request.headers, allowed: sessions.configuration.allowedOrigins) {
-                return deny(refusal, code: refusal.code, context)
+                SecurityEvents.log("auth.csrf_refused", .notice, "state-changing request refused", context: context,
+                                   [.string("code", refusal.code), .string("route", context.route)])
+                return .fail(refusal)
             }
             reading = SessionCookies.read(request.headers, name: SessionCookies.access)
         } else {

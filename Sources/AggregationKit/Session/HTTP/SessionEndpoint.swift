@@ -23,11 +23,10 @@ public struct SessionEndpoint: Responder {
 
     public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         if kind == .jwks {
-            var response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/jwk-set+json"),
-                                                                          ("Cache-Control", "public, max-age=300")]),
-                                        body: service.issuer.jwksDocument)
-            if request.method == "HEAD" { response.headers.add("Content-Length", String(response.body.count)); response.body = [] }
-            return completion(response, nil)
+            // HEAD: the server sends the head of this response without its body.
+            return completion(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/jwk-set+json"),
+                                                                             ("Cache-Control", "public, max-age=300")]),
+                                           body: service.issuer.jwksDocument), nil)
         }
         let kind = self.kind, service = self.service
         nonisolated(unsafe) let context = context
