@@ -149,6 +149,12 @@ final class SessionIntegrationTests: XCTestCase {
         XCTAssertEqual(verified.algorithm, .es256)
         XCTAssertEqual(try JSONParser.parse(verified.payload).objectValue?["sub"]?.stringValue, "alice")
         XCTAssertTrue(try logText().contains(#""event":"auth.ephemeral_signing_key""#))
+        let c = try RawClient(port: gateway.port)
+        c.send("HEAD /.well-known/jwks.json HTTP/1.1\r\nHost: gw\r\n\r\n")
+        let head = try XCTUnwrap(c.readResponse(head: true))
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.headers.values("Content-Length"), [String(r.body.count)])
+        XCTAssertTrue(head.body.isEmpty)
     }
 
     func testCSRFAndOriginChecks() throws {
@@ -205,6 +211,19 @@ final class SessionIntegrationTests: XCTestCase {
         XCTAssertTrue(line.contains(#""level":"warning""#), String(line))
         XCTAssertTrue(line.contains(#""subject":"alice""#) && line.contains(#""session":""#) && line.contains(#""client":"127.0.0.1"#), String(line))
         for token in [first.refresh!, jar.refresh!, first.access!, jar.access!] { XCTAssertFalse(log.contains(token), "no token in the log") }
+    }
+
+    /// Ten refreshes with one token, all sent before any answer is read, on two loops: exactly one
+    /// rotates; the others are reuse, which revokes the family (so the winner's new token is dead too).
+    func testConcurrentRefreshesHaveExactlyOneWinner() throws {
+        try start(threads: 2)
+        let jar = try browser()
+        let clients = try (0..<10).map { _ in try RawClient(port: gateway.port) }
+        let request = "POST /auth/refresh HTTP/1.1\r\nHost: gw\r\nCookie: \(jar.header)\r\nX-CSRF-Token: \(jar.csrf!)\r\nContent-Length: 0\r\n\r\n"
+        for c in clients { c.send(request) }
+        let statuses = clients.map { $0.readResponse()?.status ?? 0 }
+        XCTAssertEqual(statuses.filter { $0 == 200 }.count, 1, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 401 }.count, 9, "\(statuses)")
     }
 
     func testAccessTokenExpiresOnTheClockAndRefreshRenewsIt() throws {
