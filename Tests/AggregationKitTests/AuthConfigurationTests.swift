@@ -108,7 +108,7 @@ final class AuthConfigurationTests: XCTestCase {
 
     func testProviderErrors() {
         XCTAssertEqual(issues(#"{"auth": {"jwt": {"providers": {"p": {"keys": []}}}, "extra": 1}}"#), [
-            "$.auth.extra: unknown key (allowed: jwt, roles, rolesClaim, apiKeys)",
+            "$.auth.extra: unknown key (allowed: jwt, roles, rolesClaim, apiKeys, sessions)",
             "$.auth.jwt.providers.p.keys: at least one key source is required",
             "$.auth.jwt.providers.p.issuers: required: the exact iss values this provider's tokens carry",
         ])

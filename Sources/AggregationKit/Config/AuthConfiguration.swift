@@ -25,6 +25,8 @@ public struct AuthConfiguration: Sendable {
     public var roles = RoleTable()
     /// `auth.apiKeys`: the partner API key store, when configured.
     public var apiKeys: APIKeyFileStore?
+    /// `auth.sessions`: the gateway's own logins and access tokens (its provider is in `providers`, named `session`).
+    public var sessions: SessionConfiguration?
 
     public init() {}
 
@@ -32,7 +34,7 @@ public struct AuthConfiguration: Sendable {
 }
 
 enum AuthConfigurationReader {
-    static let keys = ["jwt", "roles", "rolesClaim", "apiKeys"]
+    static let keys = ["jwt", "roles", "rolesClaim", "apiKeys", "sessions"]
     static let apiKeysKeys = ["file", "reloadIntervalMs"]
     static let defaultAPIKeysFile = "keys.json"
     static let jwtKeys = ["providers"]
@@ -72,6 +74,13 @@ enum AuthConfigurationReader {
                     auth.providers.append(provider)
                 }
             }
+        }
+        auth.sessions = SessionConfigurationReader.read(o["sessions"], directory: directory, roles: auth.roles, reader: r)
+        if let sessions = auth.sessions {
+            if auth.provider(named: AccessTokenIssuer.providerName) != nil {
+                r.issue("$.auth.jwt.providers.\(AccessTokenIssuer.providerName)", "the name of the gateway's own provider (auth.sessions): choose another")
+            }
+            auth.providers.append(sessions.issuer.provider)
         }
         return auth
     }

@@ -182,11 +182,14 @@ extension GatewayConfiguration {
 
     /// Composite endpoints and proxy routes share one route table: a clash is an error.
     /// The route names the gateway's own answers use in the access log and in metrics.
-    static let reservedRouteNames: Set<String> = ["healthz", "readyz", "unmatched", "asterisk"]
+    static let reservedRouteNames: Set<String> = Set(["healthz", "readyz", "unmatched", "asterisk"]).union(SessionRoutes.names)
 
     static func routeConflicts(_ config: GatewayConfiguration) -> [ConfigurationIssue] {
         var router = Router<String>()
         var issues: [ConfigurationIssue] = []
+        if config.auth.sessions != nil {
+            for builtIn in SessionRoutes.all { try? router.add(method: builtIn.method, template: builtIn.path, value: builtIn.name) }
+        }
         for route in config.routes { try? router.add(method: route.method, template: route.path, value: route.name) }
         var names = Set(config.routes.map(\.name))
         for endpoint in config.endpoints {
@@ -342,7 +345,15 @@ extension GatewayConfiguration {
             }
         }
 
+        if let sessions = config.auth.sessions, !sessions.identityService.isEmpty, config.service(named: sessions.identityService) == nil {
+            r.issue("$.auth.sessions.identity.service",
+                    "unknown service '\(sessions.identityService)' (defined: \(config.services.map(\.name).joined(separator: ", ")))")
+        }
         var router = Router<Int>()
+        // The session routes come first: a configured route on one of their paths is the one reported.
+        if config.auth.sessions != nil {
+            for builtIn in SessionRoutes.all { try? router.add(method: builtIn.method, template: builtIn.path, value: -1) }
+        }
         var names: Set<String> = []
         for (i, value) in (r.array(top, "routes", "$") ?? []).enumerated() {
             let p = "$.routes[\(i)]"

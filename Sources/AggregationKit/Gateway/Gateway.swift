@@ -61,6 +61,10 @@ public final class Gateway: Sendable {
             metrics.setPoolStatisticsSource { cache.statistics }
         }
         let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics)
+        if let sessions = configuration.auth.sessions, sessions.issuer.isEphemeral {
+            group.logging.application.notice("session tokens are signed with a key generated at start: they do not survive a restart and are not shared between instances (set auth.sessions.signingKeyFile)",
+                                             [.string("event", "auth.ephemeral_signing_key")])
+        }
         let front = GatewayFront(router: router.router, readiness: readiness,
                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders,
                                  hasBodyLimits: router.hasBodyLimits, metrics: metrics)
@@ -88,12 +92,31 @@ public final class Gateway: Sendable {
         // the others (the defaults' too: turning `auth` off on a route does not make its headers the client's).
         let policies = [configuration.defaultPolicy] + configuration.routes.map { configuration.policy(of: $0) }
             + configuration.endpoints.map { configuration.policy(of: $0) }
-        func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder) -> GatewayFront.Route {
+        // `auth.sessions`: the gateway's own logins, one service per gateway (its liveness caches are per loop).
+        var sessions: SessionService? = nil
+        if let settings = configuration.auth.sessions {
+            guard let identity = upstreams[settings.identityService] else {
+                throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.auth.sessions.identity.service", reason: "unknown service")])
+            }
+            sessions = SessionService(configuration: settings, identity: identity)
+        }
+        // `builtIn`: a session endpoint, which reads the session cookies itself (and forwards nothing).
+        func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder, builtIn: Bool = false) -> GatewayFront.Route {
             if let limit = policy.maxBodyBytes, limit < configuration.server.limits.maxBodyBytes { hasBodyLimits = true }
             let identityHeaders = IdentityHeadersStage.names(toRemoveFor: policy, among: policies)
-            let stages = common + PipelineCompiler.stages(for: policy, authCaches: authCaches, identityHeaders: identityHeaders)
+            let stages = common + PipelineCompiler.stages(for: policy, authCaches: authCaches, identityHeaders: identityHeaders,
+                                                          sessions: builtIn ? nil : sessions)
             return GatewayFront.Route(name: name, policy: policy, pipeline: Pipeline(stages: stages, responder: responder),
                                       metrics: metrics?.route(name))
+        }
+        if let sessions {
+            let kinds: [(SessionRoutes.Entry, SessionEndpoint.Kind)] = [(SessionRoutes.login, .login), (SessionRoutes.refresh, .refresh),
+                (SessionRoutes.logout, .logout), (SessionRoutes.list, .list), (SessionRoutes.revoke, .revoke), (SessionRoutes.jwks, .jwks)]
+            for (entry, kind) in kinds {
+                // Bodies only where one is read (login, refresh and logout in bearer mode), and small.
+                let policy = RoutePolicy(maxBodyBytes: entry.method == "POST" ? sessions.configuration.maxLoginBodyBytes : 0)
+                try router.add(method: entry.method, template: entry.path, value: route(entry.name, policy, SessionEndpoint(kind, service: sessions), builtIn: true))
+            }
         }
         for r in configuration.routes {
             guard let service = upstreams[r.proxy.service] else {

@@ -23,14 +23,19 @@ public enum PipelineCompiler {
     /// `authCaches`: the gateway's verified-token caches (one set per gateway, shared by its routes).
     /// `identityHeaders`: the gateway's identity headers this route must remove (see `IdentityHeadersStage`);
     /// removed before `auth`, which sets its own.
-    public static func stages(for policy: RoutePolicy, authCaches: AuthCaches = AuthCaches(), identityHeaders: [String] = []) -> [any RequestStage] {
+    /// `sessions`: the gateway's own sessions (`auth.sessions`), for `session` routes; in cookie mode every
+    /// other route removes the session cookies before forwarding.
+    public static func stages(for policy: RoutePolicy, authCaches: AuthCaches = AuthCaches(), identityHeaders: [String] = [],
+                              sessions: SessionService? = nil) -> [any RequestStage] {
         var stages: [any RequestStage] = []
         if let timeout = policy.timeout { stages.append(TimeoutStage(timeout: timeout)) }
         if let cors = policy.cors { stages.append(CORSStage(policy: cors, routeMethods: policy.methods)) }
         if let methods = policy.methods { stages.append(MethodsStage(methods: methods)) }
         if let limit = policy.maxBodyBytes { stages.append(BodyLimitStage(maxBodyBytes: limit)) }
         if !identityHeaders.isEmpty { stages.append(IdentityHeadersStage(removing: identityHeaders)) }
-        if let auth = policy.auth { stages.append(AuthStage(policy: auth, caches: authCaches)) }
+        let sessionRoute = sessions != nil && policy.auth?.provider === sessions?.issuer.provider
+        if let sessions, sessions.isCookieMode, !sessionRoute { stages.append(SessionCookieStripStage()) }
+        if let auth = policy.auth { stages.append(AuthStage(policy: auth, caches: authCaches, sessions: sessions)) }
         if let apiKey = policy.apiKey { stages.append(APIKeyStage(policy: apiKey, caches: authCaches)) }
         if let headers = policy.headers, !(headers.request.isEmpty && headers.response.isEmpty) {
             stages.append(HeadersStage(policy: headers))

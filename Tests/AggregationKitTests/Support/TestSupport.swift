@@ -125,10 +125,17 @@ final class TestGateway {
     let gateway: Gateway
     let port: Int
 
-    init(_ json: String, threads: Int = 1) throws {
+    init(_ json: String, threads: Int = 1, clock: any GatewayClock = SystemClock(), logging: LogStreams = .standard) throws {
         var config = try GatewayConfiguration.parse(Array(json.utf8), file: "test.json")
         config.server.port = 0
-        (gateway, port) = try Self.start(config, threads: threads)
+        (gateway, port) = try Self.start(config, threads: threads, clock: clock, logging: logging)
+    }
+
+    /// From a parsed configuration (to swap parts such as the session store before starting).
+    init(configuration: GatewayConfiguration, threads: Int = 1, clock: any GatewayClock = SystemClock(), logging: LogStreams = .standard) throws {
+        var config = configuration
+        config.server.port = 0
+        (gateway, port) = try Self.start(config, threads: threads, clock: clock, logging: logging)
     }
 
     /// From a contract folder (gateway.json and endpoints/).
@@ -138,9 +145,10 @@ final class TestGateway {
         (gateway, port) = try Self.start(config, threads: threads)
     }
 
-    private static func start(_ config: GatewayConfiguration, threads: Int) throws -> (Gateway, Int) {
+    private static func start(_ config: GatewayConfiguration, threads: Int, clock: any GatewayClock = SystemClock(),
+                              logging: LogStreams = .standard) throws -> (Gateway, Int) {
         LogBuffer.enabled = false
-        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: threads))
+        let gateway = try Gateway(configuration: config, group: try EventLoopGroup(threads: threads, clock: clock, logging: logging))
         return (gateway, try gateway.start())
     }
 

@@ -23,27 +23,57 @@ public struct AuthStage: RequestStage {
     let removedNames: [String]
     let events: SecurityEvents
 
-    public init(policy: AuthPolicy, caches: AuthCaches = AuthCaches()) {
+    /// The gateway's own sessions, when this route's provider is their issuer's (`session`): their
+    /// tokens are also refused once the session has ended (see `SessionService.cachedLiveness`).
+    let sessions: SessionService?
+    /// Cookie mode of `session` routes: the token comes from the access cookie, unsafe methods need the
+    /// CSRF token, the gateway's cookies are removed and the token goes on as `Authorization: Bearer`.
+    let cookieMode: Bool
+
+    public init(policy: AuthPolicy, caches: AuthCaches = AuthCaches(), sessions: SessionService? = nil) {
         self.policy = policy
         events = caches.events
         self.caches = caches.slots(for: policy.provider)
+        let own = sessions.flatMap { $0.issuer.provider === policy.provider ? $0 : nil }
+        self.sessions = own
+        cookieMode = own?.configuration.mode == .cookie
         var removed = policy.claimsToHeaders.map { $0.header.lowercased() }
-        if !policy.forwardToken { removed.append("authorization") }
+        // In cookie mode a client's own Authorization never goes on: the gateway attaches the session's token.
+        if !policy.forwardToken || cookieMode { removed.append("authorization") }
         removedNames = removed
+    }
+
+    /// What `processAsync` needs after a liveness check: the verified token and, in cookie mode, the
+    /// `Authorization` value to attach.
+    struct PendingSession: StageStorageKey {
+        typealias Value = (token: JWTProvider.Authenticated, sessionID: String, bearer: String?)
     }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
         let provider = policy.provider
         let shard = caches.value(on: context.loop) { AuthCaches.Shard(capacity: provider.cacheEntries) }
-        let reading = BearerCredentials.read(request.headers)
+        let reading: BearerCredentials.Reading
+        if cookieMode, let sessions {
+            if !SessionCookies.isSafe(request.method),
+               let refusal = SessionCookies.checkCSRF(request.headers, allowed: sessions.configuration.allowedOrigins) {
+                SecurityEvents.log("auth.csrf_refused", .notice, "state-changing request refused", context: context,
+                                   [.string("code", refusal.code), .string("route", context.route)])
+                return .fail(refusal)
+            }
+            reading = SessionCookies.read(request.headers, name: SessionCookies.access)
+        } else {
+            reading = BearerCredentials.read(request.headers)
+        }
         let field: Int, range: Range<Int>
         switch reading {
         case .missing, .otherScheme:
             return deny(Self.authenticationRequired, code: "token_missing", context)
         case .duplicate:
-            return deny(Self.invalidRequest("more than one Authorization field"), code: "authorization_duplicate", context)
+            return deny(Self.invalidRequest(cookieMode ? "the session cookie is sent more than once" : "more than one Authorization field"),
+                        code: "authorization_duplicate", context)
         case .malformed:
-            return deny(Self.invalidRequest("the Authorization field is not Bearer credentials"), code: "authorization_malformed", context)
+            return deny(Self.invalidRequest(cookieMode ? "the session cookie is malformed" : "the Authorization field is not Bearer credentials"),
+                        code: "authorization_malformed", context)
         case .token(let f, let r):
             field = f
             range = r
@@ -80,13 +110,59 @@ public struct AuthStage: RequestStage {
                                        detail: "the token's \(claim) claim contains a control character, which cannot go into a header"))
             }
         }
+        // The cookie's token goes on as the bearer token (read before any field is removed or moved).
+        let bearer = cookieMode ? request.headers.withValueBytes(at: field) { "Bearer " + String(decoding: $0[range], as: UTF8.self) } : nil
+        if let sessions {
+            guard let sid = token.identity.claims["sid"]?.stringValue else {
+                return deny(Self.invalidToken(code: "claim_missing", "the token names no session"), code: "claim_missing", context)
+            }
+            switch sessions.cachedLiveness(of: sid, on: context.loop) {
+            case .live: break
+            case .ended: return deny(Self.sessionEnded, code: "session_ended", context)
+            case .unknown:
+                context.storage[PendingSession.self] = (token, sid, bearer)
+                return .suspend
+            }
+        }
+        admit(token, bearer: bearer, &request, context)
+        return .proceed
+    }
+
+    /// Only after `.suspend`: the session's liveness from the store (a 503 when it cannot answer: sessions
+    /// fail closed), then the request goes on as `process` would have let it.
+    public func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+        guard let sessions, let pending = context.storage[PendingSession.self] else { return nil }
+        context.storage[PendingSession.self] = nil
+        let live: Bool
+        do { live = try await sessions.checkLiveness(of: pending.sessionID, context: context) } catch {
+            var refusal = SessionService.storeUnavailable
+            refusal.internalDetail = "isLive: \(error)"
+            throw refusal
+        }
+        guard live else {
+            if case .fail(let refusal) = deny(Self.sessionEnded, code: "session_ended", context) { throw refusal }
+            return nil
+        }
+        admit(pending.token, bearer: pending.bearer, &request, context)
+        return nil
+    }
+
+    /// The request as the next stage gets it: spoofable and credential fields removed, claim headers
+    /// and (cookie mode) the gateway's bearer token added, the identity in the context.
+    private func admit(_ token: JWTProvider.Authenticated, bearer: String?, _ request: inout HTTPRequest, _ context: RequestContext) {
         removeFields(&request.headers)
+        if cookieMode {
+            SessionCookies.strip(&request.headers)
+            if let bearer { request.headers.add("Authorization", bearer) }
+        }
         for (claim, header) in policy.claimsToHeaders {
             if let text = ClaimText.headerText(claim.value(in: token.identity.claims)) { request.headers.add(header, text) }
         }
         context.identity = token.identity
-        return .proceed
     }
+
+    /// A token of a session that was revoked, logged out or replaced (refresh-token reuse).
+    static let sessionEnded = invalidToken(code: "session_ended", "the session has ended")
 
     /// Removes the claim headers a client sent (it cannot speak for the token) and the token itself.
     private func removeFields(_ headers: inout HTTPHeaders) {
