@@ -98,7 +98,7 @@ public final class Gateway: Sendable {
             guard let identity = upstreams[settings.identityService] else {
                 throw ConfigurationError(issues: [ConfigurationIssue(file: configuration.directory, path: "$.auth.sessions.identity.service", reason: "unknown service")])
             }
-            sessions = SessionService(configuration: settings, identity: identity)
+            sessions = SessionService(configuration: settings, identity: identity, events: authCaches.events)
         }
         // `builtIn`: a session endpoint, which reads the session cookies itself (and forwards nothing).
         func route(_ name: String, _ policy: RoutePolicy, _ responder: any Responder, builtIn: Bool = false) -> GatewayFront.Route {

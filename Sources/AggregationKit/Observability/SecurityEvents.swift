@@ -27,6 +27,14 @@ public final class SecurityEvents: Sendable {
         case refreshReuse = "auth.refresh_reuse"
         /// A state-changing request without a matching CSRF token or from a foreign origin.
         case csrfRefused = "auth.csrf_refused"
+        /// A login refused without checking the credentials, because of a running lockout.
+        case loginThrottled = "auth.login_throttled"
+        /// A refresh with an unknown, expired or revoked token (not reuse).
+        case refreshInvalid = "auth.refresh_invalid"
+        /// A session opened, closed by logout, or revoked by its user (`DELETE /auth/sessions/{id}`).
+        case login = "auth.login"
+        case logout = "auth.logout"
+        case sessionRevoked = "auth.session_revoked"
         /// An API key was created, revoked or rotated (the `keys` command).
         case apiKeyCreated = "apikey.created"
         case apiKeyRevoked = "apikey.revoked"
@@ -72,6 +80,13 @@ public final class SecurityEvents: Sendable {
                                                              .int("window_seconds", Int(bursts.windowSeconds))])
             }
         }
+    }
+
+    /// The `account` field of login events: the first 12 hex digits of SHA-256 of the normalized user
+    /// name. Enough to correlate failures on one account; no user name in the logs (people type
+    /// passwords there).
+    static func account(_ normalizedName: String) -> LogField {
+        .string("account", String(Digest.hex(Digest.sha256(Array(normalizedName.utf8))).prefix(12)))
     }
 
     /// Records an event outside a request (the `keys` command, a background refresher).

@@ -56,8 +56,8 @@ public struct AuthStage: RequestStage {
         if cookieMode, let sessions {
             if !SessionCookies.isSafe(request.method),
                let refusal = SessionCookies.checkCSRF(request.headers, allowed: sessions.configuration.allowedOrigins) {
-                SecurityEvents.log("auth.csrf_refused", .notice, "state-changing request refused", context: context,
-                                   [.string("code", refusal.code), .string("route", context.route)])
+                events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context,
+                                   [.string("code", refusal.code)])
                 return .fail(refusal)
             }
             reading = SessionCookies.read(request.headers, name: SessionCookies.access)

@@ -107,7 +107,7 @@ extension SessionService {
     /// The CSRF rule for state-changing session requests in cookie mode (a refusal is a security event).
     func requireCSRF(_ request: HTTPRequest, _ context: RequestContext) throws(HTTPError) {
         guard isCookieMode, let refusal = SessionCookies.checkCSRF(request.headers, allowed: configuration.allowedOrigins) else { return }
-        SecurityEvents.log("auth.csrf_refused", .notice, "state-changing request refused", context: context,
+        events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context,
                            [.string("code", refusal.code), .string("route", context.route)])
         throw refusal
     }
@@ -167,7 +167,7 @@ extension SessionService {
 
     func login(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         if isCookieMode, let refusal = SessionCookies.checkOrigin(request.headers, allowed: configuration.allowedOrigins) {
-            SecurityEvents.log("auth.csrf_refused", .notice, "login from a foreign origin refused", context: context, [.string("code", refusal.code)])
+            events.record(.csrfRefused, "login from a foreign origin refused", level: .notice, context: context, [.string("code", refusal.code)])
             throw refusal
         }
         let object = try jsonObject(request)
@@ -182,7 +182,7 @@ extension SessionService {
         if let wait = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
             try await throttle.retryAfter(account: account, client: client, now: now)
         }) {
-            SecurityEvents.log("auth.login_throttled", .notice, "login refused during a lockout", context: context,
+            events.record(.loginThrottled, "login refused during a lockout", level: .notice, context: context,
                                [SecurityEvents.account(account), .int("retry_after", Int(wait))])
             throw Self.tooManyAttempts(retryAfter: wait)
         }
@@ -191,9 +191,9 @@ extension SessionService {
             let lock = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
                 try await throttle.recordFailure(account: account, client: client, now: now)
             })
-            SecurityEvents.log("auth.login_failed", .notice, "login failed", context: context, [SecurityEvents.account(account)])
+            events.record(.loginFailed, "login failed", level: .notice, context: context, [SecurityEvents.account(account)])
             if let lock {
-                SecurityEvents.log("auth.lockout", .warning, "logins locked out after repeated failures", context: context,
+                events.record(.lockout, "logins locked out after repeated failures", level: .warning, context: context,
                                    [SecurityEvents.account(account), .int("lock_seconds", Int(lock))])
             }
             throw Self.invalidCredentials
@@ -209,7 +209,7 @@ extension SessionService {
                                    createdAt: now, lastRefreshedAt: now, expiresAt: now + configuration.sessionLifetimeSeconds)
         let store = configuration.store
         try await guarded("create", context) { () async throws(SessionStoreError) in try await store.create(record, token: hash, now: now) }
-        SecurityEvents.log("auth.login", .info, "session opened", context: context, [.string("session", record.id), .string("subject", subject)])
+        events.record(.login, "session opened", level: .info, context: context, [.string("session", record.id), .string("subject", subject)])
         return try tokens(for: record, refreshToken: refreshToken, now: now,
                           csrf: isCookieMode ? Base64URL.encode(try SecureRandom.bytes(32)) : nil)
     }
@@ -286,11 +286,11 @@ extension SessionService {
             return try tokens(for: record, refreshToken: next, now: now, csrf: nil)
         case .reused(let record):
             ended(record.id, on: context.loop)
-            SecurityEvents.log("auth.refresh_reuse", .warning, "a spent refresh token was presented again: the session is revoked", context: context,
+            events.record(.refreshReuse, "a spent refresh token was presented again: the session is revoked", level: .warning, context: context,
                                [.string("session", record.id), .string("subject", record.subject)])
             throw invalidRefresh()
         case .invalid:
-            SecurityEvents.log("auth.refresh_invalid", .info, "refresh with an unknown or expired token", context: context)
+            events.record(.refreshInvalid, "refresh with an unknown or expired token", level: .info, context: context, invalidCredential: true)
             throw invalidRefresh()
         }
     }
@@ -310,7 +310,7 @@ extension SessionService {
             }
             if let revoked {
                 ended(revoked.id, on: context.loop)
-                SecurityEvents.log("auth.logout", .info, "session closed", context: context, [.string("session", revoked.id), .string("subject", revoked.subject)])
+                events.record(.logout, "session closed", level: .info, context: context, [.string("session", revoked.id), .string("subject", revoked.subject)])
             }
         }
         // Idempotent: an unknown token is already logged out.
@@ -346,7 +346,7 @@ extension SessionService {
         }
         guard revoked else { throw Self.sessionNotFound }
         ended(id, on: context.loop)
-        SecurityEvents.log("auth.session_revoked", .info, "session revoked by its user", context: context,
+        events.record(.sessionRevoked, "session revoked by its user", level: .info, context: context,
                            [.string("session", id), .string("subject", subject)])
         var response = HTTPResponse(status: 204)
         if id == current && isCookieMode { for cookie in SessionCookies.cleared { response.headers.add("Set-Cookie", cookie) } }

@@ -5,15 +5,18 @@
 public final class SessionService: Sendable {
     public let configuration: SessionConfiguration
     let identity: Upstream
+    /// The gateway's security events (logged and counted in `bff_security_events_total`).
+    let events: SecurityEvents
     private let liveness = LoopSlots<LivenessShard>()
 
     /// Entries a loop remembers; at the bound, expired ones go, then all (a burst of sessions then costs
     /// one store lookup each, never memory).
     static let livenessCapacity = 16_384
 
-    public init(configuration: SessionConfiguration, identity: Upstream) {
+    public init(configuration: SessionConfiguration, identity: Upstream, events: SecurityEvents = .unmetered) {
         self.configuration = configuration
         self.identity = identity
+        self.events = events
     }
 
     public var issuer: AccessTokenIssuer { configuration.issuer }
@@ -62,21 +65,5 @@ public final class SessionService: Sendable {
     func ended(_ sid: String, on loop: EventLoop) {
         guard configuration.revocationCheck > 0 else { return }
         remember(sid, live: false, on: loop)
-    }
-}
-
-/// Security events of the session layer, all through here (one place to count them in metrics later).
-/// Never a token, a password or a username in clear: accounts are named by a digest prefix.
-enum SecurityEvents {
-    static func log(_ event: String, _ level: LogLevel, _ message: String, context: RequestContext, _ fields: [LogField] = []) {
-        let logger = context.loop.logger
-        guard logger.isEnabled(level) else { return }
-        logger.with(requestID: context.requestID).log(level, message, [.string("event", event), .string("client", context.clientAddress)] + fields)
-    }
-
-    /// `account` field: the first 12 hex digits of SHA-256 of the normalized user name. Enough to
-    /// correlate failures on one account, no user name in the logs (people type passwords there).
-    static func account(_ normalizedName: String) -> LogField {
-        .string("account", String(Digest.hex(Digest.sha256(Array(normalizedName.utf8))).prefix(12)))
     }
 }
