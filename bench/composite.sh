@@ -24,12 +24,20 @@ trap cleanup EXIT
 DOWN=19300; GW=19301; NJS=19302; AIO=19303; FAPI=19304
 
 # Payloads from the demo services: user (~0.4 KB), orders (~1.4 KB), recommendations with products (~2.2 KB).
-mkdir -p "$W/payloads"
-"$BIN" --demo --port 19399 --threads 1 > /dev/null 2>&1 & echo $! > "$W/demo.pid"
+# Through open routes to the demo services (the shipped web routes to users need a session token).
+mkdir -p "$W/payloads" "$W/demo-config"
+cat > "$W/demo-config/gateway.json" <<'JSON'
+{ "services": { "users": { "instances": ["127.0.0.1:9101"] }, "orders": { "instances": ["127.0.0.1:9102"] },
+               "catalog": { "instances": ["127.0.0.1:9103"] } },
+  "routes": [ { "name": "users", "path": "/users/*", "proxy": { "service": "users" } },
+              { "name": "orders", "method": "GET", "path": "/orders", "proxy": { "service": "orders" } },
+              { "name": "products", "method": "GET", "path": "/products", "proxy": { "service": "catalog" } } ] }
+JSON
+"$BIN" --demo --config "$W/demo-config" --port 19399 --threads 1 > /dev/null 2>&1 & echo $! > "$W/demo.pid"
 sleep 1
-curl -sf http://127.0.0.1:19399/api/web/users/7 > "$W/payloads/user"
-curl -sf "http://127.0.0.1:19399/api/web/users/7/orders?limit=5" > "$W/payloads/orders"
-curl -sf "http://127.0.0.1:19399/api/web/catalog/products?ids=1,2,3,4,5,6" | python3 -c 'import json,sys; print(json.dumps({"items": json.load(sys.stdin)["products"]}, separators=(",",":")))' > "$W/payloads/recs"
+curl -sf http://127.0.0.1:19399/users/7 > "$W/payloads/user"
+curl -sf "http://127.0.0.1:19399/orders?userId=7&limit=5" > "$W/payloads/orders"
+curl -sf "http://127.0.0.1:19399/products?ids=1,2,3,4,5,6" | python3 -c 'import json,sys; print(json.dumps({"items": json.load(sys.stdin)["products"]}, separators=(",",":")))' > "$W/payloads/recs"
 kill "$(cat "$W/demo.pid")"; rm "$W/demo.pid"; chmod -R a+rX "$W"
 
 # Downstream on CPU 1.

@@ -113,15 +113,26 @@ final class ExecutableTests: XCTestCase {
         let (p, port, _) = try start("BFFWeb", ["--demo", "--port", "0", "--threads", "1", "--config", root.appendingPathComponent("contracts/web").path])
         defer { p.terminate(); p.waitUntilExit() }
         let client = try RawClient(port: port)
-        client.send("GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n")
+        // The open routes (the user routes need a session token, whose key this test does not hold).
+        client.send("GET /api/web/products/7 HTTP/1.1\r\nHost: t\r\n\r\n")
         let r = try XCTUnwrap(client.readResponse())
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.json?["id"]?.numberValue?.intValue, 7)
-        XCTAssertNotNil(r.json?["email"]?.stringValue)
-        client.send("GET /api/web/users/7/orders?limit=2 HTTP/1.1\r\nHost: t\r\n\r\n")
-        XCTAssertEqual(try XCTUnwrap(client.readResponse()).json?["orders"]?.arrayValue?.count, 2)
-        client.send("GET /api/web/users/100000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertNotNil(r.json?["name"]?.stringValue)
+        client.send("GET /api/web/catalog/products?ids=1,2 HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try XCTUnwrap(client.readResponse()).json?["products"]?.arrayValue?.count, 2)
+        client.send("GET /api/web/products/100000 HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(client.readResponse()?.status, 404)
+        // A user's data is behind the session provider: without a token, 401 and a Bearer challenge.
+        for path in ["/api/web/users/7", "/api/web/users/7/orders", "/api/web/me/dashboard", "/api/web/dashboard/7"] {
+            client.send("GET \(path) HTTP/1.1\r\nHost: t\r\n\r\n")
+            let refused = try XCTUnwrap(client.readResponse())
+            XCTAssertEqual(refused.status, 401, path)
+            XCTAssertEqual(refused.headers["WWW-Authenticate"], "Bearer", path)
+        }
+        // Only the session issuer's tokens open them.
+        client.send("GET /api/web/users/1 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer not.a.token\r\n\r\n")
+        XCTAssertEqual(client.readResponse()?.status, 401)
     }
 
     /// A drain that has to cut a request at its deadline is not clean: the process says so and exits 1,
@@ -196,7 +207,7 @@ final class ExecutableTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
         }
         let other = try RawClient(port: port)
-        other.send("GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n")
+        other.send("GET /api/web/products/7 HTTP/1.1\r\nHost: t\r\n\r\n")
         XCTAssertEqual(other.readResponse()?.status, 200)
     }
 

@@ -200,7 +200,7 @@ final class MetricsIntegrationTests: XCTestCase {
                                                   "--config", root.appendingPathComponent("contracts/web").path])
         defer { demo.stop() }
         let adminPort = try XCTUnwrap(demo.adminPort, "the listening line names the admin address")
-        for _ in 0..<4 { XCTAssertEqual(try request(demo.port, "GET /api/web/users/7 HTTP/1.1\r\nHost: t\r\n\r\n").status, 200) }
+        for _ in 0..<4 { XCTAssertEqual(try request(demo.port, "GET /api/web/products/7 HTTP/1.1\r\nHost: t\r\n\r\n").status, 200) }
         // The public port's /metrics is not the gateway's (this config proxies every other path to the
         // legacy service).
         XCTAssertFalse(try request(demo.port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").text.contains("bff_requests_total"))
@@ -235,7 +235,7 @@ final class MetricsIntegrationTests: XCTestCase {
         }
 
         // Prometheus starts, scrapes, and can answer: poll its API (bounded; the machine is loaded).
-        let query = #"bff_requests_total{route="web-user",method="GET",status="2xx"}"#
+        let query = #"bff_requests_total{route="web-product",method="GET",status="2xx"}"#
         var last = ""
         let answered = eventually(timeout: 90) {
             guard prometheus.isRunning,

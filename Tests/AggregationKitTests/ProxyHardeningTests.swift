@@ -19,9 +19,15 @@ final class ProxyHardeningTests: XCTestCase {
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The shipped web gateway (`contracts/web`), every service pointed at the echo server.
+    /// An admin session token for the shipped web gateway's user routes (set by `webGateway`).
+    var adminToken: String?
+    private var authorization: String { adminToken.map { "Authorization: Bearer \($0)\r\n" } ?? "" }
+
+    /// The shipped web gateway (`contracts/web`), every service pointed at the echo server; its session
+    /// provider takes a key made for the test, and `adminToken` passes its owner-or-admin routes.
     private func webGateway() throws -> Int {
-        var config = try GatewayConfiguration.load(directory: Self.root.appendingPathComponent("contracts/web").path)
+        var (config, token) = try ShippedContracts.load("web")
+        adminToken = token
         for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         return try start(config)
     }
@@ -47,7 +53,7 @@ final class ProxyHardeningTests: XCTestCase {
 
     /// The target the upstream received for a `GET` of `target`.
     private func upstreamTarget(_ port: Int, _ target: String, headers: String = "") throws -> String? {
-        let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(headers)\r\n")
+        let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(authorization)\(headers)\r\n")
         XCTAssertEqual(r.status, 200, "\(target): \(r.text)")
         return r.json?["path"]?.stringValue
     }
@@ -198,7 +204,7 @@ final class ProxyHardeningTests: XCTestCase {
         let port = try webGateway()
         for target in ["/api/web/users/7/orders?userId=8", "/api/web/users/7/orders?USERID=8", "/api/web/users/7/orders?user%49d=8",
                        "/api/web/users/7/orders?x=1;userId=8", "/api/web/users/7/orders?limit=5&userId"] {
-            let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n")
+            let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: t\r\n\(authorization)\r\n")
             XCTAssertEqual(r.status, 400, target)
             XCTAssertEqual(r.json?["type"]?.stringValue, "urn:bff-gateway:problem:invalid_query", target)
             XCTAssertEqual(r.headers["Content-Type"], "application/problem+json")

@@ -24,9 +24,14 @@ final class RedTeamProxyTests: XCTestCase {
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The shipped web gateway, every service pointed at the echo server.
+    /// An admin session token for the shipped web gateway's user routes (set by `webGateway`).
+    var adminToken: String?
+
+    /// The shipped web gateway, every service pointed at the echo server; its session provider takes a key
+    /// made for the test, and `adminToken` passes its owner-or-admin routes.
     private func webGateway() throws -> Int {
-        var config = try GatewayConfiguration.load(directory: Self.root.appendingPathComponent("contracts/web").path)
+        var (config, token) = try ShippedContracts.load("web")
+        adminToken = token
         for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         config.server.port = 0
         LogBuffer.enabled = false
@@ -43,7 +48,9 @@ final class RedTeamProxyTests: XCTestCase {
 
     /// The target the echo upstream received, or nil when the gateway refused the request (4xx).
     private func upstreamTarget(_ port: Int, _ target: String, headers: String = "") throws -> String? {
-        let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(headers)\r\n")
+        let authorization = adminToken.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(authorization)\(headers)\r\n")
+        if r.status == 401 || r.status == 403 { XCTFail("\(target): refused by auth, not by the proxy: \(r.text)") }
         if (400..<500).contains(r.status) { return nil }
         XCTAssertEqual(r.status, 200, "\(target): \(r.text)")
         return r.json?["path"]?.stringValue

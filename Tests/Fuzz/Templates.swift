@@ -21,7 +21,7 @@ private let scope: EvaluationScope = {
         pathParameters: ["userId": "7", "id": "../a b+c/%2F?#é", "dot": ".", "dots": ".."],
         query: ["limit": "5", "q": "x&y=z", "empty": ""],
         headers: headers,
-        claims: ["sub": .string("u1"), "roles": json(#"["admin","user"]"#), "n": json("9007199254740993")],
+        claims: JSONObject([("sub", .string("u1")), ("roles", json(#"["admin","user"]"#)), ("n", json("9007199254740993"))]),
         results: [
             "user": json(#"{"id":7,"name":"Ada","email":"ada@example.com","internal":{"secret":1,"keep":2},"tags":["a","b"],"id":8}"#),
             "orders": json(#"{"orders":[{"id":1,"status":"placed","total":12.5,"items":[{"productId":10,"quantity":2},{"productId":11,"quantity":1}]},{"id":2,"status":"shipped","items":[]},{"id":3,"items":null}]}"#),

@@ -48,13 +48,10 @@ extension CompositeHandler {
             // A path is not a form: `+` is a plus there (only the query string turns `+` into a space).
             for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value), plusIsSpace: false) }
             scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
-            // `claims.*`: the verified token's claims, when the route's auth stage put an identity here.
-            let claims = context.identity.claims
-            if claims.count > 0 {
-                var byName: [String: JSONValue] = [:]
-                for (key, value) in claims.entries where byName[key] == nil { byName[key] = value }
-                scope.claims = byName
-            }
+            // `claims.*`: the identity the route's auth stage verified. Only endpoints that read claims take
+            // them (a reference copy, no per-request building); the configuration refuses such an endpoint
+            // without auth, so an anonymous request never reaches one.
+            if handler.endpoint.usesClaims { scope.claims = context.identity.claims }
             let count = handler.endpoint.calls.count
             started = [Bool](repeating: false, count: count)
             finished = [Bool](repeating: false, count: count)

@@ -31,6 +31,24 @@ public struct CompiledEndpoint: Sendable {
     public let schema: JSONSchema?
     /// The contract's `policy`: the sections it sets or turns off; see `GatewayConfiguration.effectivePolicy(endpoint:)`.
     public var policyOverride = RoutePolicy.Override()
+    /// Whether a call or the response reads `claims.*`: only such endpoints take the identity's claims
+    /// into their scope, and only with `policy.auth` (else a configuration error: there would be none).
+    public var usesClaims = false
+
+    /// Every path the endpoint's calls and response read (targets, headers, bodies, expansions, response).
+    public var sourcePaths: [SourcePath] {
+        var out = response.paths().map(\.0)
+        for call in calls {
+            for case .source(let p) in call.target.placeholders { out.append(p) }
+            for (_, t) in call.headers { out += t.paths }
+            if let body = call.body { out += body.paths().map(\.0) }
+            switch call.expansion {
+            case .single: break
+            case .forEach(let source, _, _), .batch(let source, _, _, _, _): out.append(source)
+            }
+        }
+        return out
+    }
 }
 
 public struct CompiledCall: Sendable {
@@ -154,8 +172,11 @@ struct EndpointCompiler {
             do { schema = try JSONSchema(s) } catch { r.issue("$.schema" + error.path.dropFirst(), error.reason) }
         }
         guard r.issues.count == issuesBefore else { return nil }
-        return CompiledEndpoint(name: name, method: method, path: path, file: r.file, calls: calls, dependencies: dependencies,
-                                deadline: deadline, partialMeta: partialMeta, etag: etag, response: response, schema: schema, policyOverride: policy)
+        var endpoint = CompiledEndpoint(name: name, method: method, path: path, file: r.file, calls: calls, dependencies: dependencies,
+                                        deadline: deadline, partialMeta: partialMeta, etag: etag, response: response, schema: schema,
+                                        policyOverride: policy)
+        endpoint.usesClaims = endpoint.sourcePaths.contains { if case .claim = $0.root { return true }; return false }
+        return endpoint
     }
 
     private func compileCall(_ name: String, _ value: JSONValue, path p: String, routeParameters: Set<String>, callNames: [String])

@@ -5,7 +5,7 @@
 /// | `path.<name>` | a path parameter of the route |
 /// | `query.<name>` | a query parameter (first value) |
 /// | `header.<name>` | a request header (case-insensitive) |
-/// | `claims.<name>` | an identity claim (once auth is configured; null before) |
+/// | `claims.<name>` | a claim of the request's identity (the verified token's, or an API key's); needs `policy.auth` |
 /// | `<call>` | the JSON result of a call |
 /// | `$` | the current element (inside `$map`, or a call's `forEach`) |
 ///
@@ -146,12 +146,13 @@ public struct EvaluationScope: Sendable {
     public var pathParameters: [String: String]
     public var query: [String: String]
     public var headers: HTTPHeaders
-    public var claims: [String: JSONValue]
+    /// The identity's claims, as the auth stage verified them (shared storage: no copy per request).
+    public var claims: JSONObject
     public var results: [String: JSONValue]
     public var current: JSONValue?
 
     public init(pathParameters: [String: String] = [:], query: [String: String] = [:], headers: HTTPHeaders = HTTPHeaders(),
-                claims: [String: JSONValue] = [:], results: [String: JSONValue] = [:], current: JSONValue? = nil) {
+                claims: JSONObject = JSONObject(), results: [String: JSONValue] = [:], current: JSONValue? = nil) {
         self.pathParameters = pathParameters
         self.query = query
         self.headers = headers

@@ -151,6 +151,7 @@ extension GatewayConfiguration {
                                                                   template: endpoint.path, parameters: Set(templateParameters(endpoint.path)), at: "$.policy") {
                     issues.append(ConfigurationIssue(file: file, path: at, reason: reason))
                 }
+                if let reason = config.claimsConflict(endpoint) { issues.append(ConfigurationIssue(file: file, path: "$.policy", reason: reason)) }
                 config.endpoints.append(endpoint)
             case .failure(let e): issues += e.issues
             }
@@ -426,6 +427,17 @@ extension GatewayConfiguration {
     /// A proxy route's policy: `defaults.policy` with the route's own sections in place of the defaults'.
     public func effectivePolicy(route: RouteConfiguration) -> RoutePolicy {
         route.policyOverride.applied(to: defaultPolicy)
+    }
+
+    /// Why `endpoint` cannot read `claims.*` (nil if it can): its effective policy has no auth (neither a
+    /// bearer token nor an API key), so every claim would be null — a contract mistake, like a header
+    /// template using claims on an open route, and never something to discover from a 200 with holes.
+    public func claimsConflict(_ endpoint: CompiledEndpoint) -> String? {
+        guard endpoint.usesClaims else { return nil }
+        let policy = effectivePolicy(endpoint: endpoint)
+        guard policy.auth == nil && policy.apiKey == nil else { return nil }
+        let used = endpoint.sourcePaths.filter { if case .claim = $0.root { return true }; return false }.map { "'\($0.text)'" }
+        return "the endpoint reads \(Array(Set(used)).sorted().joined(separator: ", ")) but has no auth (policy.auth here or in defaults.policy): there would be no claims"
     }
 
     /// A composite endpoint's policy: `defaults.policy` with the contract's own sections in place of the defaults'.

@@ -12,6 +12,8 @@ import Synchronization
 ///                           "headers": { "Cache-Control": "max-age=60" } } ] },
 ///   "expect": { "status": 200, "headers": { "X-Partial-Response": null }, "body": { ... }, "schemaOnly": false } }
 /// ```
+/// `identity` (claims) sends a bearer token with those claims, signed by a key made for the run (see
+/// `ContractTestRunner+Identity.swift`); `identityProvider` names the provider when there are several.
 /// A stub matches on method (default GET) and path (the query is ignored unless `query` is given); a
 /// request no stub matches gets 404. A header expected as `null` must be absent. Without `body` (or with
 /// `schemaOnly`), only the endpoint's schema is checked; with it, the body must equal it exactly and also
@@ -35,6 +37,9 @@ public enum ContractTestRunner {
         let path: String
         let headers: [(String, String)]
         let body: [UInt8]
+        /// The claims of the token to send (nil: no token), and the provider that verifies it.
+        let identity: JSONObject?
+        let identityProvider: String?
         let stubs: [String: [Stub]]
         let status: Int?
         let expectedHeaders: [(String, String?)]
@@ -57,7 +62,8 @@ public enum ContractTestRunner {
     /// or test files.
     public static func run(directory: String) async throws -> Summary {
         var config = try GatewayConfiguration.load(directory: directory)
-        let cases = try loadCases(directory: directory, services: Set(config.services.map(\.name)))
+        let cases = try loadCases(directory: directory, services: Set(config.services.map(\.name)), providers: config.auth.providers.map(\.name))
+        let issuers = try substituteThrowawayKeys(in: &config)
         let table = StubTable()
         // The report is the output: the stubs and the gateway log nothing.
         let stubGroup = try EventLoopGroup(threads: 1, logging: .disabled)
@@ -110,6 +116,10 @@ public enum ContractTestRunner {
             let started = MonotonicClock.now()
             var problems: [String] = []
             do {
+                if let identity = c.identity, let name = c.identityProvider ?? config.auth.providers.first?.name, let issuer = issuers[name] {
+                    let now = Int64(Date().timeIntervalSince1970)
+                    headers.add("Authorization", "Bearer " + (try token(for: identity, issuer: issuer, now: now)))
+                }
                 let response = try await client.execute(UpstreamRequest(method: c.method, target: c.path, headers: headers, body: c.body),
                                                         on: clientLoop.loops[0]).response
                 problems = check(c, response, config: config)
@@ -192,7 +202,8 @@ public enum ContractTestRunner {
         }
     }
 
-    static func loadCases(directory: String, services: Set<String>) throws(ConfigurationError) -> [Case] {
+    /// `providers`: the names of the configured JWT providers (which `identity` cases need).
+    static func loadCases(directory: String, services: Set<String>, providers: [String] = []) throws(ConfigurationError) -> [Case] {
         let folder = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "/tests"
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         var cases: [Case] = []
@@ -210,7 +221,7 @@ public enum ContractTestRunner {
             if case .array(let a) = root { list = a } else { list = [root] }
             for (i, item) in list.enumerated() {
                 let p = list.count == 1 && root.arrayValue == nil ? "$" : "$[\(i)]"
-                guard let o = r.object(item, p, allowed: ["name", "request", "stubs", "expect"]) else { continue }
+                guard let o = r.object(item, p, allowed: ["name", "request", "identity", "identityProvider", "stubs", "expect"]) else { continue }
                 let caseName = r.string(o, "name", p, required: true) ?? "\(name)#\(i)"
                 let req = r.object(o["request"], "\(p).request", allowed: ["method", "path", "headers", "body"])
                 if o["request"] == nil { r.issue("\(p).request", "required") }
@@ -221,6 +232,22 @@ public enum ContractTestRunner {
                     if let s = v.stringValue { headers.append((k, s)) } else { r.issue("\(p).request.headers.\(k)", "must be a string") }
                 }
                 let body = req?["body"].map { JSONSerializer.serialize($0) } ?? []
+                let identity = r.object(o["identity"], "\(p).identity", allowed: o["identity"]?.objectValue?.keys ?? [])
+                var identityProvider = r.string(o, "identityProvider", p)
+                if identity != nil {
+                    if providers.isEmpty { r.issue("\(p).identity", "gateway.json configures no JWT provider (auth.jwt.providers) to verify the token") }
+                    else if let name = identityProvider, !providers.contains(name) {
+                        r.issue("\(p).identityProvider", "unknown provider '\(name)' (configured: \(providers.joined(separator: ", ")))")
+                    } else if identityProvider == nil {
+                        if providers.count > 1 { r.issue("\(p).identityProvider", "required: several providers are configured (\(providers.joined(separator: ", ")))") }
+                        identityProvider = providers.first
+                    }
+                    if headers.contains(where: { $0.0.lowercased() == "authorization" }) {
+                        r.issue("\(p).identity", "the request sets Authorization itself: use identity or the header, not both")
+                    }
+                } else if o["identityProvider"] != nil {
+                    r.issue("\(p).identityProvider", "only with identity")
+                }
                 var stubs: [String: [Stub]] = [:]
                 for (service, value) in r.object(o["stubs"], "\(p).stubs", allowed: Array(services))?.entries ?? [] {
                     guard case .array(let entries) = value else { r.issue("\(p).stubs.\(service)", "must be an array of stubs"); continue }
@@ -249,7 +276,8 @@ public enum ContractTestRunner {
                     }
                 }
                 let schemaOnly = r.bool(ex, "schemaOnly", "\(p).expect") ?? false
-                cases.append(Case(file: file, name: caseName, method: method, path: path, headers: headers, body: body, stubs: stubs,
+                cases.append(Case(file: file, name: caseName, method: method, path: path, headers: headers, body: body,
+                                  identity: identity, identityProvider: identityProvider, stubs: stubs,
                                   status: r.int(ex, "status", "\(p).expect", range: 100...599), expectedHeaders: expectedHeaders,
                                   expectedBody: schemaOnly ? nil : (ex?["body"] ?? ex?["bodySubset"]), subset: ex?["bodySubset"] != nil))
             }

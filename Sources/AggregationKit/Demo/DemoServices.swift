@@ -8,6 +8,15 @@
 /// | catalog   | `GET /products/{id}`, `GET /products?ids=1,2,3`, `GET /recommendations?userId=N` |
 /// | notifications | `GET /notifications?userId=N` |
 /// | legacy    | any method, any path: echoes the request (method, path, query, headers, body) as JSON |
+/// | identity  | `POST /verify` `{"username","password"}` → `{"sub","roles"}` or 401 (the users below) |
+///
+/// Demo accounts of `identity` (their ids are users of the `users` service):
+///
+/// | username | password | sub | roles |
+/// |----------|----------|-----|-------|
+/// | alice    | wonderland | 1 | user |
+/// | bob      | builder    | 2 | user |
+/// | admin    | change-me-admin | 3 | admin |
 ///
 /// `/recommendations` is the slow one (150 ms). Services named in `failing` answer every request with
 /// 503, so a newcomer can watch a partial response (`--demo-fail notifications`).
@@ -27,6 +36,7 @@ public final class DemoServices: Sendable {
             "catalog": try DemoCatalog.handler(),
             "notifications": try DemoNotifications.handler(),
             "legacy": ClosureHandler { request, _ in DemoLegacy.echo(request) },
+            "identity": try DemoIdentity.handler(),
         ]
         for (name, realHandler) in handlers {
             let handler: any HTTPHandler = failing.contains(name)
@@ -242,5 +252,89 @@ enum DemoLegacy {
             ("headers", headers),
             ("body", .string(String(decoding: request.body, as: UTF8.self))),
         ]))
+    }
+}
+
+/// The demo's identity service: checks a username and password against a few fixed accounts and says who
+/// that is. The gateway's `/auth/login` calls it (the API is fixed: `POST /verify`, 200 `{"sub","roles"}`,
+/// 401 `{"error":"invalid_credentials"}`).
+///
+///     body (≤ 4 KiB, JSON object with exactly "username" and "password", both strings) ─▶ account by name
+///       ─▶ PBKDF2-HMAC-SHA256 of the password with the account's salt (a dummy account's when the name is
+///          unknown, so both cost the same) ─▶ constant-time comparison with the stored hash
+///
+/// Only salted hashes are stored here. The work factor is low (10 000 iterations) because this is a demo
+/// whose passwords the README prints, and a login benchmark should measure the gateway, not this
+/// service; a real store uses a far higher one (OWASP: 600 000 for PBKDF2-SHA256) or Argon2id.
+enum DemoIdentity {
+    struct Account: Sendable {
+        let username: String
+        let sub: String
+        let roles: [String]
+        let salt: [UInt8]
+        let hash: [UInt8]
+    }
+
+    static let iterations = 10_000
+    static let maxBodyBytes = 4096
+
+    private static func hex(_ text: String) -> [UInt8] {
+        guard let bytes = APIKeyFileStore.bytes(hex: text) else { preconditionFailure("bad hex in a demo account") }
+        return bytes
+    }
+
+    /// alice / wonderland, bob / builder, admin / change-me-admin (PBKDF2-HMAC-SHA256, 10 000 iterations,
+    /// 16-byte random salts).
+    static let accounts: [Account] = [
+        Account(username: "alice", sub: "1", roles: ["user"], salt: hex("3bc35d89368a87aa0a5d9912c74d0d80"),
+                hash: hex("d65455fb2d1d9761fc8b6d30ad58a7060e925e583bbe479e37362f25000e14da")),
+        Account(username: "bob", sub: "2", roles: ["user"], salt: hex("cc8df1d542a5baf57d880607b359939d"),
+                hash: hex("5a3be1e310abf7a91989ba8d07ec9dca5bb03aa63f61907bec1e0094ef9c4967")),
+        Account(username: "admin", sub: "3", roles: ["admin"], salt: hex("0553939558c86e6f13e33dae1d9c43da"),
+                hash: hex("e4ce924726177d1df56369b17eb274c036cddb1e3b7e7561e4deca1d3dedc252")),
+    ]
+
+    /// Checked for an unknown username, so a miss costs what a wrong password costs (its password is
+    /// random and unknown to anyone).
+    static let nobody = Account(username: "", sub: "", roles: [], salt: hex("327933992e435778ac3ed5e4b9e50744"),
+                                hash: hex("9c191805042902a9cc82c0ae09649a835fe12bb395786bd0b7fd2a6713a91fb7"))
+
+    /// The account whose password this is, or nil. Same work whether or not the username exists.
+    static func account(username: String, password: String) -> Account? {
+        let candidate = accounts.first { $0.username == username }
+        let account = candidate ?? nobody
+        guard let derived = try? PBKDF2.derive(password: Array(password.utf8), salt: account.salt, iterations: iterations,
+                                                 length: account.hash.count) else { return nil }
+        // HMAC pads its key with zeros, so `pw` and `pw\u{0}` derive the same hash: a password with a
+        // control byte is never one of ours (checked after the work, so it costs the same).
+        let plain = !password.utf8.contains { $0 < 0x20 || $0 == 0x7F }
+        guard ConstantTime.equals(derived, account.hash), candidate != nil, plain else { return nil }
+        return account
+    }
+
+    static func error(_ status: Int, _ code: String) -> HTTPResponse {
+        Demo.json(Demo.object([("error", Demo.str(code))]), status: status)
+    }
+
+    /// The answer to `POST /verify`.
+    static func verify(_ request: HTTPRequest) -> HTTPResponse {
+        if let type = request.headers["content-type"],
+           type.split(separator: ";", maxSplits: 1).first.map({ $0.trimmingHTTPWhitespace().lowercased() }) != "application/json" {
+            return error(415, "unsupported_media_type")
+        }
+        guard request.body.count <= maxBodyBytes else { return error(413, "body_too_large") }
+        // Strict: one JSON object, no duplicate members, exactly the two string members.
+        guard let value = try? JSONParser.parse(request.body, duplicateKeys: .reject), case .object(let o) = value, o.count == 2,
+              case .string(let username)? = o["username"], case .string(let password)? = o["password"] else {
+            return error(400, "invalid_request")
+        }
+        guard let account = account(username: username, password: password) else { return error(401, "invalid_credentials") }
+        return Demo.json(Demo.object([("sub", Demo.str(account.sub)), ("roles", .array(account.roles.map(JSONValue.string)))]))
+    }
+
+    static func handler() throws -> any HTTPHandler {
+        var r = Router<@Sendable (HTTPRequest, [(name: String, value: String)]) -> HTTPResponse>()
+        try r.add(method: "POST", template: "/verify") { request, _ in verify(request) }
+        return DemoRouter(router: r)
     }
 }

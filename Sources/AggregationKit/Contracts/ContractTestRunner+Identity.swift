@@ -1,0 +1,89 @@
+import FoundationEssentials
+
+/// Identity for contract tests: a case that declares `"identity": {"sub": "7", "roles": ["user"]}` is sent
+/// with a bearer token carrying those claims.
+///
+///     load gateway.json ─▶ every JWT provider's keys replaced by a key pair made for this run
+///       (same algorithm, same claim rules) in auth.providers, defaults.policy, routes and endpoints
+///     case with identity ─▶ claims + iss / aud / exp / iat the provider needs ─▶ signed with the run's
+///       private key ─▶ Authorization: Bearer …
+///     case without identity ─▶ no token: the request is anonymous (a test can expect 401)
+///
+/// The keys configured on disk are never used: the run cannot sign with them (the gateway holds public
+/// keys only), and a token the run mints must not be one the real issuer's keys would accept.
+extension ContractTestRunner {
+    /// One provider's signing side for a run: the throwaway private key and what a token must carry.
+    struct TestIssuer: Sendable {
+        let signer: JWSSigner
+        let validator: JWTClaimsValidator
+    }
+
+    /// The key id of the run's keys (tokens name it; the provider has no other key).
+    static let throwawayKeyID = "contract-test"
+
+    /// A token lives this long (well past any case; well short of anything worth stealing).
+    static let tokenLifetimeSeconds: Int64 = 600
+
+    /// Replaces the keys of every JWT provider of `config` with a key pair made now, wherever the
+    /// provider is referenced; returns the private halves by provider name.
+    static func substituteThrowawayKeys(in config: inout GatewayConfiguration) throws -> [String: TestIssuer] {
+        var issuers: [String: TestIssuer] = [:]
+        var replaced: [ObjectIdentifier: JWTProvider] = [:]
+        for (i, provider) in config.auth.providers.enumerated() {
+            // The provider's own algorithm, so its `algorithms` rule and any algorithm-specific behaviour hold.
+            let algorithm = provider.verifier.keys.first?.algorithm ?? .es256
+            let key = try throwawayKey(for: algorithm)
+            let signing = try JWSKey(key: key, algorithm: algorithm, keyID: throwawayKeyID)
+            let verifying = try JWSKey(key: try key.publicKey(), algorithm: algorithm, keyID: throwawayKeyID)
+            let substitute = JWTProvider(name: provider.name,
+                                         verifier: JWSVerifier(keys: [verifying], maximumTokenBytes: provider.verifier.maximumTokenBytes),
+                                         validator: provider.validator, rolesClaim: provider.rolesClaim, roles: provider.roles,
+                                         cacheEntries: provider.cacheEntries)
+            replaced[ObjectIdentifier(provider)] = substitute
+            config.auth.providers[i] = substitute
+            issuers[provider.name] = TestIssuer(signer: try JWSSigner(key: signing), validator: provider.validator)
+        }
+        func swap(_ policy: inout AuthPolicy) {
+            guard let substitute = replaced[ObjectIdentifier(policy.provider)] else {
+                preconditionFailure("policy.auth names provider '\(policy.provider.name)', which auth.jwt.providers does not hold")
+            }
+            policy.provider = substitute
+        }
+        func swap(_ setting: inout RoutePolicy.Override.Setting<AuthPolicy>) {
+            if case .value(var policy) = setting {
+                swap(&policy)
+                setting = .value(policy)
+            }
+        }
+        if var policy = config.defaultPolicy.auth {
+            swap(&policy)
+            config.defaultPolicy.auth = policy
+        }
+        for i in config.routes.indices { swap(&config.routes[i].policyOverride.auth) }
+        for i in config.endpoints.indices { swap(&config.endpoints[i].policyOverride.auth) }
+        return issuers
+    }
+
+    /// A fresh private key of the family `algorithm` needs.
+    static func throwawayKey(for algorithm: JWSAlgorithm) throws -> AsymmetricKey {
+        switch algorithm {
+        case .es256: return try AsymmetricKey.generateEC(curve: .p256)
+        case .es384: return try AsymmetricKey.generateEC(curve: .p384)
+        case .es512: return try AsymmetricKey.generateEC(curve: .p521)
+        case .edDSA: return try AsymmetricKey.generateEd25519()
+        case .rs256, .rs384, .rs512, .ps256, .ps384, .ps512: return try AsymmetricKey.generateRSA(bits: 2048)
+        case .hs256, .hs384, .hs512: preconditionFailure("providers never hold HMAC keys (the configuration refuses them)")
+        }
+    }
+
+    /// A token for `identity` (the case's claims): `iss` (the provider's first issuer), `aud` (its first
+    /// audience, when it checks one), `iat` and `exp` are added unless the case sets them itself.
+    static func token(for identity: JSONObject, issuer: TestIssuer, now: Int64) throws -> String {
+        var claims = identity
+        if claims["iss"] == nil, let iss = issuer.validator.issuers.first { claims["iss"] = .string(iss) }
+        if claims["aud"] == nil, let aud = issuer.validator.audiences.first { claims["aud"] = .string(aud) }
+        if claims["iat"] == nil { claims["iat"] = .number(JSONNumber(Int(now))) }
+        if claims["exp"] == nil { claims["exp"] = .number(JSONNumber(Int(now + tokenLifetimeSeconds))) }
+        return try issuer.signer.sign(claims: claims, type: issuer.validator.expectedType ?? "JWT")
+    }
+}
