@@ -19,15 +19,15 @@ final class ProxyHardeningTests: XCTestCase {
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// An admin session token for the shipped web gateway's user routes (set by `webGateway`).
-    var adminToken: String?
-    private var authorization: String { adminToken.map { "Authorization: Bearer \($0)\r\n" } ?? "" }
+    /// Admin session credentials (header lines) for the shipped web gateway's user routes (set by `webGateway`).
+    var adminFields: String?
+    private var authorization: String { adminFields ?? "" }
 
     /// The shipped web gateway (`contracts/web`), every service pointed at the echo server; its session
-    /// provider takes a key made for the test, and `adminToken` passes its owner-or-admin routes.
+    /// credentials of an admin session (`adminFields`) pass its owner-or-admin routes.
     private func webGateway() throws -> Int {
-        var (config, token) = try ShippedContracts.load("web")
-        adminToken = token
+        var (config, fields) = try ShippedContracts.load("web")
+        adminFields = fields
         for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         return try start(config)
     }

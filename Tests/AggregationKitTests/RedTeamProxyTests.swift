@@ -24,14 +24,14 @@ final class RedTeamProxyTests: XCTestCase {
 
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// An admin session token for the shipped web gateway's user routes (set by `webGateway`).
-    var adminToken: String?
+    /// Admin session credentials (header lines) for the shipped web gateway's user routes (set by `webGateway`).
+    var adminFields: String?
 
     /// The shipped web gateway, every service pointed at the echo server; its session provider takes a key
-    /// made for the test, and `adminToken` passes its owner-or-admin routes.
+    /// made for the test, and `adminFields` pass its owner-or-admin routes.
     private func webGateway() throws -> Int {
-        var (config, token) = try ShippedContracts.load("web")
-        adminToken = token
+        var (config, fields) = try ShippedContracts.load("web")
+        adminFields = fields
         for i in config.services.indices { config.services[i].instances = [InstanceConfiguration(host: "127.0.0.1", port: downstream.port)] }
         config.server.port = 0
         LogBuffer.enabled = false
@@ -48,7 +48,7 @@ final class RedTeamProxyTests: XCTestCase {
 
     /// The target the echo upstream received, or nil when the gateway refused the request (4xx).
     private func upstreamTarget(_ port: Int, _ target: String, headers: String = "") throws -> String? {
-        let authorization = adminToken.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let authorization = adminFields ?? ""
         let r = try send(port, "GET \(target) HTTP/1.1\r\nHost: shop.example\r\n\(authorization)\(headers)\r\n")
         if r.status == 401 || r.status == 403 { XCTFail("\(target): refused by auth, not by the proxy: \(r.text)") }
         if (400..<500).contains(r.status) { return nil }

@@ -30,6 +30,12 @@ extension ContractTestRunner {
         var issuers: [String: TestIssuer] = [:]
         var replaced: [ObjectIdentifier: JWTProvider] = [:]
         for (i, provider) in config.auth.providers.enumerated() {
+            // The gateway's own `session` provider keeps its issuer: the run holds its private key already
+            // (generated at start, or the configured signing key) and signs session tokens with it.
+            if let sessions = config.auth.sessions, provider === sessions.issuer.provider {
+                replaced[ObjectIdentifier(provider)] = provider
+                continue
+            }
             // The provider's own algorithm, so its `algorithms` rule and any algorithm-specific behaviour hold.
             let algorithm = provider.verifier.keys.first?.algorithm ?? .es256
             let key = try throwawayKey(for: algorithm)
@@ -86,4 +92,46 @@ extension ContractTestRunner {
         if claims["exp"] == nil { claims["exp"] = .number(JSONNumber(Int(now + tokenLifetimeSeconds))) }
         return try issuer.signer.sign(claims: claims, type: issuer.validator.expectedType ?? "JWT")
     }
+
+    /// Credentials for a case whose identity is verified by the gateway's own `session` provider: a
+    /// session to open in the configured store first (so the liveness check finds it), and the request
+    /// fields that carry an access token signed by the gateway's issuer with the case's claims over the
+    /// defaults (`iss`, `aud`, `sid`, `iat`, `exp`, `jti`; a case may override any, e.g. `iss` to show a
+    /// foreign token refused). Cookie mode sends it as a browser would (access and CSRF cookies,
+    /// `X-CSRF-Token`, an allowed `Origin`), bearer mode as `Authorization: Bearer`.
+    static func sessionCredentials(for identity: JSONObject, sessions: SessionConfiguration, now: Int64) throws
+        -> (session: SessionRecord, refreshToken: RefreshTokenHash, fields: [(String, String)]) {
+        guard let subject = identity["sub"]?.stringValue, !subject.isEmpty else {
+            throw ContractTestError("an identity for the session provider needs a non-empty string sub")
+        }
+        let roles = identity["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let record = SessionRecord(id: try SessionRecord.generateID(), subject: subject, roles: roles,
+                                   client: sessions.mode == .cookie ? "web" : "mobile", userAgent: "contract-test",
+                                   createdAt: now, lastRefreshedAt: now, expiresAt: now + sessions.sessionLifetimeSeconds)
+        var claims = JSONObject([
+            ("iss", .string(sessions.issuer.issuer)), ("aud", .string(sessions.issuer.audience)), ("sub", .string(subject)),
+            ("roles", .array(roles.map { .string($0) })), ("sid", .string(record.id)),
+            ("iat", .number(JSONNumber(Int(now)))), ("exp", .number(JSONNumber(Int(now + sessions.accessTokenTtlSeconds)))),
+            ("jti", .string(Base64URL.encode(try SecureRandom.bytes(16)))),
+        ])
+        for (name, value) in identity.entries { claims[name] = value }
+        let token = try sessions.issuer.signer.sign(claims: claims)
+        var fields: [(String, String)] = []
+        switch sessions.mode {
+        case .cookie:
+            let csrf = Base64URL.encode(try SecureRandom.bytes(32))
+            fields.append(("Cookie", "\(SessionCookies.access)=\(token); \(SessionCookies.csrf)=\(csrf)"))
+            fields.append(("X-CSRF-Token", csrf))
+            if let origin = sessions.allowedOrigins.first { fields.append(("Origin", origin)) }
+        case .bearer:
+            fields.append(("Authorization", "Bearer " + token))
+        }
+        return (record, try RefreshTokenHash.generate().hash, fields)
+    }
+}
+
+/// A contract case that cannot be sent as written.
+struct ContractTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -116,9 +116,15 @@ public enum ContractTestRunner {
             let started = MonotonicClock.now()
             var problems: [String] = []
             do {
-                if let identity = c.identity, let name = c.identityProvider ?? config.auth.providers.first?.name, let issuer = issuers[name] {
+                if let identity = c.identity, let name = c.identityProvider ?? config.auth.providers.first?.name {
                     let now = Int64(Date().timeIntervalSince1970)
-                    headers.add("Authorization", "Bearer " + (try token(for: identity, issuer: issuer, now: now)))
+                    if let sessions = config.auth.sessions, name == AccessTokenIssuer.providerName {
+                        let credentials = try sessionCredentials(for: identity, sessions: sessions, now: now)
+                        try await sessions.store.create(credentials.session, token: credentials.refreshToken, now: now)
+                        for (name, value) in credentials.fields { headers.add(name, value) }
+                    } else if let issuer = issuers[name] {
+                        headers.add("Authorization", "Bearer " + (try token(for: identity, issuer: issuer, now: now)))
+                    }
                 }
                 let response = try await client.execute(UpstreamRequest(method: c.method, target: c.path, headers: headers, body: c.body),
                                                         on: clientLoop.loops[0]).response
