@@ -11,6 +11,10 @@ public final class Gateway: Sendable {
     public let metrics: GatewayMetrics?
     /// The admin listener (`GET /metrics`), on its own address; nil when off.
     public let adminServer: HTTPServer?
+    /// The shared Redis client when `redis` is configured (one per gateway, a pool per loop), for the
+    /// stores; nil: the embedded stores. Made at start (its host resolved then) without connecting;
+    /// shut down after the listeners and the upstreams, before the loops.
+    public let redis: RedisClient?
 
     /// Builds the metrics and the admin listener (unless `admin.enabled` is false), the upstreams (one
     /// per service; `upstreamObservers` and the metrics hear every call's outcome), the route table
@@ -55,6 +59,7 @@ public final class Gateway: Sendable {
         var observers = upstreamObservers
         if let metrics { observers.append(UpstreamMetricsObserver(metrics: metrics, services: configuration.services)) }
         upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: observers)
+        redis = try configuration.redis.map { try RedisClient(configuration: $0, group: group) }
         if let metrics {
             let cache = PoolStatisticsCache(registry: upstreams)
             poolCache.cache = cache
@@ -117,7 +122,14 @@ public final class Gateway: Sendable {
     /// The admin listener starts before the public one and stops after it, so metrics can be scraped
     /// while the public listener drains.
     public var services: [any LifecycleService] {
-        var services: [any LifecycleService] = [ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() })]
+        var services: [any LifecycleService] = []
+        if let redis {
+            // First in, so it stops after everything that may still send commands (the listeners drain
+            // first), and before the loops it runs on.
+            let logger = group.logging.application
+            services.append(ServiceHooks("redis", start: { Self.probe(redis, logger: logger) }, stop: { redis.shutdown() }))
+        }
+        services.append(ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }))
         if let adminServer {
             services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
                 let cut = adminServer.shutdown()
@@ -143,7 +155,24 @@ public final class Gateway: Sendable {
     public func shutdown() -> Int {
         let cut = drain()
         upstreams.shutdown()
+        redis?.shutdown()
         return cut
+    }
+
+    /// Says in the log whether Redis answers, without holding up the start: a Redis that is down when
+    /// the gateway starts is the stores' business (they fail closed and recover with it), not a reason
+    /// to refuse to serve the routes that do not need it.
+    static func probe(_ redis: RedisClient, logger: Logger) {
+        let endpoint = redis.configuration.endpoint.description
+        Task {
+            do {
+                try await redis.send(["PING"])
+                logger.info("redis reachable", [.string("redis", endpoint)])
+            } catch {
+                logger.warning("redis unreachable at start; the stores that need it fail closed until it answers",
+                               [.string("redis", endpoint), .string("error", "\(error)")])
+            }
+        }
     }
 
     /// The listener's part of `shutdown`: readiness grace, then the drain. The upstreams stay up.
