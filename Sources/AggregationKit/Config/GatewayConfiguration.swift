@@ -293,7 +293,7 @@ extension GatewayConfiguration {
         }
 
         config.redis = RedisConfigurationReader.read(top?["redis"], environment: environment, reader: r)
-        config.auth = AuthConfigurationReader.read(top?["auth"], directory: directory, reader: r)
+        config.auth = AuthConfigurationReader.read(top?["auth"], directory: directory, redisConfigured: top?["redis"] != nil, reader: r)
         let defaults = r.object(top?["defaults"], "$.defaults", allowed: ["policy"])
         config.defaultPolicy = PolicyConfiguration.read(defaults?["policy"], "$.defaults.policy", maxBodyBytes: config.server.limits.maxBodyBytes,
                                                         auth: config.auth, reader: r)
