@@ -160,8 +160,8 @@ final class APIKeyStageTests: XCTestCase {
             }
         }
         let ok = try parse(#"{"apiKeys": {"file": "\#(path)", "reloadIntervalMs": 100}}"#, #"{"apiKey": true, "require": {"scopes": ["a"]}}"#).get()
-        XCTAssertEqual(ok.auth.apiKeys?.path, path)
-        XCTAssertEqual(ok.auth.apiKeys?.reloadInterval, 100_000_000)
+        XCTAssertEqual(ok.auth.apiKeys?.fileStore?.path, path)
+        XCTAssertEqual(ok.auth.apiKeys?.fileStore?.reloadInterval, 100_000_000)
         func issues(_ auth: String, _ policy: String) -> String {
             guard case .failure(let e) = parse(auth, policy) else { return "" }
             return e.issues.map { "\($0)" }.joined(separator: "\n")

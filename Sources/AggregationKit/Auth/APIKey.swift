@@ -73,16 +73,17 @@ public enum APIKeyFormat {
     }
 }
 
-/// Where keys live. The JSON file is the embedded default (`APIKeyFileStore`); a Redis store would keep
-/// a hash per digest (see docs/security.md). Implementations are safe from any thread.
+/// Where keys are managed (the command line's side): the JSON file, the embedded default
+/// (`APIKeyFileStore`), or Redis (`APIKeyRedisStore`). Gateways read through `APIKeySource`.
+/// Implementations are safe from any thread.
 public protocol APIKeyStore: Sendable {
     /// Every record, in creation order.
-    func records() throws -> [APIKeyRecord]
+    func records() async throws -> [APIKeyRecord]
     /// Adds a record (its id and digest must be new).
-    func add(_ record: APIKeyRecord) throws
+    func add(_ record: APIKeyRecord) async throws
     /// Applies `change` to the record `id` and returns the result; throws `APIKeyStoreError.notFound`.
     @discardableResult
-    func update(id: String, _ change: (inout APIKeyRecord) -> Void) throws -> APIKeyRecord
+    func update(id: String, _ change: (inout APIKeyRecord) -> Void) async throws -> APIKeyRecord
 }
 
 public struct APIKeyStoreError: Error, Sendable, CustomStringConvertible {

@@ -17,44 +17,14 @@ import Synchronization
 /// atomically (temporary file + rename). Readers (gateways) never lock: they `stat` the file at most
 /// every `reloadInterval` per loop and re-read it when its stamp (inode, size, mtime) changed; the parsed
 /// snapshot is shared by every loop of the process, so a change is read once.
-public final class APIKeyFileStore: APIKeyStore {
+public final class APIKeyFileStore: APIKeyStore, APIKeySource {
     public let path: String
     /// How often a loop looks at the file's stamp (nanoseconds, on the loop's monotonic clock).
     public let reloadInterval: UInt64
     /// Largest file read (1 MiB: ~3,000 keys).
     static let maximumFileBytes = 1 << 20
 
-    /// An immutable parsed version of the file. `byDigest` is keyed by the digest's 32 bytes.
-    public final class Snapshot: Sendable {
-        let stamp: Syscall.FileStamp?
-        let byDigest: [TokenDigest: Entry]
-        let failure: String?
-        init(stamp: Syscall.FileStamp?, records: [APIKeyRecord], failure: String?) {
-            self.stamp = stamp
-            self.failure = failure
-            var map: [TokenDigest: Entry] = [:]
-            for record in records {
-                guard let bytes = APIKeyFileStore.bytes(hex: record.digest), bytes.count == 32 else { continue }
-                map[TokenDigest(digestBytes: bytes)] = Entry(record: record)
-            }
-            byDigest = map
-        }
-    }
-
-    /// A record with the identity it gives, built once per load (no per-request building).
-    struct Entry: Sendable {
-        let record: APIKeyRecord
-        let identity: Identity
-        init(record: APIKeyRecord) {
-            self.record = record
-            var identity = Identity()
-            identity.principal = record.partner
-            identity.scopes = Set(record.scopes)
-            identity.claims = JSONObject([("sub", .string(record.partner)), ("tier", .string(record.tier)), ("keyId", .string(record.id)),
-                                          ("scope", .string(record.scopes.joined(separator: " ")))])
-            self.identity = identity
-        }
-    }
+    public typealias Snapshot = APIKeySnapshot
 
     private let current: Mutex<Snapshot>
 
@@ -88,13 +58,13 @@ public final class APIKeyFileStore: APIKeyStore {
     /// The current snapshot, re-read when the file changed. Any thread.
     public func currentSnapshot() -> Snapshot { snapshot(ifStampDiffersFrom: nil) }
 
-    /// The record for a presented key (nil when malformed or unknown), and why it is refused (nil:
-    /// usable). Pure lookup on a snapshot.
-    static func lookup(_ key: UnsafeBufferPointer<UInt8>, in snapshot: Snapshot, now: Int64) -> (entry: Entry?, refusal: APIKeyRefusal?) {
-        guard APIKeyFormat.isWellFormed(key) else { return (nil, .malformed) }
-        let digest = TokenDigest(of: UnsafeRawBufferPointer(key))
-        guard let entry = snapshot.byDigest[digest] else { return (nil, .unknown) }
-        return (entry, entry.record.refusal(now: now))
+    // MARK: APIKeySource (the stage)
+
+    /// The shared snapshot once the file's stamp differs from the one `current` was read with (one
+    /// `stat`); a file is never stale (`usableUntil` = max).
+    public func refreshed(_ current: APIKeySnapshot?) -> (snapshot: APIKeySnapshot, usableUntil: UInt64) {
+        if let current, Syscall.fileStamp(path) == current.stamp { return (current, .max) }
+        return (currentSnapshot(), .max)
     }
 
     // MARK: APIKeyStore (the command line)
@@ -147,43 +117,54 @@ public final class APIKeyFileStore: APIKeyStore {
         }
         var out: [APIKeyRecord] = []
         for (i, item) in list.enumerated() {
-            func fail(_ why: String) -> APIKeyStoreError { APIKeyStoreError("keys[\(i)]: \(why)") }
-            guard case .object(let o) = item else { throw fail("expected an object") }
-            func string(_ key: String) throws -> String {
-                guard case .string(let s)? = o[key], !s.isEmpty else { throw fail("\(key): expected a non-empty string") }
-                return s
-            }
-            func seconds(_ key: String) throws -> Int64? {
-                guard let v = o[key], !v.isNull else { return nil }
-                guard case .number(let n) = v, n.isInteger, let s = Int64(n.text) else { throw fail("\(key): expected Unix seconds") }
-                return s
-            }
-            let digest = try string("digest")
-            guard digest.utf8.count == 64, Self.bytes(hex: digest) != nil else { throw fail("digest: expected 64 hex digits") }
-            guard case .array(let scopeValues)? = o["scopes"] else { throw fail("scopes: expected an array") }
-            let scopes = try scopeValues.map { v -> String in
-                guard case .string(let s) = v else { throw fail("scopes: expected strings") }
-                return s
-            }
-            guard let status = APIKeyRecord.Status(rawValue: try string("status")) else { throw fail("status: expected active or revoked") }
-            guard let created = try seconds("created") else { throw fail("created: required") }
-            out.append(APIKeyRecord(id: try string("id"), digest: digest.lowercased(), partner: try string("partner"), tier: try string("tier"),
-                                    scopes: scopes, created: created, expires: try seconds("expires"), status: status))
+            do { out.append(try record(item)) } catch { throw APIKeyStoreError("keys[\(i)]: \(error.description)") }
         }
         return out
+    }
+
+    /// One record object (as in the file's `keys`, and as the Redis store keeps each record).
+    static func record(_ item: JSONValue) throws(APIKeyStoreError) -> APIKeyRecord {
+        func fail(_ why: String) -> APIKeyStoreError { APIKeyStoreError(why) }
+        guard case .object(let o) = item else { throw fail("expected an object") }
+        func string(_ key: String) throws(APIKeyStoreError) -> String {
+            guard case .string(let s)? = o[key], !s.isEmpty else { throw fail("\(key): expected a non-empty string") }
+            return s
+        }
+        func seconds(_ key: String) throws(APIKeyStoreError) -> Int64? {
+            guard let v = o[key], !v.isNull else { return nil }
+            guard case .number(let n) = v, n.isInteger, let s = Int64(n.text) else { throw fail("\(key): expected Unix seconds") }
+            return s
+        }
+        let digest = try string("digest")
+        guard digest.utf8.count == 64, Self.bytes(hex: digest) != nil else { throw fail("digest: expected 64 hex digits") }
+        guard case .array(let scopeValues)? = o["scopes"] else { throw fail("scopes: expected an array") }
+        var scopes: [String] = []
+        for v in scopeValues {
+            guard case .string(let s) = v else { throw fail("scopes: expected strings") }
+            scopes.append(s)
+        }
+        guard let status = APIKeyRecord.Status(rawValue: try string("status")) else { throw fail("status: expected active or revoked") }
+        guard let created = try seconds("created") else { throw fail("created: required") }
+        return APIKeyRecord(id: try string("id"), digest: digest.lowercased(), partner: try string("partner"), tier: try string("tier"),
+                            scopes: scopes, created: created, expires: try seconds("expires"), status: status)
+    }
+
+    /// One record as a JSON object, members in a fixed order.
+    static func json(_ r: APIKeyRecord) -> JSONValue {
+        var entries: [(key: String, value: JSONValue)] = [
+            ("id", .string(r.id)), ("digest", .string(r.digest)), ("partner", .string(r.partner)), ("tier", .string(r.tier)),
+            ("scopes", .array(r.scopes.map { .string($0) })), ("created", .number(JSONNumber(Int(r.created)))),
+        ]
+        if let expires = r.expires { entries.append(("expires", .number(JSONNumber(Int(expires))))) }
+        entries.append(("status", .string(r.status.rawValue)))
+        return .object(JSONObject(entries))
     }
 
     /// One record per line: a diff of the file shows which key changed.
     static func encode(_ records: [APIKeyRecord]) -> [UInt8] {
         var out = Array("{\"version\": 1, \"keys\": [\n".utf8)
         for (i, r) in records.enumerated() {
-            var entries: [(key: String, value: JSONValue)] = [
-                ("id", .string(r.id)), ("digest", .string(r.digest)), ("partner", .string(r.partner)), ("tier", .string(r.tier)),
-                ("scopes", .array(r.scopes.map { .string($0) })), ("created", .number(JSONNumber(Int(r.created)))),
-            ]
-            if let expires = r.expires { entries.append(("expires", .number(JSONNumber(Int(expires))))) }
-            entries.append(("status", .string(r.status.rawValue)))
-            out += Array("  ".utf8) + JSONSerializer.serialize(.object(JSONObject(entries)))
+            out += Array("  ".utf8) + JSONSerializer.serialize(json(r))
             out += Array((i == records.count - 1 ? "\n" : ",\n").utf8)
         }
         out += Array("]}\n".utf8)

@@ -5,14 +5,38 @@
 /// "auth": { "apiKey": true, "require": [ { "scopes": ["orders:read"] }, { "scopes": ["admin"] } ] }
 /// ```
 public struct APIKeyPolicy: Sendable {
-    public var store: APIKeyFileStore
+    public var store: APIKeyStoreChoice
     /// Alternatives of scope lists: a key passes when it carries every scope of any one. Empty: any
     /// active key passes.
     public var require: [[String]]
 
-    public init(store: APIKeyFileStore, require: [[String]] = []) {
+    public init(store: APIKeyStoreChoice, require: [[String]] = []) {
         self.store = store
         self.require = require
+    }
+
+    public init(store: APIKeyFileStore, require: [[String]] = []) {
+        self.init(store: .file(store), require: require)
+    }
+}
+
+/// `auth.apiKeys`: which store holds the keys. The file store is made (and read once) when the
+/// configuration is loaded; the Redis store needs the gateway's Redis client, so the gateway makes it
+/// (one per gateway) from these settings.
+public enum APIKeyStoreChoice: Sendable {
+    case file(APIKeyFileStore)
+    case redis(APIKeyRedisStore.Settings)
+
+    /// The file store, when that is the choice.
+    public var fileStore: APIKeyFileStore? {
+        if case .file(let store) = self { return store }
+        return nil
+    }
+
+    /// The Redis store's settings, when that is the choice.
+    public var redisSettings: APIKeyRedisStore.Settings? {
+        if case .redis(let settings) = self { return settings }
+        return nil
     }
 }
 

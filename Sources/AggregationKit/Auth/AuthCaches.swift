@@ -14,19 +14,24 @@ public final class AuthCaches: Sendable {
         init(capacity: Int) { cache = VerifiedTokenCache(capacity: capacity) }
     }
 
-    /// One loop's view of an API key store: the snapshot it uses and when it last looked at the file
-    /// (the loop's monotonic nanoseconds; 0 = never). Loop thread only.
+    /// One loop's view of an API key store: the snapshot it uses, until when it may (monotonic ns;
+    /// past it the stage answers 503), and when it last looked (the loop's monotonic nanoseconds; 0 =
+    /// never). Loop thread only.
     final class KeyShard {
-        var snapshot: APIKeyFileStore.Snapshot
+        var snapshot: APIKeySnapshot
+        var usableUntil: UInt64
         var checkedAt: UInt64 = 0
-        init(snapshot: APIKeyFileStore.Snapshot) { self.snapshot = snapshot }
+        init(_ refreshed: (snapshot: APIKeySnapshot, usableUntil: UInt64)) {
+            snapshot = refreshed.snapshot
+            usableUntil = refreshed.usableUntil
+        }
     }
 
     private let slots = Mutex<[ObjectIdentifier: LoopSlots<Shard>]>([:])
     private let keySlots = Mutex<[ObjectIdentifier: LoopSlots<KeyShard>]>([:])
 
     /// The per-loop views of `store` (made on first request). Called at compile time.
-    func keySlots(for store: APIKeyFileStore) -> LoopSlots<KeyShard> {
+    func keySlots(for store: any APIKeySource) -> LoopSlots<KeyShard> {
         keySlots.withLock { all in
             if let existing = all[ObjectIdentifier(store)] { return existing }
             let made = LoopSlots<KeyShard>()
@@ -37,9 +42,20 @@ public final class AuthCaches: Sendable {
 
     /// Where the auth stages of this gateway report refusals.
     public let events: SecurityEvents
+    /// The gateway's Redis key store, for the routes whose `auth.apiKeys` store is Redis.
+    public let redisAPIKeys: APIKeyRedisStore?
 
-    public init(events: SecurityEvents = .unmetered) {
+    public init(events: SecurityEvents = .unmetered, redisAPIKeys: APIKeyRedisStore? = nil) {
         self.events = events
+        self.redisAPIKeys = redisAPIKeys
+    }
+
+    /// The source a policy's keys are read from.
+    func apiKeySource(for choice: APIKeyStoreChoice) -> any APIKeySource {
+        switch choice {
+        case .file(let store): store
+        case .redis: redisAPIKeys ?? UnavailableAPIKeySource.shared
+        }
     }
 
     /// The per-loop caches of `provider` (made on first request). Called at compile time.

@@ -24,7 +24,7 @@ public struct AuthConfiguration: Sendable {
     public var providers: [JWTProvider] = []
     public var roles = RoleTable()
     /// `auth.apiKeys`: the partner API key store, when configured.
-    public var apiKeys: APIKeyFileStore?
+    public var apiKeys: APIKeyStoreChoice?
     /// `auth.sessions`: the gateway's own logins and access tokens (its provider is in `providers`, named `session`).
     public var sessions: SessionConfiguration?
 
@@ -35,7 +35,7 @@ public struct AuthConfiguration: Sendable {
 
 enum AuthConfigurationReader {
     static let keys = ["jwt", "roles", "rolesClaim", "apiKeys", "sessions"]
-    static let apiKeysKeys = ["file", "reloadIntervalMs"]
+    static let apiKeysKeys = ["store", "file", "reloadIntervalMs", "redisKeyPrefix", "maxStaleMs"]
     static let defaultAPIKeysFile = "keys.json"
     static let jwtKeys = ["providers"]
     static let providerKeys = ["keys", "algorithms", "issuers", "audiences", "requiredClaims", "leewaySeconds", "type", "maxTokenBytes",
@@ -45,7 +45,8 @@ enum AuthConfigurationReader {
     static let maximumKeys = JWKSet.maximumKeys
 
     /// Reads `auth` (absent: no providers, no roles). `directory`: where relative key files are.
-    static func read(_ value: JSONValue?, directory: String, reader r: ConfigReader) -> AuthConfiguration {
+    /// `redisConfigured`: whether the top-level `redis` section is there (API keys then default to it).
+    static func read(_ value: JSONValue?, directory: String, redisConfigured: Bool = false, reader r: ConfigReader) -> AuthConfiguration {
         var auth = AuthConfiguration()
         guard let o = r.object(value, "$.auth", allowed: keys) else { return auth }
         auth.roles = roles(o["roles"], reader: r)
@@ -54,13 +55,7 @@ enum AuthConfigurationReader {
             do { rolesClaim = try ClaimPath(text) } catch { r.issue("$.auth.rolesClaim", error.reason) }
         }
         if let keys = r.object(o["apiKeys"], "$.auth.apiKeys", allowed: apiKeysKeys) {
-            let file = r.string(keys, "file", "$.auth.apiKeys") ?? defaultAPIKeysFile
-            let interval = r.int(keys, "reloadIntervalMs", "$.auth.apiKeys", range: 10...1000) ?? 200
-            if file.isEmpty || file.utf8.contains(0) { r.issue("$.auth.apiKeys.file", "expected a file path") }
-            else {
-                auth.apiKeys = APIKeyFileStore(path: apiKeyFilePath(file, directory: directory), reloadInterval: UInt64(interval) * 1_000_000)
-                if let failure = auth.apiKeys?.currentSnapshot().failure { r.issue("$.auth.apiKeys.file", failure) }
-            }
+            auth.apiKeys = apiKeyStore(keys, directory: directory, redisConfigured: redisConfigured, reader: r)
         }
         let jwt = r.object(o["jwt"], "$.auth.jwt", allowed: jwtKeys)
         if let providers = r.object(jwt?["providers"], "$.auth.jwt.providers", allowed: jwt?["providers"]?.objectValue?.keys ?? []) {
@@ -83,6 +78,41 @@ enum AuthConfigurationReader {
             auth.providers.append(sessions.issuer.provider)
         }
         return auth
+    }
+
+    /// `auth.apiKeys`: `store` is `file` (the default without a `redis` section) or `redis` (the default
+    /// with one). Each store's own keys are refused with the other (they would be silently ignored).
+    static func apiKeyStore(_ keys: JSONObject, directory: String, redisConfigured: Bool, reader r: ConfigReader) -> APIKeyStoreChoice? {
+        let p = "$.auth.apiKeys"
+        let interval = r.int(keys, "reloadIntervalMs", p, range: 10...1000) ?? 200
+        var inRedis = redisConfigured
+        if let store = r.string(keys, "store", p) {
+            switch store {
+            case "file": inRedis = false
+            case "redis":
+                inRedis = true
+                if !redisConfigured { r.issue("\(p).store", "redis needs the top-level redis section (redis.url or BFF_REDIS_URL)") }
+            default: r.issue("\(p).store", "'\(store)' is not file or redis")
+            }
+        }
+        if inRedis {
+            if keys["file"] != nil { r.issue("\(p).file", "the keys are in Redis (a redis section is configured): set store to file to use a key file") }
+            let prefix = r.string(keys, "redisKeyPrefix", p) ?? "bff:"
+            if prefix.utf8.count > 64 || prefix.utf8.contains(where: { $0 <= 0x20 || $0 >= 0x7F }) {
+                r.issue("\(p).redisKeyPrefix", "expected at most 64 printable characters without spaces")
+            }
+            let stale = r.int(keys, "maxStaleMs", p, range: 100...5000) ?? 1000
+            if stale < 2 * interval { r.issue("\(p).maxStaleMs", "must be at least twice reloadIntervalMs (\(2 * interval)): one slow poll would refuse every key") }
+            return .redis(APIKeyRedisStore.Settings(keyPrefix: prefix, reloadInterval: UInt64(interval) * 1_000_000, maxStaleness: UInt64(stale) * 1_000_000))
+        }
+        for key in ["redisKeyPrefix", "maxStaleMs"] where keys[key] != nil {
+            r.issue("\(p).\(key)", "only for keys in Redis (store: redis)")
+        }
+        let file = r.string(keys, "file", p) ?? defaultAPIKeysFile
+        guard !file.isEmpty, !file.utf8.contains(0) else { r.issue("\(p).file", "expected a file path"); return nil }
+        let store = APIKeyFileStore(path: apiKeyFilePath(file, directory: directory), reloadInterval: UInt64(interval) * 1_000_000)
+        if let failure = store.currentSnapshot().failure { r.issue("\(p).file", failure) }
+        return .file(store)
     }
 
     // MARK: Roles

@@ -43,6 +43,8 @@ public struct GatewayConfiguration: Sendable {
     public var admin = AdminConfiguration()
     /// `auth`: bearer-token providers and roles, for `policy.auth`.
     public var auth = AuthConfiguration()
+    /// `redis`: the shared Redis the stores use; nil = none (the embedded in-memory and file stores).
+    public var redis: RedisClient.Configuration?
 
     public init() {}
 
@@ -127,13 +129,15 @@ extension GatewayConfiguration {
 
     /// Loads `<directory>/gateway.json` and the composite endpoints in `<directory>/endpoints/*.json`.
     /// Throws `ConfigurationError` listing every problem of every file.
-    public static func load(directory: String) throws(ConfigurationError) -> GatewayConfiguration {
+    /// `environment` answers environment variables (`BFF_REDIS_URL`); the process's by default.
+    public static func load(directory: String,
+                            environment: (String) -> String? = RedisConfigurationReader.processEnvironment) throws(ConfigurationError) -> GatewayConfiguration {
         let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         let path = base + "/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(issues: [ConfigurationIssue(file: path, path: "$", reason: "cannot read the file (missing or unreadable)")])
         }
-        var config = try parse(Array(data), file: path, directory: directory)
+        var config = try parse(Array(data), file: path, directory: directory, environment: environment)
         let folder = base + "/endpoints"
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         var issues: [ConfigurationIssue] = []
@@ -233,7 +237,9 @@ extension GatewayConfiguration {
         }
     }
 
-    public static func parse(_ bytes: [UInt8], file: String, directory: String = ".") throws(ConfigurationError) -> GatewayConfiguration {
+    /// `environment` answers environment variables (`BFF_REDIS_URL`); the process's by default.
+    public static func parse(_ bytes: [UInt8], file: String, directory: String = ".",
+                             environment: (String) -> String? = RedisConfigurationReader.processEnvironment) throws(ConfigurationError) -> GatewayConfiguration {
         let root: JSONValue
         do {
             root = try JSONParser.parse(bytes, duplicateKeys: .reject)
@@ -246,7 +252,7 @@ extension GatewayConfiguration {
         config.directory = directory
         let top = r.object(root, "$", allowed: ["$schema", "name", "listen", "threads", "limits", "timeouts", "accessLog", "services", "routes", "responseValidation",
                                                      "allowEncodedSlashes", "underscoresInHeaders", "trustedProxies",
-                                                     "ignoreClientAbort", "defaults", "admin", "auth"])
+                                                     "ignoreClientAbort", "defaults", "admin", "auth", "redis"])
         if let mode = r.string(top, "responseValidation", "$") {
             if let m = ResponseValidation.Mode(rawValue: mode) { config.responseValidation = m } else { r.issue("$.responseValidation", "'\(mode)' is not off, log or enforce") }
         }
@@ -290,7 +296,8 @@ extension GatewayConfiguration {
             r.issue("$.limits.maxRequestLineBytes", "must not exceed maxHeaderBytes (\(config.server.limits.maxHeaderBytes))")
         }
 
-        config.auth = AuthConfigurationReader.read(top?["auth"], directory: directory, reader: r)
+        config.redis = RedisConfigurationReader.read(top?["redis"], environment: environment, reader: r)
+        config.auth = AuthConfigurationReader.read(top?["auth"], directory: directory, redisConfigured: top?["redis"] != nil, reader: r)
         let defaults = r.object(top?["defaults"], "$.defaults", allowed: ["policy"])
         config.defaultPolicy = PolicyConfiguration.read(defaults?["policy"], "$.defaults.policy", maxBodyBytes: config.server.limits.maxBodyBytes,
                                                         auth: config.auth, reader: r)

@@ -1,9 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
+import Synchronization
 
 /// `keys create|list|revoke|rotate`: manages the partner API keys in the store the gateway reads
-/// (`auth.apiKeys` of the configuration, or `--keys-file`). Available to every executable, documented
+/// (`auth.apiKeys` of the configuration: the key file, or Redis with a `redis` section; or `--keys-file`). Available to every executable, documented
 /// for BFFPartner. Exit codes as the rest of the command line: 0 done, 1 failed (I/O, unknown id),
 /// 2 usage or configuration error.
 enum APIKeyCommand {
@@ -21,7 +23,8 @@ enum APIKeyCommand {
                            revoked at once, or expires after N seconds (0...604800; default 0).
 
         Options:
-          --config DIR     Contract folder whose auth.apiKeys names the key file (default: \(p.defaultConfigDirectory)).
+          --config DIR     Contract folder whose auth.apiKeys names the key store: its key file, or Redis
+                           when it has a redis section (default: \(p.defaultConfigDirectory)).
           --keys-file F    The key file itself (instead of --config).
         """
     }
@@ -107,7 +110,8 @@ enum APIKeyCommand {
             exit(2)
         }
         if options.command == "help" { GatewayCommand.writeLine(usage(profile), fd: 1); exit(0) }
-        let store: APIKeyFileStore
+        let store: any APIKeyStore
+        var redis: (client: RedisClient, group: EventLoopGroup)? = nil
         if let file = options.keysFile {
             store = APIKeyFileStore(path: file)
         } else {
@@ -120,54 +124,86 @@ enum APIKeyCommand {
                 for issue in error.issues { GatewayCommand.printError("  \(issue)") }
                 exit(2)
             }
-            guard let configured = configuration.auth.apiKeys else {
+            switch configuration.auth.apiKeys {
+            case nil:
                 GatewayCommand.printError("\(profile.executable) keys: \(directory) configures no key store (auth.apiKeys); add it or pass --keys-file")
                 exit(2)
+            case .file(let configured)?:
+                store = configured
+            case .redis(let settings)?:
+                // The same Redis and keys the gateways poll (configuration parsing made sure redis is set).
+                do {
+                    let group = try EventLoopGroup(threads: 1, logging: .disabled)
+                    let client = try RedisClient(configuration: configuration.redis!, group: group)
+                    redis = (client, group)
+                    store = APIKeyRedisStore(redis: client, settings: settings)
+                } catch {
+                    GatewayCommand.printError("\(profile.executable) keys: cannot set up the Redis client: \(error)")
+                    exit(1)
+                }
             }
-            store = configured
         }
-        do {
-            try run(options, store: store, now: Int64(time(nil)))
-            exit(0)
-        } catch {
-            GatewayCommand.printError("\(profile.executable) keys: \(error)")
+        let outcome = runBlocking { try await run(options, store: store, now: Int64(time(nil))) }
+        if let redis {
+            redis.client.shutdown()
+            redis.group.shutdown()
+        }
+        if let failure = outcome {
+            GatewayCommand.printError("\(profile.executable) keys: \(failure)")
             exit(1)
         }
+        exit(0)
+    }
+
+    /// Runs `body` in a task and waits for it (the command line has no loop of its own). Returns the
+    /// error's description, nil on success.
+    static func runBlocking(_ body: @escaping @Sendable () async throws -> Void) -> String? {
+        let result = Mutex<String??>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var failure: String? = nil
+            do { try await body() } catch { failure = "\(error)" }
+            let outcome = failure
+            result.withLock { $0 = .some(outcome) }
+            done.signal()
+        }
+        done.wait()
+        return result.withLock { $0 } ?? "interrupted"
     }
 
     /// The command against `store`; output on standard output. Throws what the store throws.
-    static func run(_ o: Options, store: APIKeyFileStore, now: Int64) throws {
+    static func run(_ o: Options, store: any APIKeyStore, now: Int64) async throws {
         func out(_ line: String) { GatewayCommand.writeLine(line, fd: 1) }
         switch o.command {
         case "create":
             let made = try APIKeyFormat.generate()
             let record = APIKeyRecord(id: made.id, digest: made.digest, partner: o.partner!, tier: o.tier!, scopes: o.scopes, created: now,
                                       expires: o.expiresDays.map { now + Int64($0) * 86_400 }, status: .active)
-            try store.add(record)
+            try await store.add(record)
             out("id: \(made.id)")
             out("key: \(made.key)")
             GatewayCommand.printError("The key is shown this once: only its SHA-256 digest is stored.")
         case "list":
             out("id\tpartner\ttier\tscopes\tcreated\texpires\tstatus")
-            for r in try store.records() {
+            for r in try await store.records() {
                 out("\(r.id)\t\(r.partner)\t\(r.tier)\t\(r.scopes.isEmpty ? "-" : r.scopes.joined(separator: ","))\t\(utc(r.created))\t\(r.expires.map(utc) ?? "-")\t\(r.refusal(now: now)?.rawValue ?? "active")")
             }
         case "revoke":
-            let r = try store.update(id: o.id!) { $0.status = .revoked }
+            let r = try await store.update(id: o.id!) { $0.status = .revoked }
             out("revoked: \(r.id)")
         case "rotate":
-            let old = try store.records().first { $0.id == o.id! }
+            let old = try await store.records().first { $0.id == o.id! }
             guard let old else { throw APIKeyStoreError.notFound(o.id!) }
             guard old.refusal(now: now) == nil else { throw APIKeyStoreError("key '\(old.id)' is \(old.refusal(now: now)!.rawValue): create a new one instead") }
             let made = try APIKeyFormat.generate()
-            try store.add(APIKeyRecord(id: made.id, digest: made.digest, partner: old.partner, tier: old.tier, scopes: old.scopes, created: now,
+            try await store.add(APIKeyRecord(id: made.id, digest: made.digest, partner: old.partner, tier: old.tier, scopes: old.scopes, created: now,
                                        expires: old.expires, status: .active))
             // Revoked after the new key exists: a failure in between leaves two working keys, never none.
             if o.graceSeconds == 0 {
-                try store.update(id: old.id) { $0.status = .revoked }
+                try await store.update(id: old.id) { $0.status = .revoked }
             } else {
                 let until = now + Int64(o.graceSeconds)
-                try store.update(id: old.id) { $0.expires = min($0.expires ?? until, until) }
+                try await store.update(id: old.id) { $0.expires = min($0.expires ?? until, until) }
             }
             out("id: \(made.id)")
             out("key: \(made.key)")

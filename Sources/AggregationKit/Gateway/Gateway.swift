@@ -11,6 +11,13 @@ public final class Gateway: Sendable {
     public let metrics: GatewayMetrics?
     /// The admin listener (`GET /metrics`), on its own address; nil when off.
     public let adminServer: HTTPServer?
+    /// The shared Redis client when `redis` is configured (one per gateway, a pool per loop), for the
+    /// stores; nil: the embedded stores. Made at start (its host resolved then) without connecting;
+    /// shut down after the listeners and the upstreams, before the loops.
+    public let redis: RedisClient?
+    /// The partner API keys in Redis (`auth.apiKeys` with a `redis` section): polled from `start()`
+    /// until the stop; nil with the key file or without API keys.
+    public let redisAPIKeys: APIKeyRedisStore?
 
     /// Builds the metrics and the admin listener (unless `admin.enabled` is false), the upstreams (one
     /// per service; `upstreamObservers` and the metrics hear every call's outcome), the route table
@@ -55,12 +62,20 @@ public final class Gateway: Sendable {
         var observers = upstreamObservers
         if let metrics { observers.append(UpstreamMetricsObserver(metrics: metrics, services: configuration.services)) }
         upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: observers)
+        let redis = try configuration.redis.map { try RedisClient(configuration: $0, group: group) }
+        self.redis = redis
+        if let redis, let settings = configuration.auth.apiKeys?.redisSettings {
+            redisAPIKeys = APIKeyRedisStore(redis: redis, settings: settings, clock: group.loops[0].clock.source)
+        } else {
+            redisAPIKeys = nil
+        }
         if let metrics {
             let cache = PoolStatisticsCache(registry: upstreams)
             poolCache.cache = cache
             metrics.setPoolStatisticsSource { cache.statistics }
         }
-        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics)
+        let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics,
+                                          authCaches: AuthCaches(events: SecurityEvents(metrics: metrics?.registry), redisAPIKeys: redisAPIKeys))
         if let sessions = configuration.auth.sessions, sessions.issuer.isEphemeral {
             group.logging.application.notice("session tokens are signed with a key generated at start: they do not survive a restart and are not shared between instances (set auth.sessions.signingKeyFile)",
                                              [.string("event", "auth.ephemeral_signing_key")])
@@ -80,14 +95,14 @@ public final class Gateway: Sendable {
     /// Every route with its compiled pipeline; proxy routes and composite calls go through their
     /// service's upstream (handlers never pick instances themselves).
     static func buildRouter(_ configuration: GatewayConfiguration, upstreams: UpstreamRegistry, validation: ResponseValidation,
-                            stages common: [any RequestStage], metrics: GatewayMetrics? = nil) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
+                            stages common: [any RequestStage], metrics: GatewayMetrics? = nil,
+                            authCaches: AuthCaches = AuthCaches()) throws -> (router: Router<GatewayFront.Route>, hasBodyLimits: Bool) {
         var services: [String: Upstream] = [:]
         for upstream in upstreams.upstreams { services[upstream.name] = upstream }
         var router = Router<GatewayFront.Route>()
         var hasBodyLimits = false
-        // One set of verified-token caches for the whole gateway: a token verified on one route is a
-        // cache hit on every other route of the same provider (on the same loop).
-        let authCaches = AuthCaches(events: SecurityEvents(metrics: metrics?.registry))
+        // One set of verified-token caches for the whole gateway (`authCaches`): a token verified on one
+        // route is a cache hit on every other route of the same provider (on the same loop).
         // Every route's policy and the defaults': the identity headers any of them sets are removed on all
         // the others (the defaults' too: turning `auth` off on a route does not make its headers the client's).
         let policies = [configuration.defaultPolicy] + configuration.routes.map { configuration.policy(of: $0) }
@@ -140,7 +155,17 @@ public final class Gateway: Sendable {
     /// The admin listener starts before the public one and stops after it, so metrics can be scraped
     /// while the public listener drains.
     public var services: [any LifecycleService] {
-        var services: [any LifecycleService] = [ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() })]
+        var services: [any LifecycleService] = []
+        if let redis {
+            // First in, so it stops after everything that may still send commands (the listeners drain
+            // first), and before the loops it runs on.
+            let logger = group.logging.application
+            services.append(ServiceHooks("redis", start: { Self.probe(redis, logger: logger) }, stop: { [redisAPIKeys] in
+                redisAPIKeys?.stop()
+                redis.shutdown()
+            }))
+        }
+        services.append(ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }))
         if let adminServer {
             services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
                 let cut = adminServer.shutdown()
@@ -154,9 +179,13 @@ public final class Gateway: Sendable {
         return services
     }
 
-    /// Starts listening; returns the port.
+    /// Starts the API key poller (waiting up to a second for its first answer, so keys work from the
+    /// first request when Redis is up) and listening; returns the port.
     @discardableResult
-    public func start() throws -> Int { try server.start() }
+    public func start() throws -> Int {
+        redisAPIKeys?.start(waitForFirst: 1_000_000_000)
+        return try server.start()
+    }
 
     /// Graceful shutdown: `/readyz` turns 503; during the readiness grace (if any) requests are still
     /// served, each on a connection that then closes; then no new connections, and in-flight requests
@@ -166,7 +195,25 @@ public final class Gateway: Sendable {
     public func shutdown() -> Int {
         let cut = drain()
         upstreams.shutdown()
+        redisAPIKeys?.stop()
+        redis?.shutdown()
         return cut
+    }
+
+    /// Says in the log whether Redis answers, without holding up the start: a Redis that is down when
+    /// the gateway starts is the stores' business (they fail closed and recover with it), not a reason
+    /// to refuse to serve the routes that do not need it.
+    static func probe(_ redis: RedisClient, logger: Logger) {
+        let endpoint = redis.configuration.endpoint.description
+        Task {
+            do {
+                try await redis.send(["PING"])
+                logger.info("redis reachable", [.string("redis", endpoint)])
+            } catch {
+                logger.warning("redis unreachable at start; the stores that need it fail closed until it answers",
+                               [.string("redis", endpoint), .string("error", "\(error)")])
+            }
+        }
     }
 
     /// The listener's part of `shutdown`: readiness grace, then the drain. The upstreams stay up.

@@ -158,6 +158,11 @@ final class TestGateway {
     }
 
     func get(_ path: String, headers: [(String, String)] = []) throws -> HTTPResponse {
+        try Self.get(port: port, path, headers: headers)
+    }
+
+    /// A GET on a fresh connection to a listener on 127.0.0.1:`port`.
+    static func get(port: Int, _ path: String, headers: [(String, String)] = []) throws -> HTTPResponse {
         let client = try RawClient(port: port)
         var text = "GET \(path) HTTP/1.1\r\nHost: test\r\n"
         for (k, v) in headers { text += "\(k): \(v)\r\n" }

@@ -8,30 +8,37 @@
 ///        ─▶ remove X-API-Key and Authorization, fill context.identity (principal = partner) and
 ///           the tier (`APIKeyTier`) ─▶ next stage
 ///
-/// Revocation: each loop looks at the key file's stamp (one `stat`) at most every `reloadInterval`
-/// (200 ms) of its own clock, and takes the re-read snapshot when it changed; so a key revoked by the
-/// command line is refused by every running instance within that interval plus the write.
-/// No thread, no timer: an idle loop does not look at all, and catches up on its first request.
+/// Revocation: each loop asks its source (`APIKeySource`) at most every `reloadInterval` (200 ms) of
+/// its own clock for a newer snapshot: the key file's stamp (one `stat`), or the snapshot the Redis
+/// store's poller keeps (a lock and a load). So a key revoked by the command line is refused by every
+/// running instance within that interval plus the store's own delay. A snapshot the source no longer
+/// vouches for (Redis unreachable past `maxStaleness`) refuses every key with 503
+/// `api_key_store_unavailable`: no request path waits on Redis, and no revoked key keeps working.
+/// No thread, no timer in the stage: an idle loop does not look at all, and catches up on its first request.
 public struct APIKeyStage: RequestStage {
     public var name: String { "apiKey" }
 
     let policy: APIKeyPolicy
+    let source: any APIKeySource
     let slots: LoopSlots<AuthCaches.KeyShard>
     let events: SecurityEvents
 
     public init(policy: APIKeyPolicy, caches: AuthCaches = AuthCaches()) {
         self.policy = policy
         events = caches.events
-        slots = caches.keySlots(for: policy.store)
+        source = caches.apiKeySource(for: policy.store)
+        slots = caches.keySlots(for: source)
     }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
-        let store = policy.store
-        let shard = slots.value(on: context.loop) { AuthCaches.KeyShard(snapshot: store.currentSnapshot()) }
+        let source = self.source
         let monotonic = context.loop.clock.monotonicNanoseconds()
-        if monotonic &- shard.checkedAt >= store.reloadInterval || shard.checkedAt == 0 {
+        let shard = slots.value(on: context.loop) { AuthCaches.KeyShard(source.refreshed(nil)) }
+        if monotonic &- shard.checkedAt >= source.reloadInterval || shard.checkedAt == 0 {
             shard.checkedAt = monotonic
-            if Syscall.fileStamp(store.path) != shard.snapshot.stamp { shard.snapshot = store.currentSnapshot() }
+            let refreshed = source.refreshed(shard.snapshot)
+            shard.snapshot = refreshed.snapshot
+            shard.usableUntil = refreshed.usableUntil
         }
         let field: Int, range: Range<Int>
         switch APIKeyCredentials.read(request.headers) {
@@ -39,10 +46,12 @@ public struct APIKeyStage: RequestStage {
         case .ambiguous: return deny(Self.invalidKey, code: "api_key_ambiguous", context)
         case .key(let f, let r): (field, range) = (f, r)
         }
+        // After the credentials are read, so a request without a key still learns it needs one.
+        guard monotonic < shard.usableUntil else { return deny(Self.storeUnavailable, code: "api_key_store_unavailable", context) }
         let now = context.loop.clock.wallClockNanoseconds() / 1_000_000_000
         let snapshot = shard.snapshot
         let found = request.headers.withValueBytes(at: field) {
-            APIKeyFileStore.lookup(UnsafeBufferPointer(rebasing: $0[range]), in: snapshot, now: now)
+            snapshot.lookup(UnsafeBufferPointer(rebasing: $0[range]), now: now)
         }
         guard let entry = found.entry, found.refusal == nil else {
             return deny(Self.invalidKey, code: "api_key_\(found.refusal!.rawValue)", context, keyID: found.entry?.record.id)
@@ -62,7 +71,15 @@ public struct APIKeyStage: RequestStage {
     /// Logs and counts the refusal as a security event (never the key; the key id once it is known) and
     /// answers it. Presented but refused keys feed the per-client burst detector.
     private func deny(_ error: HTTPError, code: String, _ context: RequestContext, keyID: String? = nil) -> StageDecision {
-        if error.status == 403 {
+        if error.status == 503 {
+            // The key store cannot be read: not the client's doing, not a security event.
+            let logger = context.loop.logger
+            if logger.isEnabled(.warning) {
+                logger.with(requestID: context.requestID).warning("API keys unavailable", [
+                    .string("event", "auth.unavailable"), .string("code", code), .string("route", context.route), .string("client", context.clientAddress),
+                ])
+            }
+        } else if error.status == 403 {
             events.record(.forbidden, "authorization denied", context: context, [.string("code", code), .string("key_id", keyID)])
         } else {
             events.record(.unauthenticated, "authentication failed", context: context, invalidCredential: code != "api_key_missing",
@@ -77,6 +94,10 @@ public struct APIKeyStage: RequestStage {
     /// keys exist (the log has the reason).
     static let invalidKey = HTTPError(status: 401, code: "invalid_api_key", detail: "the API key is not valid",
                                       headers: HTTPHeaders([("WWW-Authenticate", "ApiKey")]))
+    /// The key store cannot vouch for its keys (Redis unreachable for longer than `maxStaleness`): no key
+    /// is trusted, and the client is told to try again rather than that its key is bad.
+    static let storeUnavailable = HTTPError(status: 503, code: "api_key_store_unavailable", detail: "API keys cannot be checked right now",
+                                            headers: HTTPHeaders([("Retry-After", "1")]))
     static let insufficientScope = HTTPError(status: 403, code: "insufficient_scope", detail: "the API key does not grant access to this resource")
 }
 
