@@ -118,4 +118,33 @@ final class SessionConfigurationTests: XCTestCase {
         XCTAssertEqual(issues(#"{"services": {"a": {"instances": ["127.0.0.1:81"]}}, "routes": [{"name": "x", "path": "/auth/login", "proxy": {"service": "a"}}]}"#), [],
                        "without sessions the paths are free")
     }
+
+    /// Where sessions live: in memory by default, in Redis when a `redis` section is there (or `store:
+    /// redis`), with the keys that only mean something for one of the two refused for the other.
+    func testStoreChoice() throws {
+        let redis = #""redis": {"url": "redis://127.0.0.1:6379"},"#
+        func withRedis(_ sessions: String) -> String { config(sessions).replacingOccurrences(of: #"{"services""#, with: "{" + redis + #" "services""#) }
+        XCTAssertNil(try parse(config(minimal)).auth.sessions?.redisKeyPrefix)
+        let inRedis = try XCTUnwrap(try parse(withRedis(minimal)).auth.sessions)
+        XCTAssertEqual(inRedis.redisKeyPrefix, "bff:", "a redis section makes Redis the default")
+        let tuned = try XCTUnwrap(try parse(withRedis(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "redisKeyPrefix": "shop:", "reuseGraceSeconds": 2, "maxSessionsPerUser": 4}"#)).auth.sessions)
+        XCTAssertEqual(tuned.redisKeyPrefix, "shop:")
+        XCTAssertEqual(tuned.storeLimits.reuseGraceSeconds, 2)
+        XCTAssertEqual(tuned.storeLimits.maximumSessionsPerSubject, 4)
+        XCTAssertNil(try parse(withRedis(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "store": "memory"}"#)).auth.sessions?.redisKeyPrefix)
+
+        let p = "$.auth.sessions"
+        XCTAssertEqual(issues(config(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "store": "redis"}"#)),
+                       ["\(p).store: redis needs the top-level redis section (redis.url or BFF_REDIS_URL)"])
+        XCTAssertEqual(issues(config(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "store": "disk"}"#)),
+                       ["\(p).store: 'disk' is not memory or redis"])
+        XCTAssertEqual(issues(config(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "redisKeyPrefix": "x:"}"#)),
+                       ["\(p).redisKeyPrefix: only for sessions in Redis (store: redis)"])
+        XCTAssertEqual(issues(withRedis(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "redisKeyPrefix": "a b"}"#)),
+                       ["\(p).redisKeyPrefix: expected 1 to 58 printable characters without spaces"])
+        XCTAssertEqual(issues(withRedis(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "maxSessions": 5, "lockout": {"maxEntries": 500}}"#)),
+                       ["\(p).maxSessions: only for the in-memory store (Redis is bounded by its maxmemory)",
+                        "\(p).lockout.maxEntries: only for the in-memory throttle (Redis keys expire)"])
+        XCTAssertEqual(issues(config(#"{"identity": {"service": "identity"}, "allowedOrigins": ["https://app.example"], "reuseGraceSeconds": 11}"#)).count, 1)
+    }
 }

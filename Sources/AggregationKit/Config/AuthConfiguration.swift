@@ -70,7 +70,7 @@ enum AuthConfigurationReader {
                 }
             }
         }
-        auth.sessions = SessionConfigurationReader.read(o["sessions"], directory: directory, roles: auth.roles, reader: r)
+        auth.sessions = SessionConfigurationReader.read(o["sessions"], directory: directory, roles: auth.roles, redisConfigured: redisConfigured, reader: r)
         if let sessions = auth.sessions {
             if auth.provider(named: AccessTokenIssuer.providerName) != nil {
                 r.issue("$.auth.jwt.providers.\(AccessTokenIssuer.providerName)", "the name of the gateway's own provider (auth.sessions): choose another")

@@ -48,9 +48,15 @@ public struct SessionConfiguration: Sendable {
     public var revocationCheck: UInt64 = 1_000_000_000
     /// Signs access tokens; its provider verifies them on `session` routes.
     public var issuer: AccessTokenIssuer
-    /// Where sessions live (the in-memory store by default; a Redis store when wired in).
+    /// Where sessions live (the in-memory store by default; the gateway puts Redis stores here when
+    /// `redisKeyPrefix` is set).
     public var store: any SessionStore
     public var throttle: any LoginThrottle
+    /// Bounds of the store (per user, spent tokens, reuse grace; the total only in memory).
+    public var storeLimits = SessionStoreLimits()
+    /// Non-nil: sessions and the login throttle live in Redis (the top-level `redis` section), under
+    /// `<prefix>sess:` and `<prefix>login:`.
+    public var redisKeyPrefix: String?
 
     public init(issuer: AccessTokenIssuer, store: any SessionStore = InMemorySessionStore(), throttle: any LoginThrottle = InMemoryLoginThrottle()) {
         self.issuer = issuer
@@ -62,7 +68,7 @@ public struct SessionConfiguration: Sendable {
 enum SessionConfigurationReader {
     static let keys = ["mode", "identity", "accessTokenTtlSeconds", "refreshIdleSeconds", "sessionLifetimeSeconds", "issuer", "audience",
                        "signingKeyFile", "keyId", "allowedOrigins", "lockout", "maxLoginBodyBytes", "maxSessions", "maxSessionsPerUser",
-                       "revocationCheckMs"]
+                       "revocationCheckMs", "store", "redisKeyPrefix", "reuseGraceSeconds"]
     static let identityKeys = ["service", "path", "timeoutMs"]
     static let lockoutKeys = ["account", "client", "maxEntries"]
     static let policyKeys = ["threshold", "windowSeconds", "baseLockSeconds", "maximumLockSeconds"]
@@ -71,7 +77,8 @@ enum SessionConfigurationReader {
 
     /// Reads `auth.sessions` (nil when absent or invalid; issues recorded). The identity service name is
     /// checked against `services` later (`GatewayConfiguration.parse` reads services after `auth`).
-    static func read(_ value: JSONValue?, directory: String, roles: RoleTable, reader r: ConfigReader) -> SessionConfiguration? {
+    /// `redisConfigured`: whether the top-level `redis` section is there (sessions then default to it).
+    static func read(_ value: JSONValue?, directory: String, roles: RoleTable, redisConfigured: Bool = false, reader r: ConfigReader) -> SessionConfiguration? {
         let p = "$.auth.sessions"
         guard let value, !value.isNull else { return nil }
         let before = r.issues.count
@@ -128,6 +135,27 @@ enum SessionConfigurationReader {
         limits.maximumSessions = r.int(o, "maxSessions", p, range: 1...10_000_000) ?? limits.maximumSessions
         limits.maximumSessionsPerSubject = r.int(o, "maxSessionsPerUser", p, range: 1...1000) ?? limits.maximumSessionsPerSubject
         let check = r.int(o, "revocationCheckMs", p, range: 0...60_000) ?? 1000
+        limits.reuseGraceSeconds = Int64(r.int(o, "reuseGraceSeconds", p, range: 0...10) ?? 0)
+        var inRedis = redisConfigured
+        if let store = r.string(o, "store", p) {
+            switch store {
+            case "memory": inRedis = false
+            case "redis":
+                inRedis = true
+                if !redisConfigured { r.issue("\(p).store", "redis needs the top-level redis section (redis.url or BFF_REDIS_URL)") }
+            default: r.issue("\(p).store", "'\(store)' is not memory or redis")
+            }
+        }
+        var prefix = "bff:"
+        if let text = r.string(o, "redisKeyPrefix", p) {
+            if !inRedis { r.issue("\(p).redisKeyPrefix", "only for sessions in Redis (store: redis)") }
+            // The stores add `sess:` / `login:`, which must still fit their 64-character bound.
+            if text.isEmpty || text.utf8.count > 58 || !RedisSessionStore.isValidPrefix(text + "login:") {
+                r.issue("\(p).redisKeyPrefix", "expected 1 to 58 printable characters without spaces")
+            } else { prefix = text }
+        }
+        if inRedis, o["maxSessions"] != nil { r.issue("\(p).maxSessions", "only for the in-memory store (Redis is bounded by its maxmemory)") }
+        if inRedis, (o["lockout"]?.objectValue?["maxEntries"]) != nil { r.issue("\(p).lockout.maxEntries", "only for the in-memory throttle (Redis keys expire)") }
 
         var issuer: AccessTokenIssuer? = nil
         if let file = r.string(o, "signingKeyFile", p) {
@@ -170,6 +198,8 @@ enum SessionConfigurationReader {
         sessions.lockoutMaxEntries = maxEntries
         sessions.maxLoginBodyBytes = maxBody
         sessions.revocationCheck = UInt64(check) * 1_000_000
+        sessions.storeLimits = limits
+        sessions.redisKeyPrefix = inRedis ? prefix : nil
         return sessions
     }
 

@@ -64,6 +64,15 @@ public final class Gateway: Sendable {
         upstreams = try UpstreamRegistry(configuration: configuration, group: group, observers: observers)
         let redis = try configuration.redis.map { try RedisClient(configuration: $0, group: group) }
         self.redis = redis
+        // Sessions and the login throttle in Redis (`auth.sessions` with a `redis` section): every
+        // instance sees every session, rotation and lockout.
+        var configuration = configuration
+        if let redis, var sessions = configuration.auth.sessions, let prefix = sessions.redisKeyPrefix {
+            sessions.store = RedisSessionStore(redis: redis, prefix: prefix + "sess:", limits: sessions.storeLimits)
+            sessions.throttle = RedisLoginThrottle(redis: redis, prefix: prefix + "login:", accountPolicy: sessions.accountLockout,
+                                                   clientPolicy: sessions.clientLockout)
+            configuration.auth.sessions = sessions
+        }
         if let redis, let settings = configuration.auth.apiKeys?.redisSettings {
             redisAPIKeys = APIKeyRedisStore(redis: redis, settings: settings, clock: group.loops[0].clock.source)
         } else {
