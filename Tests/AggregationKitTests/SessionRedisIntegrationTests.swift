@@ -20,12 +20,7 @@ final class SessionRedisIntegrationTests: XCTestCase {
         downstream = try Downstream()
         keyDirectory = NSTemporaryDirectory() + "bff-session-key-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: keyDirectory, withIntermediateDirectories: true)
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keyDirectory + "/session.pem"]
-        try openssl.run()
-        openssl.waitUntilExit()
-        XCTAssertEqual(openssl.terminationStatus, 0)
+        try AsymmetricKey.generateEC(curve: .p256).privateKeyPEM().write(toFile: keyDirectory + "/session.pem", atomically: true, encoding: .utf8)
         a = try TestGateway(configuration: try configuration())
         b = try TestGateway(configuration: try configuration())
     }
