@@ -95,3 +95,58 @@ final class SecurityEventsTests: XCTestCase {
         XCTAssertEqual(value("auth.login_failed"), "0", "every event has a series from the start")
     }
 }
+
+/// The client address behind trusted proxies (`ForwardingPolicy.originalClient`), and the login lockout
+/// keyed by it over real sockets.
+final class OriginalClientTests: XCTestCase {
+    private func policy(_ networks: [String]) -> ForwardingPolicy {
+        var p = ForwardingPolicy()
+        p.trustedProxies = networks.map { try! IPNetwork($0) }
+        return p
+    }
+
+    func testTheRightMostUntrustedHopIsTheClient() {
+        let p = policy(["10.0.0.0/8", "fd00::/8"])
+        func client(_ peer: String, _ fields: [String]) -> String {
+            p.originalClient(peer: peer, headers: HTTPHeaders(fields.map { ("X-Forwarded-For", $0) }))
+        }
+        XCTAssertEqual(client("203.0.113.9", ["198.51.100.1"]), "203.0.113.9", "an untrusted peer's header is not believed")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1"]), "198.51.100.1")
+        XCTAssertEqual(client("10.0.0.2", ["6.6.6.6, 198.51.100.1, 10.1.1.1"]), "198.51.100.1", "a client cannot prepend a spoofed hop")
+        XCTAssertEqual(client("10.0.0.2", ["10.9.9.9,10.1.1.1"]), "10.9.9.9", "every hop trusted: the first")
+        XCTAssertEqual(client("10.0.0.2", []), "10.0.0.2")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1", "198.51.100.2"]), "10.0.0.2", "two fields: ambiguous, not believed")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1, unknown"]), "10.0.0.2", "a malformed list is not believed")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1,,10.1.1.1"]), "10.0.0.2")
+        XCTAssertEqual(client("fd00::1", ["2001:db8::7"]), client("fd00::1", ["2001:DB8:0::0:7"]), "one spelling per address: no fresh count from another")
+        XCTAssertEqual(client("10.0.0.2", [Array(repeating: "198.51.100.1", count: 40).joined(separator: ",")]), "10.0.0.2", "bounded")
+        XCTAssertEqual(ForwardingPolicy().originalClient(peer: "10.0.0.2", headers: HTTPHeaders([("X-Forwarded-For", "1.2.3.4")])), "10.0.0.2",
+                       "nobody trusted by default")
+    }
+
+    /// Behind a trusted proxy (the test client on 127.0.0.1), one address's failures lock that address
+    /// out, not the proxy's other users.
+    func testLockoutCountsTheRealClientBehindATrustedProxy() throws {
+        let identity = try TestIdentityService()
+        defer { identity.stop() }
+        let gw = try TestGateway("""
+        {
+          "listen": {"host": "127.0.0.1", "port": 0}, "trustedProxies": ["127.0.0.1/32"],
+          "services": {"identity": {"instances": ["127.0.0.1:\(identity.port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 2000}},
+          "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"},
+                                "lockout": {"account": {"threshold": 100}, "client": {"threshold": 3}}}},
+          "routes": []
+        }
+        """)
+        defer { gw.stop() }
+        func login(_ user: String, _ password: String, from address: String) throws -> Int {
+            let c = try RawClient(port: gw.port)
+            let body = #"{"username":"\#(user)","password":"\#(password)"}"#
+            c.send("POST /auth/login HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: \(address)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return try XCTUnwrap(c.readResponse()).status
+        }
+        for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "198.51.100.7"), 401) }
+        XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.7"), 429, "that address is locked out")
+        XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.8"), 200, "another user behind the same proxy is not")
+    }
+}

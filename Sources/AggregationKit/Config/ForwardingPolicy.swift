@@ -21,4 +21,22 @@ public struct ForwardingPolicy: Sendable {
         guard !trustedProxies.isEmpty, let a = IPAddress(address) else { return false }
         return trustedProxies.contains { $0.contains(a) }
     }
+
+    /// The address of the client that made the request, for decisions keyed by client (login lockout,
+    /// invalid-credential bursts): the connection's peer, unless the peer is a trusted proxy and the
+    /// request carries exactly one `X-Forwarded-For` field — then the right-most address of that list
+    /// that is not itself a trusted proxy (nginx's `real_ip_recursive on`), or its first entry when every
+    /// hop is trusted. A malformed list (an entry that is not an IP address) is not believed: the peer.
+    /// Behind a load balancer this keeps one user's failures from locking out everyone it serves.
+    public func originalClient(peer: String, headers: HTTPHeaders) -> String {
+        guard trusts(peer) else { return peer }
+        let fields = headers.values("x-forwarded-for")
+        guard fields.count == 1 else { return peer }
+        let entries = fields[0].split(separator: ",", omittingEmptySubsequences: false).map { entry in
+            String(String(entry.drop(while: { $0 == " " || $0 == "\t" }).reversed()).drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        }
+        guard entries.count <= 32, entries.allSatisfy({ IPAddress($0) != nil }) else { return peer }
+        for entry in entries.reversed() where !trusts(entry) { return IPAddress(entry)!.description }
+        return IPAddress(entries[0])!.description
+    }
 }

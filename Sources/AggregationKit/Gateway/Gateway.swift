@@ -84,7 +84,7 @@ public final class Gateway: Sendable {
             metrics.setPoolStatisticsSource { cache.statistics }
         }
         let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics,
-                                          authCaches: AuthCaches(events: SecurityEvents(metrics: metrics?.registry), redisAPIKeys: redisAPIKeys))
+                                          authCaches: AuthCaches(events: SecurityEvents(metrics: metrics?.registry, forwarding: configuration.forwarding), redisAPIKeys: redisAPIKeys))
         if let sessions = configuration.auth.sessions, sessions.issuer.isEphemeral {
             group.logging.application.notice("session tokens are signed with a key generated at start: they do not survive a restart and are not shared between instances (set auth.sessions.signingKeyFile)",
                                              [.string("event", "auth.ephemeral_signing_key")])

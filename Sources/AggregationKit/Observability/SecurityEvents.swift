@@ -43,9 +43,12 @@ public final class SecurityEvents: Sendable {
 
     private let counters: [Kind: CounterSeries]
     public let bursts: InvalidCredentialBursts
+    /// Which proxies' `X-Forwarded-For` names the client (see `client(_:_:)`).
+    public let forwarding: ForwardingPolicy
 
     /// `metrics` nil: events are logged, not counted.
-    public init(metrics: MetricsRegistry?, bursts: InvalidCredentialBursts = InvalidCredentialBursts()) {
+    public init(metrics: MetricsRegistry?, bursts: InvalidCredentialBursts = InvalidCredentialBursts(), forwarding: ForwardingPolicy = ForwardingPolicy()) {
+        self.forwarding = forwarding
         var counters: [Kind: CounterSeries] = [:]
         if let metrics, let family = try? metrics.counter("bff_security_events_total",
                                                           help: "Security events (refused credentials, denials, login failures, lockouts, token reuse, key changes), by event.",
@@ -59,24 +62,33 @@ public final class SecurityEvents: Sendable {
     /// A gateway without metrics and with default bursts (tests, tools).
     public static let unmetered = SecurityEvents(metrics: nil)
 
+    /// The client a request's events are about: the peer, or behind a trusted proxy the address its
+    /// `X-Forwarded-For` names (`ForwardingPolicy.originalClient`).
+    public func client(_ headers: HTTPHeaders, _ context: RequestContext) -> String {
+        forwarding.originalClient(peer: context.clientAddress, headers: headers)
+    }
+
     /// Records an event of a request: logs it (notice, or `level`) on the request's loop with its request
     /// id, route and client address, counts it, and feeds the burst detector when `invalidCredential`.
-    public func record(_ kind: Kind, _ message: String, level: LogLevel = .notice, context: RequestContext,
+    /// `client`: the address from `client(_:_:)` when the caller has the request (else the peer).
+    public func record(_ kind: Kind, _ message: String, level: LogLevel = .notice, context: RequestContext, client: String? = nil,
                        invalidCredential: Bool = false, _ fields: [LogField] = []) {
+        let client = client ?? context.clientAddress
         let shard = context.loop.index
         counters[kind]?.increment(shard: shard)
         let logger = context.loop.logger.with(requestID: context.requestID)
         if logger.isEnabled(level) {
-            logger.log(level, message, [.string("event", kind.rawValue), .string("route", context.route),
-                                        .string("client", context.clientAddress)] + fields)
+            var line: [LogField] = [.string("event", kind.rawValue), .string("route", context.route), .string("client", client)]
+            if client != context.clientAddress { line.append(.string("peer", context.clientAddress)) }
+            logger.log(level, message, line + fields)
         }
         guard invalidCredential else { return }
         let now = context.loop.clock.source.monotonicNanoseconds() / 1_000_000_000
-        if let count = bursts.record(client: context.clientAddress, now: Int64(now)) {
+        if let count = bursts.record(client: client, now: Int64(now)) {
             counters[.invalidTokenBurst]?.increment(shard: shard)
             if logger.isEnabled(.warning) {
                 logger.warning("invalid credentials burst", [.string("event", Kind.invalidTokenBurst.rawValue),
-                                                             .string("client", context.clientAddress), .int("count", count),
+                                                             .string("client", client), .int("count", count),
                                                              .int("window_seconds", Int(bursts.windowSeconds))])
             }
         }

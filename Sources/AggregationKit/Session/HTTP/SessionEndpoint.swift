@@ -107,8 +107,8 @@ extension SessionService {
     /// The CSRF rule for state-changing session requests in cookie mode (a refusal is a security event).
     func requireCSRF(_ request: HTTPRequest, _ context: RequestContext) throws(HTTPError) {
         guard isCookieMode, let refusal = SessionCookies.checkCSRF(request.headers, allowed: configuration.allowedOrigins) else { return }
-        events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context,
-                           [.string("code", refusal.code), .string("route", context.route)])
+        events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context, client: events.client(request.headers, context),
+                           [.string("code", refusal.code)])
         throw refusal
     }
 
@@ -167,7 +167,7 @@ extension SessionService {
 
     func login(_ request: HTTPRequest, _ context: RequestContext) async throws -> HTTPResponse {
         if isCookieMode, let refusal = SessionCookies.checkOrigin(request.headers, allowed: configuration.allowedOrigins) {
-            events.record(.csrfRefused, "login from a foreign origin refused", level: .notice, context: context, [.string("code", refusal.code)])
+            events.record(.csrfRefused, "login from a foreign origin refused", level: .notice, context: context, client: events.client(request.headers, context), [.string("code", refusal.code)])
             throw refusal
         }
         let object = try jsonObject(request)
@@ -176,13 +176,14 @@ extension SessionService {
         if username.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw Self.badRequest("username must not contain control characters") }
         // One account however its name is cased: an attacker gets no fresh count from `Alice` after `alice`.
         let account = username.lowercased()
-        let client = context.clientAddress
+        // The lockout's per-address count is the real client's (behind a trusted proxy, not the proxy's).
+        let client = events.client(request.headers, context)
         let now = now(context)
         let throttle = configuration.throttle
         if let wait = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
             try await throttle.retryAfter(account: account, client: client, now: now)
         }) {
-            events.record(.loginThrottled, "login refused during a lockout", level: .notice, context: context,
+            events.record(.loginThrottled, "login refused during a lockout", level: .notice, context: context, client: client,
                                [SecurityEvents.account(account), .int("retry_after", Int(wait))])
             throw Self.tooManyAttempts(retryAfter: wait)
         }
@@ -191,9 +192,9 @@ extension SessionService {
             let lock = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
                 try await throttle.recordFailure(account: account, client: client, now: now)
             })
-            events.record(.loginFailed, "login failed", level: .notice, context: context, [SecurityEvents.account(account)])
+            events.record(.loginFailed, "login failed", level: .notice, context: context, client: client, [SecurityEvents.account(account)])
             if let lock {
-                events.record(.lockout, "logins locked out after repeated failures", level: .warning, context: context,
+                events.record(.lockout, "logins locked out after repeated failures", level: .warning, context: context, client: client,
                                    [SecurityEvents.account(account), .int("lock_seconds", Int(lock))])
             }
             throw Self.invalidCredentials
@@ -209,7 +210,7 @@ extension SessionService {
                                    createdAt: now, lastRefreshedAt: now, expiresAt: now + configuration.sessionLifetimeSeconds)
         let store = configuration.store
         try await guarded("create", context) { () async throws(SessionStoreError) in try await store.create(record, token: hash, now: now) }
-        events.record(.login, "session opened", level: .info, context: context, [.string("session", record.id), .string("subject", subject)])
+        events.record(.login, "session opened", level: .info, context: context, client: client, [.string("session", record.id), .string("subject", subject)])
         return try tokens(for: record, refreshToken: refreshToken, now: now,
                           csrf: isCookieMode ? Base64URL.encode(try SecureRandom.bytes(32)) : nil)
     }
@@ -286,11 +287,11 @@ extension SessionService {
             return try tokens(for: record, refreshToken: next, now: now, csrf: nil)
         case .reused(let record):
             ended(record.id, on: context.loop)
-            events.record(.refreshReuse, "a spent refresh token was presented again: the session is revoked", level: .warning, context: context,
+            events.record(.refreshReuse, "a spent refresh token was presented again: the session is revoked", level: .warning, context: context, client: events.client(request.headers, context),
                                [.string("session", record.id), .string("subject", record.subject)])
             throw invalidRefresh()
         case .invalid:
-            events.record(.refreshInvalid, "refresh with an unknown or expired token", level: .info, context: context, invalidCredential: true)
+            events.record(.refreshInvalid, "refresh with an unknown or expired token", level: .info, context: context, client: events.client(request.headers, context), invalidCredential: true)
             throw invalidRefresh()
         }
     }
