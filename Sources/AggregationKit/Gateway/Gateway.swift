@@ -18,6 +18,8 @@ public final class Gateway: Sendable {
     /// The partner API keys in Redis (`auth.apiKeys` with a `redis` section): polled from `start()`
     /// until the stop; nil with the key file or without API keys.
     public let redisAPIKeys: APIKeyRedisStore?
+    /// One JWK Set client per provider with `jwksUrl`: fetching from `start()` until the stop.
+    public let jwksClients: [JWKSClient]
 
     /// Builds the metrics and the admin listener (unless `admin.enabled` is false), the upstreams (one
     /// per service; `upstreamObservers` and the metrics hear every call's outcome), the route table
@@ -74,8 +76,11 @@ public final class Gateway: Sendable {
             poolCache.cache = cache
             metrics.setPoolStatisticsSource { cache.statistics }
         }
+        jwksClients = try configuration.auth.providers.compactMap { provider in
+            try provider.jwks.map { try JWKSClient(provider: provider, endpoint: $0, group: group) }
+        }
         let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics,
-                                          authCaches: AuthCaches(redisAPIKeys: redisAPIKeys))
+                                          authCaches: AuthCaches(redisAPIKeys: redisAPIKeys, jwksClients: jwksClients))
         let front = GatewayFront(router: router.router, readiness: readiness,
                                  underscoresInHeaders: configuration.forwarding.underscoresInHeaders,
                                  hasBodyLimits: router.hasBodyLimits, metrics: metrics)
@@ -143,6 +148,10 @@ public final class Gateway: Sendable {
             }))
         }
         services.append(ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }))
+        if !jwksClients.isEmpty {
+            // Started with the listener (`start()`); stopped once it has drained.
+            services.append(ServiceHooks("jwks", stop: { [jwksClients] in for client in jwksClients { client.stop() } }))
+        }
         if let adminServer {
             services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
                 let cut = adminServer.shutdown()
@@ -156,10 +165,12 @@ public final class Gateway: Sendable {
         return services
     }
 
-    /// Starts the API key poller (waiting up to a second for its first answer, so keys work from the
-    /// first request when Redis is up) and listening; returns the port.
+    /// Starts the JWK Set clients (their first fetch at once: a token that arrives before it ends
+    /// waits for it), the API key poller (waiting up to a second for its first answer, so keys work from
+    /// the first request when Redis is up) and listening; returns the port.
     @discardableResult
     public func start() throws -> Int {
+        for client in jwksClients { client.start() }
         redisAPIKeys?.start(waitForFirst: 1_000_000_000)
         return try server.start()
     }
@@ -171,6 +182,7 @@ public final class Gateway: Sendable {
     @discardableResult
     public func shutdown() -> Int {
         let cut = drain()
+        for client in jwksClients { client.stop() }
         upstreams.shutdown()
         redisAPIKeys?.stop()
         redis?.shutdown()

@@ -10,6 +10,11 @@
 ///                   ─▶ remove spoofable claim headers (and Authorization unless forwardToken),
 ///                      add the claim headers, fill context.identity ─▶ next stage
 ///
+/// With a JWK Set URL (`jwksUrl`), the fetched keys are tried first; a token whose `kid` no key has
+/// makes the stage suspend (the only path that takes a task) when a refresh is allowed
+/// (`JWKSRefreshSchedule`: at most one fetch per `minimumInterval`), wait for the fetch and retry once;
+/// when it is not allowed the token is refused at once (`kid_unknown`).
+///
 /// Refusals carry RFC 6750 `WWW-Authenticate` challenges and a problem document; the description is
 /// the verifier's or validator's fixed sentence, never token content. Each refusal is logged as a
 /// security event (code, route, client, request id; never the token).
@@ -18,6 +23,8 @@ public struct AuthStage: RequestStage {
 
     let policy: AuthPolicy
     let caches: LoopSlots<AuthCaches.Shard>
+    /// The provider's JWK Set client in this gateway (nil: static keys only).
+    let jwks: JWKSClient?
     /// Lower-cased names removed from the request: the claim headers, and `authorization` unless the
     /// token is forwarded.
     let removedNames: [String]
@@ -25,6 +32,7 @@ public struct AuthStage: RequestStage {
     public init(policy: AuthPolicy, caches: AuthCaches = AuthCaches()) {
         self.policy = policy
         self.caches = caches.slots(for: policy.provider)
+        jwks = caches.jwksClient(for: policy.provider)
         var removed = policy.claimsToHeaders.map { $0.header.lowercased() }
         if !policy.forwardToken { removed.append("authorization") }
         removedNames = removed
@@ -60,13 +68,52 @@ public struct AuthStage: RequestStage {
             shard.verifications &+= 1
             let bytes = request.headers.withValueBytes(at: field) { Array($0[range]) }
             do {
-                token = try provider.authenticate(bytes, now: now)
+                token = try provider.authenticate(bytes, now: now, fetched: jwks?.verifier)
             } catch {
+                if error.code == JWSError.unknownKeyID.code, let jwks, let fetch = jwks.refreshForUnknownKeyID() {
+                    context.storage[PendingKeySetFetch.self] = fetch
+                    return .suspend
+                }
                 return deny(Self.invalidToken(code: error.code, error.description), code: error.code, context)
             }
             shard.cache.insert(digest, token, expiresAt: token.expiresAt, now: Double(now))
         }
+        return admit(token, &request, context)
+    }
 
+    /// After a suspension for an unknown `kid`: waits for the key set fetch (bounded by its timeout),
+    /// then checks the token once more against the keys it brought.
+    public func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+        if let fetch = context.storage[PendingKeySetFetch.self] {
+            context.storage[PendingKeySetFetch.self] = nil
+            await fetch.value
+        }
+        guard case .token(let field, let range) = BearerCredentials.read(request.headers) else {
+            throw Self.authenticationRequired
+        }
+        let provider = policy.provider
+        let now = context.loop.clock.source.wallClockNanoseconds() / 1_000_000_000
+        let bytes = request.headers.withValueBytes(at: field) { Array($0[range]) }
+        let token: JWTProvider.Authenticated
+        do {
+            token = try provider.authenticate(bytes, now: now, fetched: jwks?.verifier)
+        } catch {
+            if case .fail(let refusal) = deny(Self.invalidToken(code: error.code, error.description), code: error.code, context) { throw refusal }
+            return nil
+        }
+        // The task runs on the request's loop, so this loop's cache is ours to touch.
+        let shard = caches.value(on: context.loop) { AuthCaches.Shard(capacity: provider.cacheEntries) }
+        let digest = request.headers.withValueBytes(at: field) { TokenDigest(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[range]))) }
+        shard.cache.insert(digest, token, expiresAt: token.expiresAt, now: Double(now))
+        switch admit(token, &request, context) {
+        case .fail(let refusal): throw refusal
+        case .respond(let response): return response
+        case .proceed, .suspend: return nil
+        }
+    }
+
+    /// A verified token: authorization, the claim headers, the identity.
+    private func admit(_ token: JWTProvider.Authenticated, _ request: inout HTTPRequest, _ context: RequestContext) -> StageDecision {
         if !policy.require.isEmpty, !policy.require.contains(where: { $0.isSatisfied(by: token, pathParameters: context.pathParameters) }) {
             return deny(Self.insufficientScope, code: "access_denied", context)
         }
@@ -154,4 +201,9 @@ public struct AuthStage: RequestStage {
         guard let shard = caches.existingValue(on: loop) else { return Statistics(verifications: 0, hits: 0, entries: 0) }
         return Statistics(verifications: shard.verifications, hits: shard.hits, entries: shard.cache.count)
     }
+}
+
+/// The key set fetch a request suspended for (see `AuthStage.processAsync`).
+enum PendingKeySetFetch: StageStorageKey {
+    typealias Value = Task<Void, Never>
 }
