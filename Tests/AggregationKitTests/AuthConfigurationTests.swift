@@ -109,11 +109,11 @@ final class AuthConfigurationTests: XCTestCase {
     func testProviderErrors() {
         XCTAssertEqual(issues(#"{"auth": {"jwt": {"providers": {"p": {"keys": []}}}, "extra": 1}}"#), [
             "$.auth.extra: unknown key (allowed: jwt, roles, rolesClaim, apiKeys, sessions)",
-            "$.auth.jwt.providers.p.keys: at least one key source is required",
+            "$.auth.jwt.providers.p.keys: at least one key source is required (or jwksUrl)",
             "$.auth.jwt.providers.p.issuers: required: the exact iss values this provider's tokens carry",
         ])
         XCTAssertEqual(issues(config(provider: #", "algorithms": ["HS256", "none", "ES256", "ES256"], "leewaySeconds": 601, "maxTokenBytes": 100, "jwksUrl": "http://x""#)), [
-            "$.auth.jwt.providers.main.jwksUrl: not available yet: fetching keys over HTTP comes with the JWKS refresher; use keys (pemFile, jwksFile, jwk, jwks)",
+            "$.auth.jwt.providers.main.jwksUrl: only a loopback host (127.0.0.1, ::1, localhost) until the gateway has TLS to upstreams: keys fetched in the clear from another machine could be swapped on the way",
             "$.auth.jwt.providers.main.algorithms[0]: HS256 needs a shared secret, which would let the gateway mint the issuer's tokens: configure the issuer's public key (RS, PS, ES, EdDSA)",
             "$.auth.jwt.providers.main.algorithms[1]: 'none' is not a JWS algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA; names are case-sensitive)",
             "$.auth.jwt.providers.main.algorithms[3]: 'ES256' is listed twice",

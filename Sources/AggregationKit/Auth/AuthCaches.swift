@@ -45,10 +45,19 @@ public final class AuthCaches: Sendable {
     /// The gateway's Redis key store, for the routes whose `auth.apiKeys` store is Redis.
     public let redisAPIKeys: APIKeyRedisStore?
 
-    public init(events: SecurityEvents = .unmetered, redisAPIKeys: APIKeyRedisStore? = nil) {
+    /// The gateway's JWK Set clients, by provider (those with `jwksUrl`).
+    private let jwksClients: [ObjectIdentifier: JWKSClient]
+
+    public init(events: SecurityEvents = .unmetered, redisAPIKeys: APIKeyRedisStore? = nil, jwksClients: [JWKSClient] = []) {
         self.events = events
         self.redisAPIKeys = redisAPIKeys
+        var clients: [ObjectIdentifier: JWKSClient] = [:]
+        for client in jwksClients { clients[ObjectIdentifier(client.provider)] = client }
+        self.jwksClients = clients
     }
+
+    /// The JWK Set client of `provider` in this gateway (nil: static keys only).
+    func jwksClient(for provider: JWTProvider) -> JWKSClient? { jwksClients[ObjectIdentifier(provider)] }
 
     /// The source a policy's keys are read from.
     func apiKeySource(for choice: APIKeyStoreChoice) -> any APIKeySource {

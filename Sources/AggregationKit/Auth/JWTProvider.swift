@@ -16,14 +16,24 @@ public final class JWTProvider: Sendable {
     public let roles: RoleTable
     /// Verified tokens each loop remembers (0: no cache).
     public let cacheEntries: Int
+    /// `jwksUrl`: keys fetched over HTTP besides the static ones (`verifier`), by the gateway's
+    /// `JWKSClient`; nil: static keys only.
+    public let jwks: JWKSEndpoint?
+    /// `algorithms`, when listed: a fetched key bound to another algorithm is left out.
+    public let algorithms: [JWSAlgorithm]?
+    /// The algorithm of RSA keys without `alg` (the single RSA algorithm of `algorithms`).
+    public let defaultRSAAlgorithm: JWSAlgorithm?
 
     /// A cached verification lives at most this long, even when the token's `exp` is later: a bound on
     /// how long a token stays accepted after its key is withdrawn (once keys can change at run time).
     public static let maximumCacheSeconds: Double = 300
 
     public init(name: String, verifier: JWSVerifier, validator: JWTClaimsValidator, rolesClaim: ClaimPath, roles: RoleTable,
-                cacheEntries: Int = 4096) {
+                cacheEntries: Int = 4096, jwks: JWKSEndpoint? = nil, algorithms: [JWSAlgorithm]? = nil, defaultRSAAlgorithm: JWSAlgorithm? = nil) {
         self.name = name
+        self.jwks = jwks
+        self.algorithms = algorithms
+        self.defaultRSAAlgorithm = defaultRSAAlgorithm
         self.verifier = verifier
         self.validator = validator
         self.rolesClaim = rolesClaim
@@ -47,10 +57,26 @@ public final class JWTProvider: Sendable {
         public let description: String
     }
 
-    /// Verifies `token` and reads its identity at `now` (wall-clock seconds).
-    public func authenticate(_ token: [UInt8], now: Int64) throws(Rejection) -> Authenticated {
+    /// Verifies `token` and reads its identity at `now` (wall-clock seconds). `fetched`: the keys of the
+    /// provider's JWK Set (`jwksUrl`), tried first; a `kid` they do not have goes to the static keys, and
+    /// if those refuse the token too it is reported as `kid_unknown` (the cue for a refresh: a kid-less
+    /// static key would otherwise turn every unknown kid into a bad signature).
+    public func authenticate(_ token: [UInt8], now: Int64, fetched: JWSVerifier? = nil) throws(Rejection) -> Authenticated {
         let verified: JWSVerifier.Verified
-        do { verified = try verifier.verify(token) } catch { throw Rejection(code: error.code, description: error.description) }
+        if let fetched {
+            do {
+                verified = try fetched.verify(token)
+            } catch where error == .unknownKeyID {
+                guard !verifier.keys.isEmpty, let fallback = try? verifier.verify(token) else {
+                    throw Rejection(code: error.code, description: error.description)
+                }
+                verified = fallback
+            } catch {
+                throw Rejection(code: error.code, description: error.description)
+            }
+        } else {
+            do { verified = try verifier.verify(token) } catch { throw Rejection(code: error.code, description: error.description) }
+        }
         let claims: JSONObject
         do { claims = try validator.validate(payload: verified.payload, header: verified.header, now: now) } catch {
             throw Rejection(code: error.code, description: error.description)
@@ -65,6 +91,17 @@ public final class JWTProvider: Sendable {
             expiresAt = min(expiresAt, exp + Double(validator.leewaySeconds))
         }
         return Authenticated(identity: identity, permissions: roles.permissions(of: identity.roles), expiresAt: expiresAt)
+    }
+
+    /// The keys of a fetched JWK Set document that this provider may use: the set must parse whole
+    /// (`JWKSet`: public keys only, RSA ≥ 2048 bits, valid points, ≤ 64 keys, RSA keys bound through
+    /// `alg` or `defaultRSAAlgorithm`); keys not for signatures and keys bound to an algorithm the
+    /// provider does not list are left out; a set with no usable key is refused (the last good one stays).
+    public func usableKeys(fromSet bytes: [UInt8]) throws(CryptoError) -> [JWSKey] {
+        let set = try JWKSet.parse(bytes, requirement: .publicOnly, defaultAlgorithm: defaultRSAAlgorithm)
+        let keys = set.keys.filter { key in !key.algorithm.isHMAC && !key.canSign && (algorithms?.contains(key.algorithm) ?? true) }
+        guard !keys.isEmpty else { throw .invalidKey("the key set has no key this provider can use") }
+        return keys
     }
 
     /// Scopes from `scope` (RFC 8693 / RFC 9068: a space-separated string) and `scp` (an array of strings,

@@ -39,7 +39,7 @@ enum AuthConfigurationReader {
     static let defaultAPIKeysFile = "keys.json"
     static let jwtKeys = ["providers"]
     static let providerKeys = ["keys", "algorithms", "issuers", "audiences", "requiredClaims", "leewaySeconds", "type", "maxTokenBytes",
-                               "cacheEntries", "rolesClaim", "jwksUrl"]
+                               "cacheEntries", "rolesClaim", "jwksUrl", "jwksRefreshSeconds", "jwksMinIntervalMs", "jwksTimeoutMs", "jwksMaxBytes"]
     static let keySourceKeys = ["pemFile", "jwksFile", "jwk", "jwks", "kid"]
     static let defaultRequiredClaims = ["exp", "sub"]
     static let maximumKeys = JWKSet.maximumKeys
@@ -162,8 +162,33 @@ enum AuthConfigurationReader {
                          reader r: ConfigReader) -> JWTProvider? {
         let before = r.issues.count
         guard let o = r.object(value, p, allowed: providerKeys) else { return nil }
-        if o["jwksUrl"] != nil {
-            r.issue("\(p).jwksUrl", "not available yet: fetching keys over HTTP comes with the JWKS refresher; use keys (pemFile, jwksFile, jwk, jwks)")
+        var jwks: JWKSEndpoint? = nil
+        if let url = r.string(o, "jwksUrl", p) {
+            do {
+                let (host, port, target) = try JWKSEndpoint.parse(url: url)
+                jwks = JWKSEndpoint(host: host, port: port, target: target)
+            } catch {
+                r.issue("\(p).jwksUrl", error.reason)
+            }
+        }
+        let refresh = r.int(o, "jwksRefreshSeconds", p, range: 10...86_400).map { UInt64($0) * 1_000_000_000 }
+        let minimum = r.int(o, "jwksMinIntervalMs", p, range: 100...3_600_000).map { UInt64($0) * 1_000_000 }
+        let fetchTimeout = r.int(o, "jwksTimeoutMs", p, range: 100...60_000).map { UInt64($0) * 1_000_000 }
+        let maxBytes = r.int(o, "jwksMaxBytes", p, range: 1024...4_194_304)
+        if o["jwksUrl"] == nil {
+            for key in ["jwksRefreshSeconds", "jwksMinIntervalMs", "jwksTimeoutMs", "jwksMaxBytes"] where o[key] != nil {
+                r.issue("\(p).\(key)", "only with jwksUrl")
+            }
+        }
+        if var endpoint = jwks {
+            if let refresh { endpoint.refreshInterval = refresh }
+            if let minimum { endpoint.minimumInterval = minimum }
+            if let fetchTimeout { endpoint.timeout = fetchTimeout }
+            if let maxBytes { endpoint.maximumBytes = maxBytes }
+            if endpoint.refreshInterval < endpoint.minimumInterval {
+                r.issue("\(p).jwksMinIntervalMs", "must not exceed jwksRefreshSeconds (\(endpoint.refreshInterval / 1_000_000_000) s)")
+            }
+            jwks = endpoint
         }
         var algorithms: [JWSAlgorithm]? = nil
         if let list = r.array(o, "algorithms", p) {
@@ -190,8 +215,8 @@ enum AuthConfigurationReader {
         let rsaDefault = rsaAlgorithms.count == 1 ? rsaAlgorithms[0] : nil
 
         var keys: [JWSKey] = []
-        if let sources = r.array(o, "keys", p, required: true) {
-            if sources.isEmpty { r.issue("\(p).keys", "at least one key source is required") }
+        if let sources = r.array(o, "keys", p, required: o["jwksUrl"] == nil) {
+            if sources.isEmpty && o["jwksUrl"] == nil { r.issue("\(p).keys", "at least one key source is required (or jwksUrl)") }
             for (i, source) in sources.enumerated() {
                 keys += keySource(source, "\(p).keys[\(i)]", directory: directory, rsaDefault: rsaDefault, rsaChoices: rsaAlgorithms, reader: r)
             }
@@ -224,7 +249,8 @@ enum AuthConfigurationReader {
         let validator = JWTClaimsValidator(issuers: issuers, audiences: audiences, requiredClaims: required,
                                            leewaySeconds: Int64(leeway), expectedType: type)
         return JWTProvider(name: name, verifier: JWSVerifier(keys: keys, maximumTokenBytes: maxTokenBytes), validator: validator,
-                           rolesClaim: claimPath, roles: roles, cacheEntries: cacheEntries)
+                           rolesClaim: claimPath, roles: roles, cacheEntries: cacheEntries, jwks: jwks, algorithms: algorithms,
+                           defaultRSAAlgorithm: rsaDefault)
     }
 
     /// One entry of `keys`: exactly one of `pemFile` (with an optional `kid`), `jwksFile` (a JWK set or

@@ -18,6 +18,8 @@ public final class Gateway: Sendable {
     /// The partner API keys in Redis (`auth.apiKeys` with a `redis` section): polled from `start()`
     /// until the stop; nil with the key file or without API keys.
     public let redisAPIKeys: APIKeyRedisStore?
+    /// One JWK Set client per provider with `jwksUrl`: fetching from `start()` until the stop.
+    public let jwksClients: [JWKSClient]
 
     /// Builds the metrics and the admin listener (unless `admin.enabled` is false), the upstreams (one
     /// per service; `upstreamObservers` and the metrics hear every call's outcome), the route table
@@ -83,8 +85,12 @@ public final class Gateway: Sendable {
             poolCache.cache = cache
             metrics.setPoolStatisticsSource { cache.statistics }
         }
+        jwksClients = try configuration.auth.providers.compactMap { provider in
+            try provider.jwks.map { try JWKSClient(provider: provider, endpoint: $0, group: group) }
+        }
         let router = try Self.buildRouter(configuration, upstreams: upstreams, validation: validation, stages: stages, metrics: metrics,
-                                          authCaches: AuthCaches(events: SecurityEvents(metrics: metrics?.registry, forwarding: configuration.forwarding), redisAPIKeys: redisAPIKeys))
+                                          authCaches: AuthCaches(events: SecurityEvents(metrics: metrics?.registry, forwarding: configuration.forwarding),
+                                                                 redisAPIKeys: redisAPIKeys, jwksClients: jwksClients))
         if let sessions = configuration.auth.sessions, sessions.issuer.isEphemeral {
             group.logging.application.notice("session tokens are signed with a key generated at start: they do not survive a restart and are not shared between instances (set auth.sessions.signingKeyFile)",
                                              [.string("event", "auth.ephemeral_signing_key")])
@@ -175,6 +181,10 @@ public final class Gateway: Sendable {
             }))
         }
         services.append(ServiceHooks("upstreams", stop: { [upstreams] in upstreams.shutdown() }))
+        if !jwksClients.isEmpty {
+            // Started with the listener (`start()`); stopped once it has drained.
+            services.append(ServiceHooks("jwks", stop: { [jwksClients] in for client in jwksClients { client.stop() } }))
+        }
         if let adminServer {
             services.append(ServiceHooks("admin-server", start: { _ = try adminServer.start() }, stop: {
                 let cut = adminServer.shutdown()
@@ -188,10 +198,12 @@ public final class Gateway: Sendable {
         return services
     }
 
-    /// Starts the API key poller (waiting up to a second for its first answer, so keys work from the
-    /// first request when Redis is up) and listening; returns the port.
+    /// Starts the JWK Set clients (their first fetch at once: a token that arrives before it ends
+    /// waits for it), the API key poller (waiting up to a second for its first answer, so keys work from
+    /// the first request when Redis is up) and listening; returns the port.
     @discardableResult
     public func start() throws -> Int {
+        for client in jwksClients { client.start() }
         redisAPIKeys?.start(waitForFirst: 1_000_000_000)
         return try server.start()
     }
@@ -203,6 +215,7 @@ public final class Gateway: Sendable {
     @discardableResult
     public func shutdown() -> Int {
         let cut = drain()
+        for client in jwksClients { client.stop() }
         upstreams.shutdown()
         redisAPIKeys?.stop()
         redis?.shutdown()

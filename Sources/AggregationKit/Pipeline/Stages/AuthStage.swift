@@ -10,6 +10,11 @@
 ///                   ─▶ remove spoofable claim headers (and Authorization unless forwardToken),
 ///                      add the claim headers, fill context.identity ─▶ next stage
 ///
+/// With a JWK Set URL (`jwksUrl`), the fetched keys are tried first; a token whose `kid` no key has
+/// makes the stage suspend (a path that takes a task) when a refresh is allowed
+/// (`JWKSRefreshSchedule`: at most one fetch per `minimumInterval`), wait for the fetch and retry once;
+/// when it is not allowed the token is refused at once (`kid_unknown`).
+///
 /// Refusals carry RFC 6750 `WWW-Authenticate` challenges and a problem document; the description is
 /// the verifier's or validator's fixed sentence, never token content. Each refusal is logged as a
 /// security event (code, route, client, request id; never the token).
@@ -18,6 +23,8 @@ public struct AuthStage: RequestStage {
 
     let policy: AuthPolicy
     let caches: LoopSlots<AuthCaches.Shard>
+    /// The provider's JWK Set client in this gateway (nil: static keys only).
+    let jwks: JWKSClient?
     /// Lower-cased names removed from the request: the claim headers, and `authorization` unless the
     /// token is forwarded.
     let removedNames: [String]
@@ -34,6 +41,7 @@ public struct AuthStage: RequestStage {
         self.policy = policy
         events = caches.events
         self.caches = caches.slots(for: policy.provider)
+        jwks = caches.jwksClient(for: policy.provider)
         let own = sessions.flatMap { $0.issuer.provider === policy.provider ? $0 : nil }
         self.sessions = own
         cookieMode = own?.configuration.mode == .cookie
@@ -92,13 +100,22 @@ public struct AuthStage: RequestStage {
             shard.verifications &+= 1
             let bytes = request.headers.withValueBytes(at: field) { Array($0[range]) }
             do {
-                token = try provider.authenticate(bytes, now: now)
+                token = try provider.authenticate(bytes, now: now, fetched: jwks?.verifier)
             } catch {
+                if error.code == JWSError.unknownKeyID.code, let jwks, let fetch = jwks.refreshForUnknownKeyID() {
+                    context.storage[PendingKeySetFetch.self] = fetch
+                    return .suspend
+                }
                 return deny(Self.invalidToken(code: error.code, error.description), code: error.code, context)
             }
             shard.cache.insert(digest, token, expiresAt: token.expiresAt, now: Double(now))
         }
+        return authorize(token, field: field, range: range, &request, context)
+    }
 
+    /// A verified token: authorization, the session's liveness (may suspend), then `admit`.
+    private func authorize(_ token: JWTProvider.Authenticated, field: Int, range: Range<Int>, _ request: inout HTTPRequest,
+                           _ context: RequestContext) -> StageDecision {
         if !policy.require.isEmpty, !policy.require.contains(where: { $0.isSatisfied(by: token, pathParameters: context.pathParameters) }) {
             return deny(Self.insufficientScope, code: "access_denied", context)
         }
@@ -130,7 +147,36 @@ public struct AuthStage: RequestStage {
 
     /// Only after `.suspend`: the session's liveness from the store (a 503 when it cannot answer: sessions
     /// fail closed), then the request goes on as `process` would have let it.
+    ///
+    /// After a suspension for an unknown `kid`: waits for the key set fetch (bounded by its timeout),
+    /// then checks the token once more against the keys it brought (and may go on to the liveness check).
     public func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+        if let fetch = context.storage[PendingKeySetFetch.self] {
+            context.storage[PendingKeySetFetch.self] = nil
+            await fetch.value
+            let reading = cookieMode ? SessionCookies.read(request.headers, name: SessionCookies.access) : BearerCredentials.read(request.headers)
+            guard case .token(let field, let range) = reading else { throw Self.authenticationRequired }
+            let provider = policy.provider
+            let now = context.loop.clock.source.wallClockNanoseconds() / 1_000_000_000
+            let bytes = request.headers.withValueBytes(at: field) { Array($0[range]) }
+            let token: JWTProvider.Authenticated
+            do {
+                token = try provider.authenticate(bytes, now: now, fetched: jwks?.verifier)
+            } catch {
+                if case .fail(let refusal) = deny(Self.invalidToken(code: error.code, error.description), code: error.code, context) { throw refusal }
+                return nil
+            }
+            // The task runs on the request's loop, so this loop's cache is ours to touch.
+            let shard = caches.value(on: context.loop) { AuthCaches.Shard(capacity: provider.cacheEntries) }
+            let digest = request.headers.withValueBytes(at: field) { TokenDigest(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[range]))) }
+            shard.cache.insert(digest, token, expiresAt: token.expiresAt, now: Double(now))
+            switch authorize(token, field: field, range: range, &request, context) {
+            case .fail(let refusal): throw refusal
+            case .respond(let response): return response
+            case .proceed: return nil
+            case .suspend: break  // the session's liveness, below
+            }
+        }
         guard let sessions, let pending = context.storage[PendingSession.self] else { return nil }
         context.storage[PendingSession.self] = nil
         let live: Bool
@@ -233,4 +279,9 @@ public struct AuthStage: RequestStage {
         guard let shard = caches.existingValue(on: loop) else { return Statistics(verifications: 0, hits: 0, entries: 0) }
         return Statistics(verifications: shard.verifications, hits: shard.hits, entries: shard.cache.count)
     }
+}
+
+/// The key set fetch a request suspended for (see `AuthStage.processAsync`).
+enum PendingKeySetFetch: StageStorageKey {
+    typealias Value = Task<Void, Never>
 }
