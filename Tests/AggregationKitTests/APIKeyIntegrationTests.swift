@@ -123,6 +123,13 @@ final class APIKeyIntegrationTests: XCTestCase {
         let (id, key) = try idAndKey(created.out)
         XCTAssertTrue(key.hasPrefix("bffk_"))
         XCTAssertFalse(try String(contentsOfFile: keysPath, encoding: .utf8).contains(key))
+        // The change is a security event on standard error: a JSON line with the id, never the key.
+        let createdEvent = try XCTUnwrap(created.err.split(separator: "\n").first { $0.contains("apikey.created") }, created.err)
+        let createdJSON = try XCTUnwrap(try JSONParser.parse(Array(createdEvent.utf8)).objectValue)
+        XCTAssertEqual(createdJSON["key_id"]?.stringValue, id)
+        XCTAssertEqual(createdJSON["partner"]?.stringValue, "acme")
+        XCTAssertEqual(createdJSON["tier"]?.stringValue, "gold")
+        XCTAssertFalse(created.err.contains(key))
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: keysPath)[.posixPermissions] as? Int, 0o600)
 
         let g = try startGateway()
@@ -140,6 +147,9 @@ final class APIKeyIntegrationTests: XCTestCase {
         XCTAssertEqual(rotated.status, 0, rotated.err)
         let (newID, newKey) = try idAndKey(rotated.out)
         XCTAssertNotEqual(newID, id)
+        XCTAssertTrue(rotated.err.contains(#""event":"apikey.rotated""#) && rotated.err.contains(#""key_id":"\#(id)""#)
+                      && rotated.err.contains(#""replacement":"\#(newID)""#), rotated.err)
+        XCTAssertFalse(rotated.err.contains(newKey))
         try waitForStatus(g, key: key, 401)
         XCTAssertEqual(try get(g, [("X-API-Key", newKey)]).status, 200)
 
@@ -152,6 +162,7 @@ final class APIKeyIntegrationTests: XCTestCase {
 
         let revoke = try partner(["keys", "revoke", newID, "--keys-file", keysPath])
         XCTAssertEqual(revoke.status, 0, revoke.err)
+        XCTAssertTrue(revoke.err.contains(#""event":"apikey.revoked""#) && revoke.err.contains(#""key_id":"\#(newID)""#), revoke.err)
         try waitForStatus(g, key: newKey, 401)
         XCTAssertTrue(try partner(["keys", "list", "--keys-file", keysPath]).out.contains("\(newID)\tacme"))
 

@@ -143,7 +143,13 @@ enum APIKeyCommand {
                 }
             }
         }
-        let outcome = runBlocking { try await run(options, store: store, now: Int64(time(nil))) }
+        // Changes are security events: one JSON line each on standard error (an audit trail for whoever
+        // collects the operator's output), never the key itself.
+        let writer = LogWriter(fd: 2)
+        let audit = Logger(threshold: .notice, writer: writer)
+        let storeName = redis == nil ? "file" : "redis"
+        let outcome = runBlocking { try await run(options, store: store, now: Int64(time(nil)), audit: audit, storeName: storeName) }
+        _ = writer.flush(timeout: 2_000_000_000)
         if let redis {
             redis.client.shutdown()
             redis.group.shutdown()
@@ -172,14 +178,21 @@ enum APIKeyCommand {
     }
 
     /// The command against `store`; output on standard output. Throws what the store throws.
-    static func run(_ o: Options, store: any APIKeyStore, now: Int64) async throws {
+    /// Each change is recorded on `audit` as a security event (`apikey.created`, `apikey.revoked`,
+    /// `apikey.rotated`) with the key id, partner and tier.
+    static func run(_ o: Options, store: any APIKeyStore, now: Int64, audit: Logger = .disabled, storeName: String = "file") async throws {
         func out(_ line: String) { GatewayCommand.writeLine(line, fd: 1) }
+        func event(_ kind: SecurityEvents.Kind, _ message: String, _ record: APIKeyRecord, _ more: [LogField] = []) {
+            SecurityEvents.unmetered.record(kind, message, logger: audit, [.string("key_id", record.id), .string("partner", record.partner),
+                                                                           .string("tier", record.tier), .string("store", storeName)] + more)
+        }
         switch o.command {
         case "create":
             let made = try APIKeyFormat.generate()
             let record = APIKeyRecord(id: made.id, digest: made.digest, partner: o.partner!, tier: o.tier!, scopes: o.scopes, created: now,
                                       expires: o.expiresDays.map { now + Int64($0) * 86_400 }, status: .active)
             try await store.add(record)
+            event(.apiKeyCreated, "API key created", record)
             out("id: \(made.id)")
             out("key: \(made.key)")
             GatewayCommand.printError("The key is shown this once: only its SHA-256 digest is stored.")
@@ -190,14 +203,17 @@ enum APIKeyCommand {
             }
         case "revoke":
             let r = try await store.update(id: o.id!) { $0.status = .revoked }
+            event(.apiKeyRevoked, "API key revoked", r)
             out("revoked: \(r.id)")
         case "rotate":
             let old = try await store.records().first { $0.id == o.id! }
             guard let old else { throw APIKeyStoreError.notFound(o.id!) }
             guard old.refusal(now: now) == nil else { throw APIKeyStoreError("key '\(old.id)' is \(old.refusal(now: now)!.rawValue): create a new one instead") }
             let made = try APIKeyFormat.generate()
-            try await store.add(APIKeyRecord(id: made.id, digest: made.digest, partner: old.partner, tier: old.tier, scopes: old.scopes, created: now,
-                                       expires: old.expires, status: .active))
+            let replacement = APIKeyRecord(id: made.id, digest: made.digest, partner: old.partner, tier: old.tier, scopes: old.scopes, created: now,
+                                           expires: old.expires, status: .active)
+            try await store.add(replacement)
+            event(.apiKeyCreated, "API key created", replacement, [.string("replaces", old.id)])
             // Revoked after the new key exists: a failure in between leaves two working keys, never none.
             if o.graceSeconds == 0 {
                 try await store.update(id: old.id) { $0.status = .revoked }
@@ -205,6 +221,7 @@ enum APIKeyCommand {
                 let until = now + Int64(o.graceSeconds)
                 try await store.update(id: old.id) { $0.expires = min($0.expires ?? until, until) }
             }
+            event(.apiKeyRotated, "API key rotated", old, [.string("replacement", made.id), .int("grace_seconds", o.graceSeconds)])
             out("id: \(made.id)")
             out("key: \(made.key)")
             out(o.graceSeconds == 0 ? "revoked: \(old.id)" : "expires: \(old.id) at \(utc(now + Int64(o.graceSeconds)))")
