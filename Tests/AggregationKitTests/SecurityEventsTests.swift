@@ -44,6 +44,45 @@ final class SecurityEventsTests: XCTestCase {
 
     // MARK: Over the wire
 
+    /// Behind a trusted proxy, bursts are counted per real client: 10 + 10 refusals from two addresses
+    /// are no burst (the proxy's address would have crossed 20), 10 more from one of them are.
+    func testBurstsCountTheRealClientBehindATrustedProxy() throws {
+        let mint = try TokenMint()
+        let stub = try StubDownstream(["/x": .init(body: #"{"ok":true}"#)])
+        defer { stub.stop() }
+        let gw = try TestGateway("""
+        {
+          "listen": {"host": "127.0.0.1", "port": 0}, "trustedProxies": ["127.0.0.0/8"],
+          "services": {"s": {"instances": ["127.0.0.1:\(stub.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
+          "auth": {"jwt": {"providers": {"main": {"keys": [{"jwk": \(mint.publicJWK)}], "issuers": ["\(TokenMint.issuer)"],
+                                                  "audiences": ["\(TokenMint.audience)"]}}}},
+          "routes": [{"name": "open", "path": "/x", "proxy": {"service": "s"}, "policy": {"auth": {"provider": "main"}}}]
+        }
+        """)
+        defer {
+            gw.gateway.adminServer?.shutdown()
+            gw.stop()
+        }
+        let adminPort = try XCTUnwrap(gw.gateway.adminServer).start()
+        func refused(from address: String) throws {
+            let c = try RawClient(port: gw.port)
+            c.send("GET /x HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: \(address)\r\nAuthorization: Bearer not.a.token\r\n\r\n")
+            XCTAssertEqual(try XCTUnwrap(c.readResponse()).status, 401)
+        }
+        func bursts() throws -> String? {
+            let c = try RawClient(port: adminPort)
+            c.send("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+            let text = String(decoding: try XCTUnwrap(c.readResponse()).body, as: UTF8.self)
+            return text.split(separator: "\n").first { $0.hasPrefix(#"bff_security_events_total{event="auth.invalid_token_burst"}"#) }
+                .map { String($0.split(separator: " ").last!) }
+        }
+        for _ in 0..<10 { try refused(from: "198.51.100.1") }
+        for _ in 0..<10 { try refused(from: "198.51.100.2") }
+        XCTAssertEqual(try bursts(), "0", "two clients, ten each: no burst")
+        for _ in 0..<10 { try refused(from: "198.51.100.1") }
+        XCTAssertEqual(try bursts(), "1")
+    }
+
     func testRefusalsAreCountedByEventAndBurstsDetected() throws {
         let mint = try TokenMint()
         let stub = try StubDownstream(["/x": .init(body: #"{"ok":true}"#)])

@@ -42,22 +42,22 @@ public struct APIKeyStage: RequestStage {
         }
         let field: Int, range: Range<Int>
         switch APIKeyCredentials.read(request.headers) {
-        case .missing: return deny(Self.keyRequired, code: "api_key_missing", context)
-        case .ambiguous: return deny(Self.invalidKey, code: "api_key_ambiguous", context)
+        case .missing: return deny(Self.keyRequired, code: "api_key_missing", context, headers: request.headers)
+        case .ambiguous: return deny(Self.invalidKey, code: "api_key_ambiguous", context, headers: request.headers)
         case .key(let f, let r): (field, range) = (f, r)
         }
         // After the credentials are read, so a request without a key still learns it needs one.
-        guard monotonic < shard.usableUntil else { return deny(Self.storeUnavailable, code: "api_key_store_unavailable", context) }
+        guard monotonic < shard.usableUntil else { return deny(Self.storeUnavailable, code: "api_key_store_unavailable", context, headers: request.headers) }
         let now = context.loop.clock.wallClockNanoseconds() / 1_000_000_000
         let snapshot = shard.snapshot
         let found = request.headers.withValueBytes(at: field) {
             snapshot.lookup(UnsafeBufferPointer(rebasing: $0[range]), now: now)
         }
         guard let entry = found.entry, found.refusal == nil else {
-            return deny(Self.invalidKey, code: "api_key_\(found.refusal!.rawValue)", context, keyID: found.entry?.record.id)
+            return deny(Self.invalidKey, code: "api_key_\(found.refusal!.rawValue)", context, keyID: found.entry?.record.id, headers: request.headers)
         }
         if !policy.require.isEmpty, !policy.require.contains(where: { $0.allSatisfy(entry.identity.scopes.contains) }) {
-            return deny(Self.insufficientScope, code: "access_denied", context, keyID: entry.record.id)
+            return deny(Self.insufficientScope, code: "access_denied", context, keyID: entry.record.id, headers: request.headers)
         }
         request.headers.keepFieldsInPlace { headers, i in
             let length = headers.nameLength(at: i)
@@ -70,19 +70,20 @@ public struct APIKeyStage: RequestStage {
 
     /// Logs and counts the refusal as a security event (never the key; the key id once it is known) and
     /// answers it. Presented but refused keys feed the per-client burst detector.
-    private func deny(_ error: HTTPError, code: String, _ context: RequestContext, keyID: String? = nil) -> StageDecision {
+    private func deny(_ error: HTTPError, code: String, _ context: RequestContext, keyID: String? = nil, headers: HTTPHeaders) -> StageDecision {
+        let client = events.client(headers, context)
         if error.status == 503 {
             // The key store cannot be read: not the client's doing, not a security event.
             let logger = context.loop.logger
             if logger.isEnabled(.warning) {
                 logger.with(requestID: context.requestID).warning("API keys unavailable", [
-                    .string("event", "auth.unavailable"), .string("code", code), .string("route", context.route), .string("client", context.clientAddress),
+                    .string("event", "auth.unavailable"), .string("code", code), .string("route", context.route), .string("client", client),
                 ])
             }
         } else if error.status == 403 {
-            events.record(.forbidden, "authorization denied", context: context, [.string("code", code), .string("key_id", keyID)])
+            events.record(.forbidden, "authorization denied", context: context, client: client, [.string("code", code), .string("key_id", keyID)])
         } else {
-            events.record(.unauthenticated, "authentication failed", context: context, invalidCredential: code != "api_key_missing",
+            events.record(.unauthenticated, "authentication failed", context: context, client: client, invalidCredential: code != "api_key_missing",
                           [.string("code", code), .string("key_id", keyID)])
         }
         return .fail(error)

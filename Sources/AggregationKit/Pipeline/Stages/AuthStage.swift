@@ -75,19 +75,19 @@ public struct AuthStage: RequestStage {
         let field: Int, range: Range<Int>
         switch reading {
         case .missing, .otherScheme:
-            return deny(Self.authenticationRequired, code: "token_missing", context)
+            return deny(Self.authenticationRequired, code: "token_missing", context, headers: request.headers)
         case .duplicate:
             return deny(Self.invalidRequest(cookieMode ? "the session cookie is sent more than once" : "more than one Authorization field"),
-                        code: "authorization_duplicate", context)
+                        code: "authorization_duplicate", context, headers: request.headers)
         case .malformed:
             return deny(Self.invalidRequest(cookieMode ? "the session cookie is malformed" : "the Authorization field is not Bearer credentials"),
-                        code: "authorization_malformed", context)
+                        code: "authorization_malformed", context, headers: request.headers)
         case .token(let f, let r):
             field = f
             range = r
         }
         guard range.count <= provider.verifier.maximumTokenBytes else {
-            return deny(Self.invalidToken(code: JWSError.tokenTooLarge.code, JWSError.tokenTooLarge.description), code: JWSError.tokenTooLarge.code, context)
+            return deny(Self.invalidToken(code: JWSError.tokenTooLarge.code, JWSError.tokenTooLarge.description), code: JWSError.tokenTooLarge.code, context, headers: request.headers)
         }
         let wallNanoseconds = context.loop.clock.source.wallClockNanoseconds()
         let now = wallNanoseconds / 1_000_000_000
@@ -106,7 +106,7 @@ public struct AuthStage: RequestStage {
                     context.storage[PendingKeySetFetch.self] = fetch
                     return .suspend
                 }
-                return deny(Self.invalidToken(code: error.code, error.description), code: error.code, context)
+                return deny(Self.invalidToken(code: error.code, error.description), code: error.code, context, headers: request.headers)
             }
             shard.cache.insert(digest, token, expiresAt: token.expiresAt, now: Double(now))
         }
@@ -117,7 +117,7 @@ public struct AuthStage: RequestStage {
     private func authorize(_ token: JWTProvider.Authenticated, field: Int, range: Range<Int>, _ request: inout HTTPRequest,
                            _ context: RequestContext) -> StageDecision {
         if !policy.require.isEmpty, !policy.require.contains(where: { $0.isSatisfied(by: token, pathParameters: context.pathParameters) }) {
-            return deny(Self.insufficientScope, code: "access_denied", context)
+            return deny(Self.insufficientScope, code: "access_denied", context, headers: request.headers)
         }
 
         // Checked before anything is edited, so a refused request is left as it came.
@@ -131,11 +131,11 @@ public struct AuthStage: RequestStage {
         let bearer = cookieMode ? request.headers.withValueBytes(at: field) { "Bearer " + String(decoding: $0[range], as: UTF8.self) } : nil
         if let sessions {
             guard let sid = token.identity.claims["sid"]?.stringValue else {
-                return deny(Self.invalidToken(code: "claim_missing", "the token names no session"), code: "claim_missing", context)
+                return deny(Self.invalidToken(code: "claim_missing", "the token names no session"), code: "claim_missing", context, headers: request.headers)
             }
             switch sessions.cachedLiveness(of: sid, on: context.loop) {
             case .live: break
-            case .ended: return deny(Self.sessionEnded, code: "session_ended", context)
+            case .ended: return deny(Self.sessionEnded, code: "session_ended", context, headers: request.headers)
             case .unknown:
                 context.storage[PendingSession.self] = (token, sid, bearer)
                 return .suspend
@@ -163,7 +163,7 @@ public struct AuthStage: RequestStage {
             do {
                 token = try provider.authenticate(bytes, now: now, fetched: jwks?.verifier)
             } catch {
-                if case .fail(let refusal) = deny(Self.invalidToken(code: error.code, error.description), code: error.code, context) { throw refusal }
+                if case .fail(let refusal) = deny(Self.invalidToken(code: error.code, error.description), code: error.code, context, headers: request.headers) { throw refusal }
                 return nil
             }
             // The task runs on the request's loop, so this loop's cache is ours to touch.
@@ -186,7 +186,7 @@ public struct AuthStage: RequestStage {
             throw refusal
         }
         guard live else {
-            if case .fail(let refusal) = deny(Self.sessionEnded, code: "session_ended", context) { throw refusal }
+            if case .fail(let refusal) = deny(Self.sessionEnded, code: "session_ended", context, headers: request.headers) { throw refusal }
             return nil
         }
         admit(pending.token, bearer: pending.bearer, &request, context)
@@ -227,12 +227,13 @@ public struct AuthStage: RequestStage {
 
     /// Logs and counts the refusal as a security event (never the token) and answers it. Refused tokens
     /// (not missing ones) feed the per-client burst detector.
-    private func deny(_ error: HTTPError, code: String, _ context: RequestContext) -> StageDecision {
+    private func deny(_ error: HTTPError, code: String, _ context: RequestContext, headers: HTTPHeaders) -> StageDecision {
+        let client = events.client(headers, context)
         if error.status == 403 {
-            events.record(.forbidden, "authorization denied", context: context,
+            events.record(.forbidden, "authorization denied", context: context, client: client,
                           [.string("code", code), .string("provider", policy.provider.name), .string("principal", context.identity.principal)])
         } else {
-            events.record(.unauthenticated, "authentication failed", context: context, invalidCredential: code != "token_missing",
+            events.record(.unauthenticated, "authentication failed", context: context, client: client, invalidCredential: code != "token_missing",
                           [.string("code", code), .string("provider", policy.provider.name)])
         }
         return .fail(error)
