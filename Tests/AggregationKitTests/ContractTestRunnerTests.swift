@@ -130,7 +130,7 @@ final class ContractTestRunnerTests: XCTestCase {
             (#"{"name": "n", "request": {"path": "/p"}, "identityProvider": "main", "expect": {"status": 200}}"#,
              "$.identityProvider: only with identity"),
             (#"{"name": "n", "request": {"path": "/p", "headers": {"authorization": "Bearer x"}}, "identity": {"sub": "1"}, "identityProvider": "main", "expect": {}}"#,
-             "$.identity: the request sets Authorization itself"),
+             "$.identity: the request sets Authorization or X-API-Key itself"),
             (#"{"name": "n", "request": {"path": "/p"}, "identity": "7", "identityProvider": "main", "expect": {}}"#, "$.identity: "),
         ]
         for (text, expected) in cases {

@@ -130,6 +130,50 @@ extension ContractTestRunner {
     }
 }
 
+/// Partner API keys for contract tests: a case whose identity is for the pseudo-provider `apiKey`
+/// (`{"partner": "acme", "tier": "gold", "scopes": ["orders:read"]}`) is sent with `X-API-Key`. The
+/// configured key store is never read or written: every route's store is replaced by an empty key file
+/// made for the run, and each such case adds a fresh key to it.
+extension ContractTestRunner {
+    /// The identity provider name of API-key cases.
+    static let apiKeyProviderName = "apiKey"
+
+    /// Replaces the configured API key store (the top-level one and every policy's) with an empty file
+    /// store in a directory made for the run; returns it, nil when the configuration has no key store.
+    static func substituteThrowawayKeyStore(in config: inout GatewayConfiguration) throws -> (store: APIKeyFileStore, directory: String)? {
+        guard config.auth.apiKeys != nil else { return nil }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bff-contract-keys-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = APIKeyFileStore(path: directory + "/keys.json")
+        config.auth.apiKeys = .file(store)
+        func swap(_ setting: inout RoutePolicy.Override.Setting<APIKeyPolicy>) {
+            if case .value(var policy) = setting {
+                policy.store = .file(store)
+                setting = .value(policy)
+            }
+        }
+        if var policy = config.defaultPolicy.apiKey {
+            policy.store = .file(store)
+            config.defaultPolicy.apiKey = policy
+        }
+        for i in config.routes.indices { swap(&config.routes[i].policyOverride.apiKey) }
+        for i in config.endpoints.indices { swap(&config.endpoints[i].policyOverride.apiKey) }
+        return (store, directory)
+    }
+
+    /// A new key for `identity` (`partner`, `tier`, `scopes`) in the run's store; the request field.
+    static func apiKeyCredentials(for identity: JSONObject, store: APIKeyFileStore, now: Int64) throws -> (String, String) {
+        guard let partner = identity["partner"]?.stringValue, let tier = identity["tier"]?.stringValue else {
+            throw ContractTestError("an apiKey identity needs string partner and tier")
+        }
+        let scopes = identity["scopes"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        let made = try APIKeyFormat.generate()
+        try store.add(APIKeyRecord(id: made.id, digest: made.digest, partner: partner, tier: tier, scopes: scopes,
+                                   created: now, expires: nil, status: .active))
+        return ("X-API-Key", made.key)
+    }
+}
+
 /// A contract case that cannot be sent as written.
 struct ContractTestError: Error, CustomStringConvertible {
     let description: String

@@ -62,8 +62,20 @@ public enum ContractTestRunner {
     /// or test files.
     public static func run(directory: String) async throws -> Summary {
         var config = try GatewayConfiguration.load(directory: directory)
-        let cases = try loadCases(directory: directory, services: Set(config.services.map(\.name)), providers: config.auth.providers.map(\.name))
+        let cases = try loadCases(directory: directory, services: Set(config.services.map(\.name)),
+                                  providers: config.auth.providers.map(\.name) + (config.auth.apiKeys != nil ? [apiKeyProviderName] : []))
         let issuers = try substituteThrowawayKeys(in: &config)
+        let keyStore = try substituteThrowawayKeyStore(in: &config)
+        defer { if let keyStore { try? FileManager.default.removeItem(atPath: keyStore.directory) } }
+        // Every API-key case's key is in the store before the gateway reads it (its loops look at the
+        // file on an interval, so a key added between two requests could be missed).
+        var apiKeys: [Int: (String, String)] = [:]
+        if let keyStore {
+            let now = Int64(Date().timeIntervalSince1970)
+            for (i, c) in cases.enumerated() where c.identityProvider == apiKeyProviderName {
+                if let identity = c.identity { apiKeys[i] = try apiKeyCredentials(for: identity, store: keyStore.store, now: now) }
+            }
+        }
         let table = StubTable()
         // The report is the output: the stubs and the gateway log nothing.
         let stubGroup = try EventLoopGroup(threads: 1, logging: .disabled)
@@ -109,7 +121,7 @@ public enum ContractTestRunner {
 
         var report = "contract tests: \(directory) (\(cases.count) case\(cases.count == 1 ? "" : "s"))\n"
         var passed = 0, failed = 0
-        for c in cases {
+        for (index, c) in cases.enumerated() {
             table.current.withLock { $0 = c.stubs }
             var headers = HTTPHeaders(c.headers)
             if !headers.contains("host") { headers.add("Host", "contract-test") }
@@ -118,7 +130,9 @@ public enum ContractTestRunner {
             do {
                 if let identity = c.identity, let name = c.identityProvider ?? config.auth.providers.first?.name {
                     let now = Int64(Date().timeIntervalSince1970)
-                    if let sessions = config.auth.sessions, name == AccessTokenIssuer.providerName {
+                    if name == apiKeyProviderName, let (field, key) = apiKeys[index] {
+                        headers.add(field, key)
+                    } else if let sessions = config.auth.sessions, name == AccessTokenIssuer.providerName {
                         let credentials = try sessionCredentials(for: identity, sessions: sessions, now: now)
                         try await sessions.store.create(credentials.session, token: credentials.refreshToken, now: now)
                         for (name, value) in credentials.fields { headers.add(name, value) }
@@ -241,15 +255,15 @@ public enum ContractTestRunner {
                 let identity = r.object(o["identity"], "\(p).identity", allowed: o["identity"]?.objectValue?.keys ?? [])
                 var identityProvider = r.string(o, "identityProvider", p)
                 if identity != nil {
-                    if providers.isEmpty { r.issue("\(p).identity", "gateway.json configures no JWT provider (auth.jwt.providers) to verify the token") }
+                    if providers.isEmpty { r.issue("\(p).identity", "gateway.json configures no JWT provider (auth.jwt.providers), no sessions and no API keys to verify the identity") }
                     else if let name = identityProvider, !providers.contains(name) {
                         r.issue("\(p).identityProvider", "unknown provider '\(name)' (configured: \(providers.joined(separator: ", ")))")
                     } else if identityProvider == nil {
                         if providers.count > 1 { r.issue("\(p).identityProvider", "required: several providers are configured (\(providers.joined(separator: ", ")))") }
                         identityProvider = providers.first
                     }
-                    if headers.contains(where: { $0.0.lowercased() == "authorization" }) {
-                        r.issue("\(p).identity", "the request sets Authorization itself: use identity or the header, not both")
+                    if headers.contains(where: { $0.0.lowercased() == "authorization" || $0.0.lowercased() == "x-api-key" }) {
+                        r.issue("\(p).identity", "the request sets Authorization or X-API-Key itself: use identity or the header, not both")
                     }
                 } else if o["identityProvider"] != nil {
                     r.issue("\(p).identityProvider", "only with identity")
