@@ -1,0 +1,320 @@
+import XCTest
+import Foundation
+import Synchronization
+@testable import AggregationKit
+
+/// An attacker's and a misbehaving neighbour's view of the session layer (issue 8), over real sockets:
+/// the gateway on 127.0.0.1 with either the well-behaved test identity service or a raw-socket one
+/// (`ScriptedUpstream`) that answers slowly or wrongly. Time is a `ManualClock` (locks never expire by
+/// themselves during a test).
+final class RedTeamSessionTests: XCTestCase {
+    static let origin = "https://app.example"
+    var identity: TestIdentityService?
+    var scripted: ScriptedUpstream?
+    var downstream: Downstream!
+    var gateway: TestGateway!
+    var clock: ManualClock!
+    var logPath: String!
+    var logWriter: LogWriter!
+
+    override func setUpWithError() throws {
+        downstream = try Downstream()
+        clock = ManualClock()
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("redteam-sessions-\(UUID().uuidString).log").path
+        logWriter = try LogWriter.appending(toFile: logPath)
+    }
+
+    override func tearDown() {
+        gateway?.stop()
+        downstream?.stop()
+        identity?.stop()
+        scripted?.stop()
+        if let logPath { try? FileManager.default.removeItem(atPath: logPath) }
+    }
+
+    /// Starts the gateway against `identityPort` (the test identity service when nil).
+    func start(mode: String = "cookie", identityPort: Int? = nil, identityTimeoutMs: Int = 2000, accountThreshold: Int = 3,
+               clientThreshold: Int = 100, threads: Int = 1) throws {
+        let port: Int
+        if let identityPort { port = identityPort } else {
+            identity = try TestIdentityService()
+            port = identity!.port
+        }
+        let text = """
+        {
+          "listen": {"host": "127.0.0.1", "port": 0},
+          "services": {"identity": {"instances": ["127.0.0.1:\(port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 5000},
+                       "down": {"instances": ["127.0.0.1:\(downstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
+          "auth": {"sessions": {"mode": "\(mode)", "identity": {"service": "identity", "timeoutMs": \(identityTimeoutMs)},
+                                \(mode == "cookie" ? #""allowedOrigins": ["\#(Self.origin)"],"# : "")
+                                "lockout": {"account": {"threshold": \(accountThreshold)}, "client": {"threshold": \(clientThreshold)}}}},
+          "routes": [
+            {"name": "me", "path": "/api/me", "proxy": {"service": "down", "path": "/echo"},
+             "policy": {"auth": {"provider": "session", "claimsToHeaders": {"sub": "X-User-Id"}}}}
+          ]
+        }
+        """
+        let configuration = try GatewayConfiguration.parse(Array(text.utf8), file: "test.json")
+        gateway = try TestGateway(configuration: configuration, threads: threads, clock: clock,
+                                  logging: LogStreams(application: Logger(threshold: .debug, writer: logWriter), access: nil))
+    }
+
+    /// A raw-socket identity service answering every call with `status` and `body` after `delayMs`.
+    func scriptedIdentity(status: Int = 401, body: String = #"{"error":"invalid"}"#, delayMs: Int = 0,
+                          extraSteps: [ScriptedUpstream.Step] = []) throws -> Int {
+        let head = "HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+        let service = try ScriptedUpstream { _ in
+            (delayMs > 0 ? [.pause(milliseconds: delayMs)] : []) + [.send(head + body)] + extraSteps
+        }
+        scripted = service
+        return service.port
+    }
+
+    // MARK: Helpers
+
+    func send(_ method: String, _ path: String, _ headers: [(String, String)] = [], body: String? = nil) throws -> HTTPResponse {
+        let c = try RawClient(port: gateway.port, timeoutSeconds: 15)
+        c.send(request(method, path, headers, body: body))
+        return try XCTUnwrap(c.readResponse(), "no response to \(method) \(path)")
+    }
+
+    func request(_ method: String, _ path: String, _ headers: [(String, String)] = [], body: String? = nil) -> String {
+        var text = "\(method) \(path) HTTP/1.1\r\nHost: gw\r\n"
+        for (k, v) in headers { text += "\(k): \(v)\r\n" }
+        if let body { text += "Content-Length: \(body.utf8.count)\r\n\r\n" + body } else { text += "\r\n" }
+        return text
+    }
+
+    static let jsonHeaders = [("Content-Type", "application/json"), ("Origin", origin)]
+
+    func loginBody(_ user: String, _ password: String) -> String {
+        JSONSerializer.string(.object(JSONObject([("username", .string(user)), ("password", .string(password))])))
+    }
+
+    func login(_ user: String, _ password: String) throws -> HTTPResponse {
+        try send("POST", "/auth/login", Self.jsonHeaders, body: loginBody(user, password))
+    }
+
+    func browser() throws -> CookieJar {
+        let r = try login("alice", "wonderland")
+        XCTAssertEqual(r.status, 200, r.text)
+        var jar = CookieJar()
+        jar.absorb(r)
+        return jar
+    }
+
+    func post(_ path: String, _ jar: CookieJar, method: String = "POST", extra: [(String, String)] = []) throws -> HTTPResponse {
+        try send(method, path, [("Cookie", jar.header), ("X-CSRF-Token", jar.csrf ?? ""), ("Origin", Self.origin)] + extra)
+    }
+
+    func logText() throws -> String {
+        XCTAssertTrue(logWriter.flush(timeout: 5_000_000_000))
+        return try String(contentsOfFile: logPath, encoding: .utf8)
+    }
+
+    // MARK: Brute force
+
+    /// Many wrong passwords at once: each used to pass the lockout check before any failure was
+    /// recorded, so an attacker with N parallel connections got N guesses instead of `threshold`.
+    func testParallelWrongPasswordsCannotOutrunTheLockout() throws {
+        let port = try scriptedIdentity(status: 401, delayMs: 400)
+        try start(identityPort: port, accountThreshold: 3)
+        let clients = try (0..<12).map { _ in try RawClient(port: gateway.port, timeoutSeconds: 15) }
+        for c in clients { c.send(request("POST", "/auth/login", Self.jsonHeaders, body: loginBody("alice", "guess"))) }
+        let statuses = clients.map { $0.readResponse()?.status ?? 0 }
+        XCTAssertEqual(statuses.filter { $0 == 401 }.count, 3, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 9, "\(statuses)")
+        XCTAssertEqual(scripted!.requests.count, 3, "the identity service checked more guesses than the threshold allows")
+    }
+
+    /// The same for password spraying from one address: many accounts at once must not outrun the
+    /// per-client threshold.
+    func testParallelSprayingCannotOutrunTheClientLockout() throws {
+        let port = try scriptedIdentity(status: 401, delayMs: 400)
+        try start(identityPort: port, accountThreshold: 100, clientThreshold: 4)
+        let clients = try (0..<12).map { _ in try RawClient(port: gateway.port, timeoutSeconds: 15) }
+        for (i, c) in clients.enumerated() { c.send(request("POST", "/auth/login", Self.jsonHeaders, body: loginBody("user\(i)", "password1"))) }
+        let statuses = clients.map { $0.readResponse()?.status ?? 0 }
+        XCTAssertEqual(scripted!.requests.count, 4, "\(statuses)")
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 8, "\(statuses)")
+    }
+
+    /// An identity service that answers 5xx or times out is not the user's fault: those attempts are
+    /// not left counted (else an outage locks everyone out), and a successful login from an address
+    /// does not count against it.
+    func testIdentityOutagesAndSuccessesDoNotCountAsFailures() throws {
+        let port = try scriptedIdentity(status: 500, body: "{}")
+        try start(identityPort: port, accountThreshold: 2, clientThreshold: 2)
+        for _ in 0..<6 { XCTAssertEqual(try login("alice", "x").status, 502) }
+        XCTAssertEqual(scripted!.requests.count, 6, "no lockout from an outage")
+    }
+
+    func testSuccessfulLoginsDoNotLockTheirAddress() throws {
+        try start(accountThreshold: 2, clientThreshold: 3)
+        for _ in 0..<8 { XCTAssertEqual(try login("alice", "wonderland").status, 200) }
+        XCTAssertEqual(try login("bob", "wrong").status, 401)
+        XCTAssertEqual(try login("bob", "builder").status, 200)
+    }
+
+    /// Lockout evasion through spellings of one account name: an identity service that maps widths and
+    /// case (PRECIS UsernameCaseMapped, RFC 8265) or trims spaces sees one account; so must the lockout.
+    func testSpellingsOfOneAccountShareItsLockout() throws {
+        let port = try scriptedIdentity(status: 401)
+        try start(identityPort: port, accountThreshold: 3)
+        for _ in 0..<3 { XCTAssertEqual(try login("alice", "guess").status, 401) }
+        for spelling in ["alice", "ALICE", "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}", "\u{FF21}lice", " alice", "alice\t", "alice\u{00A0}"] {
+            let r = try login(spelling, "guess")
+            XCTAssertEqual(r.status, spelling.utf8.contains(0x09) ? 400 : 429, "\(Array(spelling.unicodeScalars)): \(r.text)")
+        }
+        XCTAssertEqual(scripted!.requests.count, 3)
+    }
+
+    // MARK: Response headers
+
+    /// Every answer of /auth/* is `no-store`, refusals included (a 401 clearing the cookies, a 429 with
+    /// Retry-After, a problem naming the session): nothing about a session in any cache.
+    func testEveryAuthAnswerIsNoStore() throws {
+        try start(accountThreshold: 1)
+        let jar = try browser()
+        var answers: [(String, HTTPResponse)] = []
+        answers.append(("400", try send("POST", "/auth/login", Self.jsonHeaders, body: "[1]")))
+        answers.append(("415", try send("POST", "/auth/login", [("Content-Type", "text/plain")], body: "{}")))
+        answers.append(("403 origin", try send("POST", "/auth/login", [("Content-Type", "application/json"), ("Origin", "null")], body: "{}")))
+        answers.append(("401 login", try login("bob", "wrong")))
+        answers.append(("429", try login("bob", "wrong")))
+        answers.append(("403 csrf", try send("POST", "/auth/refresh", [("Cookie", jar.header)])))
+        var stale = jar
+        stale.values[SessionCookies.refresh] = "not-a-token"
+        answers.append(("401 refresh", try post("/auth/refresh", stale)))
+        answers.append(("401 sessions", try send("GET", "/auth/sessions")))
+        answers.append(("404 revoke", try post("/auth/sessions/nope", jar, method: "DELETE")))
+        for (name, r) in answers {
+            XCTAssertGreaterThanOrEqual(r.status, 400, name)
+            XCTAssertEqual(r.headers.values("Cache-Control"), ["no-store"], "\(name): \(r.status) \(r.text)")
+        }
+    }
+
+    // MARK: A misbehaving identity service
+
+    func testIdentityAnswersThatAreNotOneCleanDocumentAreNeverALogin() throws {
+        let bodies = [
+            #"{"sub":"1","roles":["user"]}{"sub":"3","roles":["admin"]}"#,
+            #"{"sub":"1","roles":["user"],"roles":["admin"]}"#,
+            #"{"sub":"1","sub":"3"}"#,
+            #"{"sub":"1","roles":"admin"}"#,
+            #"{"sub":"1","roles":[1]}"#,
+            #"{"sub":3}"#,
+            #"{"sub":"1\u0000"}"#,
+            #"{"sub":"a\nb"}"#,
+            #"["sub","1"]"#,
+        ]
+        for body in bodies {
+            let port = try scriptedIdentity(status: 200, body: body)
+            gateway?.stop()
+            try start(identityPort: port)
+            let r = try login("alice", "x")
+            XCTAssertEqual(r.status, 502, "\(body): \(r.text)")
+            XCTAssertTrue(r.headers.values("Set-Cookie").isEmpty, body)
+            scripted?.stop()
+        }
+    }
+
+    /// A body that trickles in past the identity timeout: 503 within (about) that timeout, no session.
+    func testSlowIdentityBodyEndsAtTheTimeout() throws {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"sub\":"
+        let service = try ScriptedUpstream { _ in [.send(head)] + (0..<30).map { _ in .pause(milliseconds: 200) } + [.send("\"1\"}")] }
+        scripted = service
+        try start(identityPort: service.port, identityTimeoutMs: 500)
+        // Upstream deadlines run on the gateway's (manual) clock: let it run meanwhile.
+        let done = Atomic<Bool>(false)
+        let clock = self.clock!
+        Thread {
+            while !done.load(ordering: .relaxed) {
+                clock.advance(by: 100_000_000)
+                usleep(100_000)
+            }
+        }.start()
+        defer { done.store(true, ordering: .relaxed) }
+        let started = Date()
+        let r = try login("alice", "x")
+        XCTAssertEqual(r.status, 503, r.text)
+        XCTAssertEqual(r.problemCode, "identity_unavailable")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "bounded by the identity timeout, not the trickle")
+    }
+
+    // MARK: CSRF and cookies
+
+    func testCSRFBypassAttemptsAreRefused() throws {
+        try start()
+        let jar = try browser()
+        let csrf = try XCTUnwrap(jar.csrf)
+        let others = jar.values.filter { $0.key != SessionCookies.csrf }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+        let attempts: [(String, [(String, String)])] = [
+            ("two X-CSRF-Token fields", [("Cookie", jar.header), ("X-CSRF-Token", csrf), ("X-CSRF-Token", csrf)]),
+            ("CSRF cookie twice in one field", [("Cookie", jar.header + "; \(SessionCookies.csrf)=evil"), ("X-CSRF-Token", "evil")]),
+            ("CSRF cookie in a second Cookie field", [("Cookie", jar.header), ("Cookie", "\(SessionCookies.csrf)=evil"), ("X-CSRF-Token", "evil")]),
+            ("Origin null", [("Cookie", jar.header), ("X-CSRF-Token", csrf), ("Origin", "null")]),
+            ("two Origins", [("Cookie", jar.header), ("X-CSRF-Token", csrf), ("Origin", Self.origin), ("Origin", "https://evil.example")]),
+            ("Origin list", [("Cookie", jar.header), ("X-CSRF-Token", csrf), ("Origin", Self.origin + ", https://evil.example")]),
+            ("empty cookie, empty field", [("Cookie", others + "; \(SessionCookies.csrf)="), ("X-CSRF-Token", "")]),
+            ("quoted empty cookie", [("Cookie", others + "; \(SessionCookies.csrf)=\"\""), ("X-CSRF-Token", "")]),
+            ("cookie name in other case", [("Cookie", others + "; __host-bff-csrf=evil"), ("X-CSRF-Token", "evil")]),
+            ("cookie name with a space", [("Cookie", others + "; \(SessionCookies.csrf) =evil"), ("X-CSRF-Token", "evil")]),
+            ("value with a comma", [("Cookie", others + "; \(SessionCookies.csrf)=a,b"), ("X-CSRF-Token", "a,b")]),
+            ("field quoted", [("Cookie", jar.header), ("X-CSRF-Token", "\"\(csrf)\"")]),
+            ("field with a space", [("Cookie", jar.header), ("X-CSRF-Token", csrf + " x")]),
+        ]
+        for (name, headers) in attempts {
+            for path in ["/api/me", "/auth/refresh", "/auth/logout"] {
+                let r = try send("POST", path, headers)
+                XCTAssertEqual(r.status, 403, "\(name) on \(path): \(r.text)")
+            }
+            let d = try send("DELETE", "/auth/sessions/x", headers)
+            XCTAssertEqual(d.status, 403, "\(name) on DELETE: \(d.text)")
+        }
+        XCTAssertEqual(try send("GET", "/api/me", [("Cookie", jar.header)]).status, 200, "the session is intact")
+    }
+
+    /// A planted refresh cookie is never adopted: login issues a fresh session whatever the browser sent.
+    func testLoginNeverAdoptsAPlantedRefreshCookie() throws {
+        try start()
+        let planted = "planted-by-attacker"
+        let r = try send("POST", "/auth/login", Self.jsonHeaders + [("Cookie", "\(SessionCookies.refresh)=\(planted); \(SessionCookies.csrf)=known")],
+                         body: loginBody("alice", "wonderland"))
+        XCTAssertEqual(r.status, 200)
+        var jar = CookieJar()
+        jar.absorb(r)
+        XCTAssertNotEqual(jar.refresh, planted)
+        XCTAssertNotEqual(jar.csrf, "known")
+        var attacker = jar
+        attacker.values[SessionCookies.refresh] = planted
+        XCTAssertEqual(try post("/auth/refresh", attacker).status, 401)
+    }
+
+    // MARK: Tokens across modes and users
+
+    /// Bearer mode: another user's refresh token and odd token shapes.
+    func testRefreshTokenShapesInBearerMode() throws {
+        try start(mode: "bearer")
+        let a = try login("alice", "wonderland")
+        XCTAssertEqual(a.status, 200, a.text)
+        let refresh = try XCTUnwrap(a.json?["refresh_token"]?.stringValue)
+        let json = [("Content-Type", "application/json")]
+        XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(refresh)","refresh_token":"\#(refresh)"}"#).status, 400)
+        XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(String(repeating: "A", count: 513))"}"#).status, 400)
+        XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":["\#(refresh)"]}"#).status, 400)
+        XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(refresh)\u0000"}"#).status, 401)
+        XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(refresh)="}"#).status, 401)
+        let rotated = try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(refresh)"}"#)
+        XCTAssertEqual(rotated.status, 200, "the odd shapes did not spend it: \(rotated.text)")
+        XCTAssertEqual(rotated.headers.values("Cache-Control"), ["no-store"])
+        // No token in the log, at any level.
+        let log = try logText()
+        for token in [refresh, rotated.json?["refresh_token"]?.stringValue ?? "-", rotated.json?["access_token"]?.stringValue ?? "-",
+                      a.json?["access_token"]?.stringValue ?? "-"] {
+            XCTAssertFalse(log.contains(token), "a token in the log")
+            XCTAssertFalse(log.contains(RefreshTokenHash(token: token).hex), "a digest in the log")
+        }
+        XCTAssertFalse(log.contains("wonderland"), "a password in the log")
+    }
+}
