@@ -169,6 +169,37 @@ final class RedTeamSessionTests: XCTestCase {
         XCTAssertEqual(scripted!.requests.count, 3)
     }
 
+    // MARK: Subjects
+
+    /// Two users whose ids are canonically equivalent Unicode (`é` precomposed and `e` + combining acute)
+    /// are two users: neither sees, revokes or evicts the other's sessions. (Swift `String` keys merged them.)
+    func testCanonicallyEquivalentSubjectsAreDifferentUsers() throws {
+        var config = ServerConfiguration()
+        config.port = 0
+        config.accessLog = false
+        let server = HTTPServer(configuration: config, group: try EventLoopGroup(threads: 1, logging: .disabled), handler: ClosureHandler { request, _ in
+            let name = (try? JSONParser.parse(request.body))?.objectValue?["username"]?.stringValue
+            let sub = name == "composed" ? "caf\u{E9}" : "cafe\u{301}"
+            return HTTPResponse(status: 200, contentType: "application/json", body: JSONSerializer.string(.object(JSONObject([("sub", .string(sub))]))))
+        })
+        let port = try server.start()
+        defer { server.shutdown(); server.group.shutdown() }
+        try start(mode: "bearer", identityPort: port)
+        let victim = try login("composed", "x")
+        XCTAssertEqual(victim.status, 200, victim.text)
+        let victimSession = try XCTUnwrap(victim.json?["session_id"]?.stringValue)
+        let attacker = try login("decomposed", "x")
+        let token = try XCTUnwrap(attacker.json?["access_token"]?.stringValue)
+        let listed = try send("GET", "/auth/sessions", [("Authorization", "Bearer \(token)")])
+        XCTAssertEqual(listed.status, 200)
+        let ids = listed.json?["sessions"]?.arrayValue?.compactMap { $0.objectValue?["id"]?.stringValue } ?? []
+        XCTAssertFalse(ids.contains(victimSession), "another user's session listed")
+        XCTAssertEqual(ids.count, 1)
+        XCTAssertEqual(try send("DELETE", "/auth/sessions/\(victimSession)", [("Authorization", "Bearer \(token)")]).status, 404)
+        let victimToken = try XCTUnwrap(victim.json?["access_token"]?.stringValue)
+        XCTAssertEqual(try send("GET", "/api/me", [("Authorization", "Bearer \(victimToken)")]).status, 200, "the victim's session lives")
+    }
+
     // MARK: Response headers
 
     /// Every answer of /auth/* is `no-store`, refusals included (a 401 clearing the cookies, a 429 with
