@@ -34,7 +34,16 @@ final class RedTeamSessionTests: XCTestCase {
 
     /// Starts the gateway against `identityPort` (the test identity service when nil).
     func start(mode: String = "cookie", identityPort: Int? = nil, identityTimeoutMs: Int = 2000, accountThreshold: Int = 3,
-               clientThreshold: Int = 100, threads: Int = 1) throws {
+               clientThreshold: Int = 100, threads: Int = 1, redisURL: String? = nil) throws {
+        gateway = try TestGateway(configuration: try configuration(mode: mode, identityPort: identityPort, identityTimeoutMs: identityTimeoutMs,
+                                                                   accountThreshold: accountThreshold, clientThreshold: clientThreshold,
+                                                                   redisURL: redisURL),
+                                  threads: threads, clock: clock,
+                                  logging: LogStreams(application: Logger(threshold: .debug, writer: logWriter), access: nil))
+    }
+
+    func configuration(mode: String = "cookie", identityPort: Int? = nil, identityTimeoutMs: Int = 2000, accountThreshold: Int = 3,
+                       clientThreshold: Int = 100, redisURL: String? = nil) throws -> GatewayConfiguration {
         let port: Int
         if let identityPort { port = identityPort } else {
             identity = try TestIdentityService()
@@ -43,6 +52,7 @@ final class RedTeamSessionTests: XCTestCase {
         let text = """
         {
           "listen": {"host": "127.0.0.1", "port": 0},
+          \(redisURL.map { #""redis": {"url": "\#($0)", "commandTimeoutMs": 2000},"# } ?? "")
           "services": {"identity": {"instances": ["127.0.0.1:\(port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 5000},
                        "down": {"instances": ["127.0.0.1:\(downstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
           "auth": {"sessions": {"mode": "\(mode)", "identity": {"service": "identity", "timeoutMs": \(identityTimeoutMs)},
@@ -54,9 +64,7 @@ final class RedTeamSessionTests: XCTestCase {
           ]
         }
         """
-        let configuration = try GatewayConfiguration.parse(Array(text.utf8), file: "test.json")
-        gateway = try TestGateway(configuration: configuration, threads: threads, clock: clock,
-                                  logging: LogStreams(application: Logger(threshold: .debug, writer: logWriter), access: nil))
+        return try GatewayConfiguration.parse(Array(text.utf8), file: "test.json")
     }
 
     /// A raw-socket identity service answering every call with `status` and `body` after `delayMs`.
@@ -125,6 +133,22 @@ final class RedTeamSessionTests: XCTestCase {
         XCTAssertEqual(statuses.filter { $0 == 401 }.count, 3, "\(statuses)")
         XCTAssertEqual(statuses.filter { $0 == 429 }.count, 9, "\(statuses)")
         XCTAssertEqual(scripted!.requests.count, 3, "the identity service checked more guesses than the threshold allows")
+    }
+
+    /// Two instances sharing a Redis lockout: parallel guesses spread over both still get `threshold`.
+    func testParallelGuessesOverTwoInstancesShareOneRedisLockout() throws {
+        let redis = try RedisServer()
+        defer { redis.remove() }
+        let port = try scriptedIdentity(status: 401, delayMs: 400)
+        try start(mode: "bearer", identityPort: port, accountThreshold: 3, redisURL: redis.url)
+        let other = try TestGateway(configuration: try configuration(mode: "bearer", identityPort: port, accountThreshold: 3, redisURL: redis.url),
+                                    clock: clock, logging: .disabled)
+        defer { other.stop() }
+        let clients = try (0..<12).map { i in try RawClient(port: i % 2 == 0 ? gateway.port : other.port, timeoutSeconds: 15) }
+        for c in clients { c.send(request("POST", "/auth/login", [("Content-Type", "application/json")], body: loginBody("alice", "guess"))) }
+        let statuses = clients.map { $0.readResponse()?.status ?? 0 }
+        XCTAssertEqual(statuses.filter { $0 == 429 }.count, 9, "\(statuses)")
+        XCTAssertEqual(scripted!.requests.count, 3)
     }
 
     /// The same for password spraying from one address: many accounts at once must not outrun the
