@@ -43,7 +43,7 @@ final class RedTeamSessionTests: XCTestCase {
     }
 
     func configuration(mode: String = "cookie", identityPort: Int? = nil, identityTimeoutMs: Int = 2000, accountThreshold: Int = 3,
-                       clientThreshold: Int = 100, redisURL: String? = nil) throws -> GatewayConfiguration {
+                       clientThreshold: Int = 100, redisURL: String? = nil, extra: String = "") throws -> GatewayConfiguration {
         let port: Int
         if let identityPort { port = identityPort } else {
             identity = try TestIdentityService()
@@ -57,7 +57,7 @@ final class RedTeamSessionTests: XCTestCase {
                        "down": {"instances": ["127.0.0.1:\(downstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
           "auth": {"sessions": {"mode": "\(mode)", "identity": {"service": "identity", "timeoutMs": \(identityTimeoutMs)},
                                 \(mode == "cookie" ? #""allowedOrigins": ["\#(Self.origin)"],"# : "")
-                                "lockout": {"account": {"threshold": \(accountThreshold)}, "client": {"threshold": \(clientThreshold)}}}},
+                                "lockout": {"account": {"threshold": \(accountThreshold)}, "client": {"threshold": \(clientThreshold)}} \(extra)}},
           "routes": [
             {"name": "me", "path": "/api/me", "proxy": {"service": "down", "path": "/echo"},
              "policy": {"auth": {"provider": "session", "claimsToHeaders": {"sub": "X-User-Id"}}}}
@@ -222,6 +222,38 @@ final class RedTeamSessionTests: XCTestCase {
         XCTAssertEqual(try send("DELETE", "/auth/sessions/\(victimSession)", [("Authorization", "Bearer \(token)")]).status, 404)
         let victimToken = try XCTUnwrap(victim.json?["access_token"]?.stringValue)
         XCTAssertEqual(try send("GET", "/api/me", [("Authorization", "Bearer \(victimToken)")]).status, 200, "the victim's session lives")
+    }
+
+    /// Parallel logins of one user at the per-user cap (in memory and in Redis): exactly `cap` sessions
+    /// survive, the list shows them, and only their refresh tokens work. (The thresholds are high: at
+    /// most `threshold` attempts on one account are in flight at once, each counted until answered.)
+    func testParallelLoginsAtThePerUserCap() throws {
+        let redis = try RedisServer()
+        defer { redis.remove() }
+        for url in [nil, redis.url] {
+            gateway?.stop()
+            identity?.stop()
+            identity = try TestIdentityService()
+            gateway = try TestGateway(configuration: try configuration(mode: "bearer", identityPort: identity!.port, accountThreshold: 100, redisURL: url,
+                                                                       extra: #", "maxSessionsPerUser": 3, "revocationCheckMs": 0"#),
+                                      threads: 2, clock: clock, logging: .disabled)
+            let clients = try (0..<12).map { _ in try RawClient(port: gateway.port, timeoutSeconds: 15) }
+            for c in clients { c.send(request("POST", "/auth/login", [("Content-Type", "application/json")], body: loginBody("alice", "wonderland"))) }
+            let answers = clients.compactMap { $0.readResponse() }
+            XCTAssertEqual(answers.map(\.status), Array(repeating: 200, count: 12), "\(url ?? "memory")")
+            var survivors: [String: String] = [:]   // session id → a fresh access token
+            for answer in answers {
+                let token = try XCTUnwrap(answer.json?["refresh_token"]?.stringValue)
+                let r = try send("POST", "/auth/refresh", [("Content-Type", "application/json")], body: #"{"refresh_token":"\#(token)"}"#)
+                if r.status == 200 { survivors[answer.json?["session_id"]?.stringValue ?? "-"] = r.json?["access_token"]?.stringValue }
+            }
+            let refreshed = survivors.count
+            let access = try XCTUnwrap(survivors.values.first)
+            let listed = try send("GET", "/auth/sessions", [("Authorization", "Bearer \(access)")])
+            let ids = Set(listed.json?["sessions"]?.arrayValue?.compactMap { $0.objectValue?["id"]?.stringValue } ?? [])
+            XCTAssertEqual(ids, Set(survivors.keys), "\(url ?? "memory"): \(listed.text)")
+            XCTAssertEqual(refreshed, 3, url ?? "memory")
+        }
     }
 
     // MARK: Response headers
