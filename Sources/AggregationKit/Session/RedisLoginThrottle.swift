@@ -7,7 +7,9 @@
 /// `LockoutPolicy.recordFailure` to both keys atomically: the rule is written twice, in Swift and in
 /// Lua (`failureScript`), and the two must stay identical (`LoginThrottleConformanceTests` compares
 /// them at hand-driven times). `retryAfter` reads both entries in one script and decides in Swift;
-/// `recordSuccess` is a single `DEL`. Times are the caller's, never Redis `TIME`.
+/// `recordSuccess` is a single `DEL`. `beginAttempt` (what the login uses) is the lock check and the
+/// failure rule in one script (`attemptScript`), `refundAttempt` one more (`refundScript`). Times are the
+/// caller's, never Redis `TIME`.
 ///
 /// Fails closed like the session store (`SessionStoreError`): the login endpoint answers 503.
 public final class RedisLoginThrottle: LoginThrottle {
