@@ -97,6 +97,72 @@ final class LoginThrottleConformanceTests: XCTestCase {
         XCTAssertGreaterThan(resetsSeen, 10)
     }
 
+    /// `beginAttempt` (check and count in one step) and `refundAttempt`, against the rule applied by hand:
+    /// refused while either key is locked (nothing counted), else counted exactly as `recordFailure`; a
+    /// refund takes one failure back (never below zero, locks stay), a success clears the account.
+    func testAttemptsAndRefundsGiveTheSameAnswers() async throws {
+        let account = LockoutPolicy(threshold: 3, windowSeconds: 60, baseLockSeconds: 2, maximumLockSeconds: 50)
+        let client = LockoutPolicy(threshold: 5, windowSeconds: 120, baseLockSeconds: 1, maximumLockSeconds: 100)
+        let memory = InMemoryLoginThrottle(accountPolicy: account, clientPolicy: client)
+        let shared = RedisLoginThrottle(redis: redis, accountPolicy: account, clientPolicy: client)
+        var reference = Reference(account: account, client: client)
+        var random: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next(_ n: UInt64) -> Int {
+            random = random &* 6364136223846793005 &+ 1442695040888963407
+            return Int((random >> 33) % n)
+        }
+        let accounts = ["alice", "bob"], clients = ["10.0.0.1", "10.0.0.2"]
+        var now: Int64 = 1_700_000_000
+        var refused = 0, allowedWithLock = 0, refunds = 0
+        for step in 0..<1200 {
+            now += [0, 0, 1, 1, 2, 3, 5, 8, 50, 61, 121][next(11)]
+            let a = accounts[next(2)], c = clients[next(2)]
+            switch next(6) {
+            case 0, 1:
+                let succeeded = next(2) == 0
+                refunds += 1
+                memory.refundAttempt(account: a, client: c, now: now, succeeded: succeeded)
+                try await shared.refundAttempt(account: a, client: c, now: now, succeeded: succeeded)
+                if succeeded { reference.entries["a" + a] = nil } else { reference.entries["a" + a]?.refund() }
+                reference.entries["c" + c]?.refund()
+            default:
+                let expected: LoginAttempt
+                if let wait = reference.retryAfter(a, c, now) {
+                    expected = .refused(retryAfter: wait)
+                    refused += 1
+                } else {
+                    let lock = reference.fail(a, c, now)
+                    expected = .allowed(lockStarted: lock)
+                    if lock != nil { allowedWithLock += 1 }
+                }
+                XCTAssertEqual(memory.beginAttempt(account: a, client: c, now: now), expected, "step \(step): in-memory")
+                let fromRedis = try await shared.beginAttempt(account: a, client: c, now: now)
+                XCTAssertEqual(fromRedis, expected, "step \(step): Redis")
+            }
+        }
+        XCTAssertGreaterThan(refused, 30)
+        XCTAssertGreaterThan(allowedWithLock, 20)
+        XCTAssertGreaterThan(refunds, 100)
+    }
+
+    /// Many instances' attempts at once on one account (one Redis): exactly `threshold` are let through.
+    func testParallelAttemptsInRedisLetThroughExactlyTheThreshold() async throws {
+        let throttle = RedisLoginThrottle(redis: redis, accountPolicy: LockoutPolicy(threshold: 4), clientPolicy: LockoutPolicy(threshold: 1000))
+        let now: Int64 = 1_700_000_000
+        let allowed = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    if case .allowed = try await throttle.beginAttempt(account: "alice", client: "10.0.0.\(i)", now: now) { return true }
+                    return false
+                }
+            }
+            var count = 0
+            for try await ok in group where ok { count += 1 }
+            return count
+        }
+        XCTAssertEqual(allowed, 4)
+    }
+
     /// Keys in Redis: hashed (no account name or address), under the prefix, each with a TTL that ends
     /// when the entry becomes stale (the longer of window and lock).
     func testRedisKeysAreHashedAndExpire() async throws {

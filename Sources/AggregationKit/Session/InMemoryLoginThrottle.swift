@@ -106,6 +106,28 @@ public final class InMemoryLoginThrottle: LoginThrottle {
         state.withLock { _ = $0.slots.removeValue(forKey: accountKey) }
     }
 
+    public func beginAttempt(account: String, client: String, now: Int64) -> LoginAttempt {
+        let accountKey = LoginThrottleKey.account(account)
+        let clientKey = LoginThrottleKey.client(client)
+        return state.withLock { state in
+            if let wait = LoginThrottleKey.longer(state.slots[accountKey].flatMap { accountPolicy.retryAfter($0.entry, now: now) },
+                                                  state.slots[clientKey].flatMap { clientPolicy.retryAfter($0.entry, now: now) }) {
+                return .refused(retryAfter: wait)
+            }
+            return .allowed(lockStarted: LoginThrottleKey.longer(update(&state, accountKey, accountPolicy, now),
+                                                                 update(&state, clientKey, clientPolicy, now)))
+        }
+    }
+
+    public func refundAttempt(account: String, client: String, now: Int64, succeeded: Bool) {
+        let accountKey = LoginThrottleKey.account(account)
+        let clientKey = LoginThrottleKey.client(client)
+        state.withLock { state in
+            if succeeded { state.slots[accountKey] = nil } else { state.slots[accountKey]?.entry.refund() }
+            state.slots[clientKey]?.entry.refund()
+        }
+    }
+
     private func update(_ state: inout State, _ key: String, _ policy: LockoutPolicy, _ now: Int64) -> Int64? {
         if state.slots[key] == nil, state.slots.count >= maximumEntries { state.evictOne(now: now) }
         var entry = state.slots[key]?.entry ?? LockoutPolicy.Entry()

@@ -37,6 +37,15 @@ public final class InMemorySessionStore: SessionStore {
         }
     }
 
+    /// A subject compared byte for byte. Swift's `String` equality is Unicode canonical equivalence
+    /// (`"\u{E9}" == "e\u{301}"`), but an identity service may hand out both as two users' ids:
+    /// as `String` keys they would share one session list (listing, revoking and evicting each other's
+    /// sessions). Redis compares bytes; so does this.
+    private struct SubjectKey: Hashable {
+        let bytes: [UInt8]
+        init(_ subject: String) { bytes = Array(subject.utf8) }
+    }
+
     private struct Family {
         var record: SessionRecord
         var current: TokenKey
@@ -49,7 +58,7 @@ public final class InMemorySessionStore: SessionStore {
         /// Token digest → family id, for current and remembered spent tokens.
         var tokens: [TokenKey: String] = [:]
         /// Subject → family ids, oldest first.
-        var bySubject: [String: [String]] = [:]
+        var bySubject: [SubjectKey: [String]] = [:]
         /// The caller's second of the last full sweep (at the total bound): at most one per second.
         var lastSweep: Int64?
 
@@ -57,9 +66,9 @@ public final class InMemorySessionStore: SessionStore {
             guard let family = families.removeValue(forKey: id) else { return nil }
             if tokens[family.current] == id { tokens[family.current] = nil }
             for key in family.spent where tokens[key] == id { tokens[key] = nil }
-            if var ids = bySubject[family.record.subject] {
+            if var ids = bySubject[SubjectKey(family.record.subject)] {
                 ids.removeAll { $0 == id }
-                bySubject[family.record.subject] = ids.isEmpty ? nil : ids
+                bySubject[SubjectKey(family.record.subject)] = ids.isEmpty ? nil : ids
             }
             return family.record
         }
@@ -92,17 +101,17 @@ public final class InMemorySessionStore: SessionStore {
             // Ids are random 128-bit values; a repeated one replaces its session rather than linking two.
             _ = state.remove(session.id)
             // The subject's expired sessions go first, so a dead one never costs the user a live one.
-            for id in state.bySubject[session.subject] ?? [] where state.families[id]?.record.isExpired(now: now) ?? true {
+            for id in state.bySubject[SubjectKey(session.subject)] ?? [] where state.families[id]?.record.isExpired(now: now) ?? true {
                 _ = state.remove(id)
             }
-            while let ids = state.bySubject[session.subject], ids.count >= limits.maximumSessionsPerSubject {
+            while let ids = state.bySubject[SubjectKey(session.subject)], ids.count >= limits.maximumSessionsPerSubject {
                 _ = state.remove(ids[0])
             }
             if state.families.count >= limits.maximumSessions { state.sweep(now: now) }
             guard state.families.count < limits.maximumSessions else { return false }
             state.families[session.id] = Family(record: session, current: key, spent: [])
             state.tokens[key] = session.id
-            state.bySubject[session.subject, default: []].append(session.id)
+            state.bySubject[SubjectKey(session.subject), default: []].append(session.id)
             return true
         }
         guard created else { throw SessionStoreError(.full, "the in-memory session store holds \(limits.maximumSessions) sessions") }
@@ -155,7 +164,7 @@ public final class InMemorySessionStore: SessionStore {
 
     public func revoke(sessionID: String, subject: String, now: Int64) -> Bool {
         state.withLock { state in
-            guard let family = state.families[sessionID], family.record.subject == subject else { return false }
+            guard let family = state.families[sessionID], family.record.subject.utf8.elementsEqual(subject.utf8) else { return false }
             _ = state.remove(sessionID)
             return !family.record.isExpired(now: now)
         }
@@ -163,7 +172,7 @@ public final class InMemorySessionStore: SessionStore {
 
     public func sessions(subject: String, now: Int64) -> [SessionRecord] {
         state.withLock { state in
-            (state.bySubject[subject] ?? []).reversed().compactMap { id in
+            (state.bySubject[SubjectKey(subject)] ?? []).reversed().compactMap { id in
                 guard let record = state.families[id]?.record, !record.isExpired(now: now) else { return nil }
                 return record
             }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The decision rule of brute-force protection, pure: failures counted per key (an account, a client
 /// address); from the `threshold`-th failure within `windowSeconds` on, the key is locked for
 /// `baseLockSeconds · 2^(failures − threshold)`, at most `maximumLockSeconds`. A quiet window (no
@@ -41,6 +43,10 @@ public struct LockoutPolicy: Sendable, Equatable {
             self.lastFailure = lastFailure
             self.lockedUntil = lockedUntil
         }
+
+        /// Takes back one counted failure (`LoginThrottle.refundAttempt`): never below zero, the lock and
+        /// the time of the last failure stay.
+        public mutating func refund() { failures = max(0, failures - 1) }
     }
 
     /// Seconds until `entry` may try again, nil when it may now.
@@ -83,6 +89,17 @@ public struct LockoutPolicy: Sendable, Equatable {
 /// The keys the throttles count under: SHA-256 of the account name or client address, so a password
 /// typed into the user-name field never lands in memory dumps or Redis, and every key has one size.
 enum LoginThrottleKey {
+    /// The account a user name counts against: compatibility-normalized (NFKC: fullwidth `ＡＬＩＣＥ`,
+    /// ligatures, no-break spaces fold to their plain forms), trimmed of surrounding white space, lower-
+    /// cased. An identity service that folds widths and case (PRECIS UsernameCaseMapped, RFC 8265) or
+    /// trims names sees one account in all those spellings; so must the lockout, else each spelling is
+    /// a fresh count. Folding more than the identity service does only merges counts (stricter), never
+    /// splits them. Only the lockout key: the identity service gets the name as typed.
+    static func normalizedAccount(_ username: String) -> String {
+        username.precomposedStringWithCompatibilityMapping.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            .precomposedStringWithCompatibilityMapping
+    }
+
     static func account(_ account: String) -> String { "a:" + Digest.hex(Digest.sha256(Array(account.utf8))) }
     static func client(_ client: String) -> String { "c:" + Digest.hex(Digest.sha256(Array(client.utf8))) }
 

@@ -135,4 +135,25 @@ public protocol LoginThrottle: Sendable {
     func recordFailure(account: String, client: String, now: Int64) async throws(SessionStoreError) -> Int64?
     /// After a successful login: clears the account's count (not the address's).
     func recordSuccess(account: String, client: String, now: Int64) async throws(SessionStoreError)
+
+    /// Before checking credentials, atomically: when either key is locked, `.refused` with the seconds
+    /// to wait, nothing counted; otherwise the attempt is counted as a failure in advance (exactly as
+    /// `recordFailure`) and `.allowed` names the lock that count started, if any. Checking and counting
+    /// in one step is what stops N parallel guesses from all passing the check before the first failure
+    /// is recorded (`retryAfter` then `recordFailure` gave an attacker N guesses instead of `threshold`).
+    func beginAttempt(account: String, client: String, now: Int64) async throws(SessionStoreError) -> LoginAttempt
+
+    /// Takes back an attempt `beginAttempt` counted that was not a wrong password: one failure less on
+    /// both keys (never below zero; a lock already started stays). `succeeded`: the credentials were
+    /// good, so the account's count is cleared instead (as `recordSuccess`).
+    func refundAttempt(account: String, client: String, now: Int64, succeeded: Bool) async throws(SessionStoreError)
+}
+
+/// What `LoginThrottle.beginAttempt` decided.
+public enum LoginAttempt: Sendable, Equatable {
+    /// Go ahead; the attempt is counted as a failure until refunded. `lockStarted`: the lock (seconds)
+    /// that count started, nil when none.
+    case allowed(lockStarted: Int64?)
+    /// Locked: seconds until the next attempt may be made.
+    case refused(retryAfter: Int64)
 }

@@ -32,13 +32,19 @@ public struct SessionEndpoint: Responder {
         nonisolated(unsafe) let context = context
         context.runTask(completion: completion) {
             var response: HTTPResponse
-            switch kind {
-            case .login: response = try await service.login(request, context)
-            case .refresh: response = try await service.refresh(request, context)
-            case .logout: response = try await service.logout(request, context)
-            case .list: response = try await service.list(request, context)
-            case .revoke: response = try await service.revoke(request, context)
-            case .jwks: preconditionFailure("answered on the loop")
+            do {
+                switch kind {
+                case .login: response = try await service.login(request, context)
+                case .refresh: response = try await service.refresh(request, context)
+                case .logout: response = try await service.logout(request, context)
+                case .list: response = try await service.list(request, context)
+                case .revoke: response = try await service.revoke(request, context)
+                case .jwks: preconditionFailure("answered on the loop")
+                }
+            } catch var refusal as HTTPError {
+                // Refusals too: a 401 that clears the cookies or a 429 is about one user's session.
+                refusal.extraHeaders.set("Cache-Control", "no-store")
+                throw refusal
             }
             // Token responses must not be stored by any cache (RFC 6749 §5.1); none of these should be.
             response.headers.set("Cache-Control", "no-store")
@@ -174,24 +180,38 @@ extension SessionService {
         let username = try member(object, "username", limit: 256)
         let password = try member(object, "password", limit: 1024)
         if username.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { throw Self.badRequest("username must not contain control characters") }
-        // One account however its name is cased: an attacker gets no fresh count from `Alice` after `alice`.
-        let account = username.lowercased()
+        // One account however its name is cased, spelled in full width or padded with spaces: an attacker
+        // gets no fresh count from `Alice`, `ＡＬＩＣＥ` or ` alice` after `alice`.
+        let account = LoginThrottleKey.normalizedAccount(username)
         // The lockout's per-address count is the real client's (behind a trusted proxy, not the proxy's).
         let client = events.client(request.headers, context)
         let now = now(context)
         let throttle = configuration.throttle
-        if let wait = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
-            try await throttle.retryAfter(account: account, client: client, now: now)
-        }) {
+        // Checked and counted in one step (counted as a failure until the answer says otherwise), so
+        // parallel guesses cannot all pass the check before the first failure is recorded.
+        let attempt = try await guarded("throttle", context) { () async throws(SessionStoreError) -> LoginAttempt in
+            try await throttle.beginAttempt(account: account, client: client, now: now)
+        }
+        let lock: Int64?
+        switch attempt {
+        case .allowed(let started): lock = started
+        case .refused(let wait):
             events.record(.loginThrottled, "login refused during a lockout", level: .notice, context: context, client: client,
-                               [SecurityEvents.account(account), .int("retry_after", Int(wait))])
+                          [SecurityEvents.account(account), .int("retry_after", Int(wait))])
             throw Self.tooManyAttempts(retryAfter: wait)
         }
 
-        guard let (subject, roles) = try await checkCredentials(username: username, password: password, context) else {
-            let lock = try await guarded("throttle", context, { () async throws(SessionStoreError) -> Int64? in
-                try await throttle.recordFailure(account: account, client: client, now: now)
-            })
+        let credentials: (String, [String])?
+        do {
+            credentials = try await checkCredentials(username: username, password: password, context)
+        } catch is CancellationError {
+            throw CancellationError()  // the client went away: the attempt stays counted
+        } catch {
+            // The identity service failed, not the user: the attempt is taken back (an outage locks nobody out).
+            _ = try? await throttle.refundAttempt(account: account, client: client, now: now, succeeded: false)
+            throw error
+        }
+        guard let (subject, roles) = credentials else {
             events.record(.loginFailed, "login failed", level: .notice, context: context, client: client, [SecurityEvents.account(account)])
             if let lock {
                 events.record(.lockout, "logins locked out after repeated failures", level: .warning, context: context, client: client,
@@ -200,7 +220,7 @@ extension SessionService {
             throw Self.invalidCredentials
         }
         try await guarded("throttle", context) { () async throws(SessionStoreError) in
-            try await throttle.recordSuccess(account: account, client: client, now: now)
+            try await throttle.refundAttempt(account: account, client: client, now: now, succeeded: true)
         }
 
         let (refreshToken, hash) = try RefreshTokenHash.generate()
@@ -233,7 +253,9 @@ extension SessionService {
         }
         switch response.status {
         case 200:
-            guard let object = (try? JSONParser.parse(response.body, maxDepth: 4))?.objectValue,
+            // Duplicate members refused: which `sub` or `roles` counts would be a guess (and a parser
+            // differential with the identity service's own JSON writer).
+            guard let object = (try? JSONParser.parse(response.body, maxDepth: 4, duplicateKeys: .reject))?.objectValue,
                   let subject = object["sub"]?.stringValue, !subject.isEmpty, subject.utf8.count <= 256,
                   !subject.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                 var refusal = Self.identityInvalid
