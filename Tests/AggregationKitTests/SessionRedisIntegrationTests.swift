@@ -13,9 +13,11 @@ final class SessionRedisIntegrationTests: XCTestCase {
     var keyDirectory: String!
     var a: TestGateway!
     var b: TestGateway!
+    var mint: TokenMint!
 
     override func setUpWithError() throws {
         redis = try RedisServer()
+        mint = try TokenMint()
         identity = try TestIdentityService()
         downstream = try Downstream()
         keyDirectory = NSTemporaryDirectory() + "bff-session-key-\(UUID().uuidString.prefix(8))"
@@ -41,11 +43,15 @@ final class SessionRedisIntegrationTests: XCTestCase {
           "redis": {"url": "\(redis.url)", "commandTimeoutMs": 500, "connectTimeoutMs": 500, "reconnectInitialMs": 20, "reconnectMaxMs": 100},
           "services": {"identity": {"instances": ["127.0.0.1:\(identity.port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 2000},
                        "down": {"instances": ["127.0.0.1:\(downstream.port)"], "connectTimeoutMs": 1000, "responseTimeoutMs": 3000}},
-          "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"}, "signingKeyFile": "\(keyDirectory!)/session.pem",
+          "auth": {"jwt": {"providers": {"idp": {"keys": [{"jwk": \(mint.publicJWK)}], "issuers": ["\(TokenMint.issuer)"],
+                                                 "audiences": ["\(TokenMint.audience)"]}}},
+                   "sessions": {"mode": "bearer", "identity": {"service": "identity"}, "signingKeyFile": "\(keyDirectory!)/session.pem",
                                 "revocationCheckMs": 200, "redisKeyPrefix": "test:",
                                 "lockout": {"account": {"threshold": 3}, "client": {"threshold": 100}}}},
           "routes": [{"name": "me", "path": "/api/me", "proxy": {"service": "down", "path": "/echo"},
-                      "policy": {"auth": {"provider": "session", "claimsToHeaders": {"sub": "X-User-Id"}}}}]
+                      "policy": {"auth": {"provider": "session", "claimsToHeaders": {"sub": "X-User-Id"}}}},
+                     {"name": "jwt", "path": "/api/jwt", "proxy": {"service": "down", "path": "/echo"},
+                      "policy": {"auth": {"provider": "idp"}}}]
         }
         """.utf8), file: "test.json")
     }
@@ -115,7 +121,10 @@ final class SessionRedisIntegrationTests: XCTestCase {
     func testRedisDownFailsClosedThenRecovers() throws {
         let opened = try login(a)
         let refreshToken = try XCTUnwrap(opened.json?["refresh_token"]?.stringValue)
+        let now = Int64(Date().timeIntervalSince1970)
+        let external = try mint.token(claims: TokenMint.claims(sub: "u1", exp: now + 300))
         redis.kill()
+        XCTAssertEqual(try send(a, "GET", "/api/jwt", token: external).status, 200, "plain JWT validation needs no Redis")
         for (what, request) in [("login", { try self.login(self.a) }), ("refresh", { try self.refresh(self.b, refreshToken) })] {
             let started = monotonicSeconds()
             let r = try request()
