@@ -43,7 +43,9 @@ extension RequestStage {
 
 /// Called exactly once with the response and, when the request failed, the log's full account of why
 /// (addresses, system errors: never shown to the client). Always on the request's loop thread.
-public typealias ResponseCompletion = (HTTPResponse, _ errorDetail: String?) -> Void
+/// The response is handed over (`consuming`), so the stages that see it on its way back edit its fields in
+/// place rather than copy the buffers they share with the caller first.
+public typealias ResponseCompletion = (consuming HTTPResponse, _ errorDetail: String?) -> Void
 
 /// What answers a request at the end of a pipeline: a proxy route (an upstream call on the loop), a
 /// composite endpoint (a task), a built-in endpoint. Called on the loop thread; may call `completion`
@@ -127,14 +129,15 @@ public final class Pipeline: Sendable {
     }
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
-    private func finish(_ response: HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
+    private func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
                         _ context: RequestContext, _ completion: ResponseCompletion) {
-        var response = response
+        var response = consume response
         var i = passed
         while i > 0 {
             i -= 1
             stages[i].processResponse(&response, request: request, context: context)
         }
-        completion(response, error)
+        completion(consume response, error)
     }
 }
+
