@@ -58,11 +58,19 @@ public protocol Responder: Sendable {
 public final class Pipeline: Sendable {
     public let stages: [any RequestStage]
     public let responder: any Responder
+    /// The stages again, each in a box of its concrete type, called through the box's class method.
+    /// Called through `stages[i]`, the existential is copied out of the array first (a retain of every
+    /// buffer of a stage held inline, of the box of a larger one, both through the value witnesses) and
+    /// destroyed after the call, twice per stage and request; the box calls its stage in place.
+    private let boxes: [AnyStageBox]
 
     public init(stages: [any RequestStage], responder: any Responder) {
         self.stages = stages
         self.responder = responder
+        boxes = stages.map { Self.box($0) }
     }
+
+    private static func box<S: RequestStage>(_ stage: S) -> AnyStageBox { StageBox(stage) }
 
     /// The stage names in order (for logs and tests).
     public var stageNames: [String] { stages.map(\.name) }
@@ -82,8 +90,8 @@ public final class Pipeline: Sendable {
     /// Runs stages from `first` on, synchronously until one suspends.
     private func runStages(from first: Int, _ request: inout HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         var i = first
-        while i < stages.count {
-            switch stages[i].process(&request, context: context) {
+        while i < boxes.count {
+            switch boxes[i].process(&request, context: context) {
             case .proceed:
                 i += 1
             case .respond(let response):
@@ -98,7 +106,7 @@ public final class Pipeline: Sendable {
                     finish(response, error: error, passed: suspended, snapshot, context, completion)
                 }) { [self] () async throws -> HTTPResponse? in
                     var request = snapshot
-                    if let answer = try await stages[suspended].processAsync(&request, context: context) { return answer }
+                    if let answer = try await boxes[suspended].processAsync(&request, context: context) { return answer }
                     // The rest runs on, synchronously, from inside the task (the task is on the loop).
                     runStages(from: suspended + 1, &request, context: context, completion: completion)
                     return nil
@@ -106,7 +114,7 @@ public final class Pipeline: Sendable {
                 return
             }
         }
-        let passed = stages.count
+        let passed = boxes.count
         if context.declaredBodyBytes != nil {
             // A head whose body was never read is not forwarded, whatever the stages decided.
             return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: passed, request, context, completion)
@@ -135,9 +143,30 @@ public final class Pipeline: Sendable {
         var i = passed
         while i > 0 {
             i -= 1
-            stages[i].processResponse(&response, request: request, context: context)
+            boxes[i].processResponse(&response, request: request, context: context)
         }
         completion(consume response, error)
     }
 }
 
+/// A stage behind a class method (see `Pipeline.boxes`).
+private class AnyStageBox: @unchecked Sendable {
+    func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision { fatalError("abstract") }
+    func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? { fatalError("abstract") }
+    func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) { fatalError("abstract") }
+}
+
+/// Immutable after init; the stage is `Sendable`.
+private final class StageBox<S: RequestStage>: AnyStageBox, @unchecked Sendable {
+    let stage: S
+    init(_ stage: S) { self.stage = stage }
+    override func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+        stage.process(&request, context: context)
+    }
+    override func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+        try await stage.processAsync(&request, context: context)
+    }
+    override func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+        stage.processResponse(&response, request: request, context: context)
+    }
+}
