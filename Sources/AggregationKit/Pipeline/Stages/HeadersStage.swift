@@ -15,6 +15,11 @@ public struct HeadersStage: RequestStage {
         let removed: [String]
         /// `set` then `add`: fields appended after the removal.
         let appended: [(name: String, value: HeaderTemplate)]
+        /// `removed` as the names of fields (values empty), compared byte for byte with no String to open.
+        let removedNames: HTTPHeaders
+        /// `appended` as fields, when every value is constant (no placeholder: the usual case): appended
+        /// in one copy, with nothing rendered per request.
+        let constantFields: HTTPHeaders?
         var isEmpty: Bool { removed.isEmpty && appended.isEmpty }
 
         init(_ edits: HeaderPolicy.Edits) {
@@ -25,25 +30,32 @@ public struct HeadersStage: RequestStage {
             }
             self.removed = removed
             appended = edits.set + edits.add
+            var names = HTTPHeaders()
+            for name in removed { names.add(name, "") }
+            removedNames = names
+            if appended.allSatisfy({ $0.value.constant != nil }) {
+                var fields = HTTPHeaders()
+                for (name, template) in appended { fields.add(name, template.constant ?? "") }
+                constantFields = fields
+            } else {
+                constantFields = nil
+            }
         }
 
         func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
-            if !removed.isEmpty {
+            if removedNames.count > 0 {
                 var found = false
                 for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
-                if found {
-                    let snapshot = headers
-                    headers.keepFields { !isRemoved(snapshot, $0) }
-                }
+                if found { headers.keepFieldsInPlace { headers, i in !isRemoved(headers, i) } }
             }
+            if let constantFields { return headers.append(fieldsOf: constantFields) }
             for (name, template) in appended {
                 if let value = template.render(parameters: parameters, requestID: requestID, claims: claims) { headers.add(name, value) }
             }
         }
 
         @inline(__always) private func isRemoved(_ headers: HTTPHeaders, _ i: Int) -> Bool {
-            let length = headers.nameLength(at: i)
-            for name in removed where name.utf8.count == length && headers.nameEquals(at: i, name) { return true }
+            for j in 0..<removedNames.count where headers.nameEquals(at: i, nameAt: j, of: removedNames) { return true }
             return false
         }
     }
