@@ -49,6 +49,25 @@ final class HTTPHeadersTests: XCTestCase {
                        "Host: a\r\nORIGIN: https://x.example\r\nX-One: 1\r\nx-two: two\r\nVary: Origin\r\nAccess-Control-Allow-Origin: https://x.example\r\n")
     }
 
+    /// `remove` (and `set`) edit in place, never a copy that shares the buffers, and leave the order.
+    func testRemoveKeepsOrderAndCopiesApart() {
+        var a = HTTPHeaders([("A", "1"), ("X", "2"), ("B", "3"), ("x", "4")])
+        let b = a
+        a.remove("y")
+        XCTAssertEqual(a.map(\.name), ["A", "X", "B", "x"])
+        a.remove("X")
+        XCTAssertEqual(a.map(\.name), ["A", "B"])
+        XCTAssertEqual(b.map(\.name), ["A", "X", "B", "x"], "the copy is untouched")
+        a.set("b", "5")
+        XCTAssertEqual(a.map(\.name), ["A", "b"])
+        XCTAssertEqual(a.map(\.value), ["1", "5"])
+        var many = HTTPHeaders((0..<70).map { ("F\($0 % 7)", "\($0)") })
+        many.remove("f3")
+        XCTAssertEqual(many.count, 60)
+        XCTAssertFalse(many.contains("F3"))
+        XCTAssertEqual(many.values("F4").first, "4")
+    }
+
     func testBytesAreKeptExactlyAndCopied() {
         var h = HTTPHeaders()
         h.add("X-Unicode", "caf\u{e9} \u{1F600}")
