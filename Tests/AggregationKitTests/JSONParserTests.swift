@@ -105,6 +105,28 @@ final class JSONParserTests: XCTestCase {
         }
     }
 
+    /// Lists of records of changing shape at several depths (the parser reserves what the last object or
+    /// array at the same depth held): every value as written.
+    func testRecordsOfChangingShapeParseExactly() throws {
+        var records: [String] = []
+        for i in 0..<40 {
+            let members = (0..<(i * 7 % 23)).map { "\"k\($0)\":[\((0..<($0 % 5)).map(String.init).joined(separator: ","))]" }
+            records.append("{" + members.joined(separator: ",") + "}")
+        }
+        let text = "{\"items\":[" + records.joined(separator: ",") + "],\"deep\":[[[[[[[[[[1,2],[3]]]]]]]]]]}"
+        let value = try JSONParser.parse(text)
+        XCTAssertEqual(JSONSerializer.string(value), text)
+        let items = try XCTUnwrap(value["items"]?.arrayValue)
+        XCTAssertEqual(items.count, 40)
+        for (i, item) in items.enumerated() {
+            XCTAssertEqual(item.objectValue?.count, i * 7 % 23)
+            for (j, entry) in (item.objectValue?.entries ?? []).enumerated() {
+                XCTAssertEqual(entry.key, "k\(j)")
+                XCTAssertEqual(entry.value.arrayValue?.count, j % 5)
+            }
+        }
+    }
+
     func testNumbersKeepTheirText() throws {
         let text = #"{"id":9007199254740993,"price":1.10,"tiny":1e-999,"neg":-0}"#
         XCTAssertEqual(JSONSerializer.string(try JSONParser.parse(text)), text)

@@ -53,6 +53,20 @@ public struct JSONParser {
     /// (whitespace, escape sequences, repeated keys): an object whose parse left this unchanged keeps its
     /// text as `JSONObject.CanonicalText`.
     private var irregularities = 0
+    /// The member count of the object (the item count of the array) last finished at each depth (mod 8),
+    /// eight bits each: a list's records have one shape, so the next record reserves what the last one
+    /// needed, in one allocation, rather than grow from a guess.
+    private var objectSizeHints: UInt64 = 0
+    private var arraySizeHints: UInt64 = 0
+
+    @inline(__always) private static func hint(_ hints: UInt64, _ depth: Int) -> Int {
+        Int(truncatingIfNeeded: (hints >> (UInt64(truncatingIfNeeded: depth & 7) &* 8)) & 0xFF)
+    }
+
+    @inline(__always) private static func record(_ count: Int, _ depth: Int, in hints: inout UInt64) {
+        let shift = UInt64(truncatingIfNeeded: depth & 7) &* 8
+        hints = (hints & ~(0xFF << shift)) | (UInt64(truncatingIfNeeded: min(count, 255)) << shift)
+    }
 
     private init(buffer: UnsafeRawBufferPointer, document: [UInt8]?, maxDepth: Int, rejectDuplicateKeys: Bool) {
         self.buffer = buffer
@@ -97,7 +111,8 @@ public struct JSONParser {
         let irregularitiesBefore = irregularities
         index += 1
         var entries: [(key: String, value: JSONValue)] = []
-        entries.reserveCapacity(8)
+        let hint = Self.hint(objectSizeHints, depth)
+        entries.reserveCapacity(hint > 0 ? hint : 8)
         var keySet: Set<JSONObject.ExactKey> = []
         // A 64-bit filter over (length, first and last byte) of the keys so far: a key whose bit is not set
         // cannot be a repeat, so nearly every object is checked in one pass with no comparison at all.
@@ -142,6 +157,7 @@ public struct JSONParser {
             if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
             if buffer[index] == UInt8(ascii: "}") {
                 index += 1
+                Self.record(entries.count, depth, in: &objectSizeHints)
                 // Repeated keys collapse (first position, last value); otherwise nothing to check again.
                 if hasDuplicate {
                     irregularities &+= 1  // the collapsed object is shorter than its text, and so is every object around it
@@ -166,15 +182,21 @@ public struct JSONParser {
             index += 1
             return .array(items)
         }
-        // Most arrays in payloads are short: one allocation instead of growing through 1, 2, 4.
-        items.reserveCapacity(4)
+        // Most arrays in payloads are short: one allocation instead of growing through 1, 2, 4 (or what
+        // the last array at this depth held).
+        let hint = Self.hint(arraySizeHints, depth)
+        items.reserveCapacity(hint > 0 ? hint : 4)
         while true {
             skipWhitespace()
             items.append(try parseValue(depth: depth))
             skipWhitespace()
             guard index < buffer.count else { throw fail("unterminated array") }
             if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
-            if buffer[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            if buffer[index] == UInt8(ascii: "]") {
+                index += 1
+                Self.record(items.count, depth, in: &arraySizeHints)
+                return .array(items)
+            }
             throw fail("expected ',' or ']'")
         }
     }
