@@ -19,6 +19,12 @@ extension HTTPHeaders {
         return found
     }
 
+    /// The index of the first field called `name`, a lower-case literal, or nil. No String to open.
+    func firstIndex(named name: StaticString) -> Int? {
+        for i in fieldList.indices where nameIs(at: i, name) { return i }
+        return nil
+    }
+
     /// The index of the only field called `name`, a lower-case literal; nil when there is none or more
     /// than one. No String to open (see `nameIs(at:_:)`).
     func onlyIndex(of name: StaticString) -> Int? {
