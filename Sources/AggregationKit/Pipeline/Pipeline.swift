@@ -83,12 +83,11 @@ public final class Pipeline: Sendable {
             if context.declaredBodyBytes != nil { return refuseUnread(context, completion) }
             return responder.respond(to: request, context: context, completion: completion)
         }
-        var request = request
-        runStages(from: 0, &request, context: context, completion: completion)
+        runStages(from: 0, request, context: context, completion: completion)
     }
 
     /// Runs stages from `first` on, synchronously until one suspends.
-    private func runStages(from first: Int, _ request: inout HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    private func runStages(from first: Int, _ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         var i = first
         while i < boxes.count {
             switch boxes[i].process(&request, context: context) {
@@ -108,7 +107,7 @@ public final class Pipeline: Sendable {
                     var request = snapshot
                     if let answer = try await boxes[suspended].processAsync(&request, context: context) { return answer }
                     // The rest runs on, synchronously, from inside the task (the task is on the loop).
-                    runStages(from: suspended + 1, &request, context: context, completion: completion)
+                    runStages(from: suspended + 1, request, context: context, completion: completion)
                     return nil
                 }
                 return
@@ -122,10 +121,10 @@ public final class Pipeline: Sendable {
         if passed == 0 {
             return responder.respond(to: request, context: context, completion: completion)
         }
-        let sent = request
-        responder.respond(to: request, context: context) { [self] response, error in
-            finish(response, error: error, passed: passed, sent, context, completion)
-        }
+        // The request moves into the object that takes the response back through the stages: no copy of
+        // it, and the completion captures that one reference.
+        let back = ResponsePath(pipeline: self, passed: passed, request: request, context: context, completion: completion)
+        responder.respond(to: back.request, context: context) { response, error in back.finish(response, error) }
     }
 
     /// The answer to a head dispatched without its body that no stage refused (cannot happen with a route
@@ -137,7 +136,7 @@ public final class Pipeline: Sendable {
     }
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
-    private func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
+    fileprivate func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
                         _ context: RequestContext, _ completion: ResponseCompletion) {
         var response = consume response
         var i = passed
@@ -146,6 +145,27 @@ public final class Pipeline: Sendable {
             boxes[i].processResponse(&response, request: request, context: context)
         }
         completion(consume response, error)
+    }
+}
+
+/// What a response needs on its way back through the stages that let its request pass.
+private final class ResponsePath {
+    let pipeline: Pipeline
+    let passed: Int
+    let request: HTTPRequest
+    let context: RequestContext
+    let completion: ResponseCompletion
+
+    init(pipeline: Pipeline, passed: Int, request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        self.pipeline = pipeline
+        self.passed = passed
+        self.request = request
+        self.context = context
+        self.completion = completion
+    }
+
+    func finish(_ response: consuming HTTPResponse, _ error: String?) {
+        pipeline.finish(response, error: error, passed: passed, request, context, completion)
     }
 }
 

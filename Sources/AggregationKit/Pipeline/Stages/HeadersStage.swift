@@ -42,13 +42,19 @@ public struct HeadersStage: RequestStage {
             }
         }
 
-        func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
+        /// Applies the edits; the context's parameters, request id and claims are read only when a value
+        /// has a placeholder (each read of the context is a retain and an exclusivity check).
+        func apply(to headers: inout HTTPHeaders, context: RequestContext) {
             if removedNames.count > 0 {
                 var found = false
                 for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
                 if found { headers.keepFieldsInPlace { headers, i in !isRemoved(headers, i) } }
             }
             if let constantFields { return headers.append(fieldsOf: constantFields) }
+            apply(to: &headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
+        }
+
+        private func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
             for (name, template) in appended {
                 if let value = template.render(parameters: parameters, requestID: requestID, claims: claims) { headers.add(name, value) }
             }
@@ -86,17 +92,18 @@ public struct HeadersStage: RequestStage {
         if usesRequestID && !HeaderTemplate.isSafe(text: context.requestID) {
             return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "the request id cannot go into a header"))
         }
-        for template in claimTemplates where !template.claimsAreSafe(context.identity.claims) {
-            return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "a claim of the token contains a control character, which cannot go into a header"))
+        if !claimTemplates.isEmpty {
+            let claims = context.identity.claims
+            for template in claimTemplates where !template.claimsAreSafe(claims) {
+                return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "a claim of the token contains a control character, which cannot go into a header"))
+            }
         }
-        if !self.request.isEmpty {
-            self.request.apply(to: &request.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
-        }
+        if !self.request.isEmpty { self.request.apply(to: &request.headers, context: context) }
         return .proceed
     }
 
     public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
         guard !self.response.isEmpty else { return }
-        self.response.apply(to: &response.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
+        self.response.apply(to: &response.headers, context: context)
     }
 }
