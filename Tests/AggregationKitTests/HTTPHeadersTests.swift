@@ -39,6 +39,8 @@ final class HTTPHeadersTests: XCTestCase {
         XCTAssertTrue(Array("HTTPS://X.example".utf8).withUnsafeBufferPointer { h.nameEquals(at: 1, $0) } == false)
         XCTAssertTrue(Array("origin".utf8).withUnsafeBufferPointer { h.nameEquals(at: 1, $0) })
         XCTAssertFalse(Array("origins".utf8).withUnsafeBufferPointer { h.nameEquals(at: 1, $0) })
+        XCTAssertTrue(Array("ORIGIN".utf8).withUnsafeBufferPointer { h.nameEquals(at: 1, $0) }, "the same bytes")
+        XCTAssertFalse(Array("ORIGIM".utf8).withUnsafeBufferPointer { h.nameEquals(at: 1, $0) })
 
         let extra = HTTPHeaders([("X-One", "1"), ("x-two", "two")])
         h.append(fieldsOf: extra)

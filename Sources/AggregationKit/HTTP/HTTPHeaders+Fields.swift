@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Byte-level field access for the pipeline's stages, which run on every request: find, compare and
 /// copy fields without making Strings.
 extension HTTPHeaders {
@@ -48,12 +51,15 @@ extension HTTPHeaders {
         }
     }
 
-    /// Whether field `i`'s name is `bytes` (ASCII case-insensitive).
+    /// Whether field `i`'s name is `bytes` (ASCII case-insensitive). Same bytes are checked first, with
+    /// `memcmp` (an origin as browsers send it, against the lower-cased rule), then case by case.
     func nameEquals(at i: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let f = fieldList[i]
         guard Int(f.nameLength) == bytes.count else { return false }
         return storage.withUnsafeBufferPointer { s in
-            String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]), bytes)
+            let name = UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)])
+            if name.isEmpty || memcmp(name.baseAddress!, bytes.baseAddress!, name.count) == 0 { return true }
+            return String.asciiFold(name, bytes)
         }
     }
 
