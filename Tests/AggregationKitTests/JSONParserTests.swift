@@ -62,6 +62,71 @@ final class JSONParserTests: XCTestCase {
         }
     }
 
+    /// The word-at-a-time string scan: any byte that needs the byte loop (quote, backslash, control, non-ASCII)
+    /// in any of the eight positions flags the word; a word of plain printable ASCII never does.
+    func testWordScanFlagsEveryByteThatNeedsALook() {
+        let plain = Array("abcdefgh".utf8)
+        func word(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) } }
+        XCTAssertFalse(JSONParser.mayNeedALook(word(plain)))
+        for b in UInt8(0x20)...0x7E where b != 0x22 && b != 0x5C {
+            XCTAssertFalse(JSONParser.mayNeedALook(word([UInt8](repeating: b, count: 8))), "byte \(b)")
+        }
+        for special: UInt8 in [0x22, 0x5C, 0x00, 0x01, 0x09, 0x0A, 0x1F, 0x80, 0xC3, 0xFF] {
+            for position in 0..<8 {
+                var bytes = plain
+                bytes[position] = special
+                XCTAssertTrue(JSONParser.mayNeedALook(word(bytes)), "byte \(special) at \(position)")
+            }
+        }
+    }
+
+    /// Strings of every length up to 40 with an escape, a non-ASCII character or a control byte at every
+    /// position: the same value or the same error as the byte-by-byte reading.
+    func testStringsAroundWordBoundariesParseAsBefore() throws {
+        for length in 0...40 {
+            let base = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            XCTAssertEqual(try JSONParser.parse("\"\(base)\"").stringValue, base)
+            XCTAssertEqual(try JSONParser.parse("{\"\(base)\":1}").objectValue?.keys, [base])
+            for position in 0..<length {
+                var chars = Array(base)
+                chars[position] = "\u{e9}"
+                XCTAssertEqual(try JSONParser.parse("\"\(String(chars))\"").stringValue, String(chars))
+                var escaped = base
+                escaped.insert(contentsOf: "\\n", at: escaped.index(escaped.startIndex, offsetBy: position))
+                XCTAssertEqual(try JSONParser.parse("\"\(escaped)\"").stringValue,
+                               String(base.prefix(position)) + "\n" + String(base.dropFirst(position)))
+                var control = Array(base.utf8)
+                control[position] = 0x01
+                XCTAssertThrowsError(try JSONParser.parse([0x22] + control + [0x22]), "control byte at \(position)")
+                var unterminated = Array(base.utf8)
+                unterminated.insert(0x22, at: 0)
+                XCTAssertThrowsError(try JSONParser.parse(unterminated), "no closing quote")
+            }
+        }
+    }
+
+    /// Lists of records of changing shape at several depths (the parser reserves what the last object or
+    /// array at the same depth held): every value as written.
+    func testRecordsOfChangingShapeParseExactly() throws {
+        var records: [String] = []
+        for i in 0..<40 {
+            let members = (0..<(i * 7 % 23)).map { "\"k\($0)\":[\((0..<($0 % 5)).map(String.init).joined(separator: ","))]" }
+            records.append("{" + members.joined(separator: ",") + "}")
+        }
+        let text = "{\"items\":[" + records.joined(separator: ",") + "],\"deep\":[[[[[[[[[[1,2],[3]]]]]]]]]]}"
+        let value = try JSONParser.parse(text)
+        XCTAssertEqual(JSONSerializer.string(value), text)
+        let items = try XCTUnwrap(value["items"]?.arrayValue)
+        XCTAssertEqual(items.count, 40)
+        for (i, item) in items.enumerated() {
+            XCTAssertEqual(item.objectValue?.count, i * 7 % 23)
+            for (j, entry) in (item.objectValue?.entries ?? []).enumerated() {
+                XCTAssertEqual(entry.key, "k\(j)")
+                XCTAssertEqual(entry.value.arrayValue?.count, j % 5)
+            }
+        }
+    }
+
     func testNumbersKeepTheirText() throws {
         let text = #"{"id":9007199254740993,"price":1.10,"tiny":1e-999,"neg":-0}"#
         XCTAssertEqual(JSONSerializer.string(try JSONParser.parse(text)), text)

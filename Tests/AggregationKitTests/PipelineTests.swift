@@ -83,6 +83,28 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(r.tasks, 0, "no task when every stage decides on the loop")
     }
 
+    /// The router's route keeps its policy in one `SharedRoutePolicy`; a request records it by reference.
+    func testTheMatchedRoutesPolicyIsRecordedByReference() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let shared = SharedRoutePolicy(RoutePolicy(methods: ["GET"], timeout: 5))
+        let context = RequestContext(requestID: "t", loop: group.loops[0], clientAddress: "127.0.0.1", startNanos: 0)
+        XCTAssertNil(context.policy)
+        context.matched(route: "r", template: "/a/{id}", parameters: [("id", "7")], policy: shared, metrics: nil)
+        XCTAssertEqual(context.policy?.methods, ["GET"])
+        XCTAssertEqual(context.policy?.timeout, 5)
+        XCTAssertEqual(context.route, "r")
+        XCTAssertEqual(context.matchedTemplate, "/a/{id}")
+        XCTAssertEqual(context.pathParameter("id"), "7")
+        context.policy = RoutePolicy(maxBodyBytes: 10)
+        XCTAssertEqual(context.policy?.maxBodyBytes, 10)
+        XCTAssertNil(context.policy?.methods)
+        XCTAssertEqual(shared.policy.methods, ["GET"], "a request's own policy leaves the route's alone")
+        context.matched(route: "v", template: "/v", parameters: [], policy: RoutePolicy(methods: ["POST"]), metrics: nil)
+        XCTAssertEqual(context.policy?.methods, ["POST"])
+        XCTAssertEqual(context.pathParameters.count, 0)
+    }
+
     func testAnEarlyAnswerSkipsLaterStagesAndTheResponder() throws {
         let r = try run([.pass, .answer, .pass])
         XCTAssertEqual(r.status, 204)

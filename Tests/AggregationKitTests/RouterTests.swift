@@ -27,6 +27,29 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(match(r, "DELETE", "/anything/at/all")?.0, "catch-all")
     }
 
+    /// A lone any-method route (the pass-through `/*`) answers every method, with or without literal routes
+    /// beside it; with a method-specific route on the same template, that one still wins for its method.
+    func testALoneAnyMethodRouteAnswersEveryMethod() throws {
+        var r = Router<String>()
+        try r.add(method: nil, template: "/*", value: "all")
+        for method in ["GET", "HEAD", "POST", "DELETE", "PURGE", "*"] {
+            XCTAssertEqual(match(r, method, "/a/b")?.0, "all", method)
+            XCTAssertEqual(match(r, method, "/")?.0, "all", method)
+        }
+        try r.add(method: nil, template: "/x", value: "x")
+        XCTAssertEqual(match(r, "PATCH", "/x")?.0, "x")
+        XCTAssertEqual(match(r, "PATCH", "/y")?.0, "all")
+        try r.add(method: "GET", template: "/*", value: "get")
+        XCTAssertEqual(match(r, "GET", "/y")?.0, "get")
+        XCTAssertEqual(match(r, "HEAD", "/y")?.0, "get")
+        XCTAssertEqual(match(r, "POST", "/y")?.0, "all")
+        var onlyGet = Router<String>()
+        try onlyGet.add(method: "GET", template: "/*", value: "get")
+        XCTAssertEqual(match(onlyGet, "HEAD", "/y")?.0, "get")
+        guard case .methodNotAllowed(let allowed) = onlyGet.lookup(method: "POST", path: "/y") else { return XCTFail("405 expected") }
+        XCTAssertEqual(allowed, ["GET"])
+    }
+
     func testBacktracksFromLiteralToParameter() throws {
         var r = Router<String>()
         try r.add(method: "GET", template: "/a/b/c", value: "abc")

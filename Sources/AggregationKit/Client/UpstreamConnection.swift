@@ -6,7 +6,7 @@ internal import CLinuxIO
 /// The request an `UpstreamConnection` carries: told once, on the loop thread, how it ended.
 protocol UpstreamExchange: AnyObject {
     /// The response or the error; `reusable`: the connection may carry another request.
-    func exchangeFinished(_ result: Result<HTTPResponse, UpstreamError>, reusable: Bool)
+    func exchangeFinished(_ result: consuming Result<HTTPResponse, UpstreamError>, reusable: Bool)
 }
 
 /// One keep-alive connection to an origin, on one loop. The pool leases it to one request at a time.
@@ -149,7 +149,8 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     private func parse() {
         while phase == .busy {
             let result = incoming.withUnsafeBytes { parser.parse($0) }
-            switch result {
+            // Consumed: the response is moved on (`finish`), never shared, so nobody copies its buffers to edit it.
+            switch consume result {
             case .needMore:
                 // A chunked or close-delimited body already moved into the response: drop its raw bytes.
                 let done = parser.takeConsumedPrefix()
@@ -160,9 +161,11 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
             case .error(let e):
                 fail(upstreamError(e))
             case .response(let r, let consumed, let keepAlive):
-                finish(r, reusable: Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
-                                                  leftoverBytes: incoming.count - consumed, requestFullySent: output.isDrained,
-                                                  reuseConnections: origin.reuseConnections))
+                // Decided before the call, so `r` is not read after it is handed over (that would copy it).
+                let reusable = Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
+                                             leftoverBytes: incoming.count - consumed, requestFullySent: output.isDrained,
+                                             reuseConnections: origin.reuseConnections)
+                finish(r, reusable: reusable)
             }
         }
     }
@@ -215,7 +218,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         }
     }
 
-    private func finish(_ response: HTTPResponse, reusable: Bool) {
+    private func finish(_ response: consuming HTTPResponse, reusable: Bool) {
         releaseBudget()
         requestsServed += 1
         phase = reusable ? .idle : .busy
@@ -223,7 +226,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         let done = exchange
         exchange = nil
         if !reusable { close() }
-        done?.exchangeFinished(.success(response), reusable: reusable)
+        done?.exchangeFinished(.success(consume response), reusable: reusable)
     }
 
     func fail(_ error: UpstreamError) {

@@ -14,6 +14,8 @@ public final class GatewayFront: Responder {
     public final class Route: Sendable {
         public let name: String
         public let policy: RoutePolicy
+        /// `policy`, recorded on each request by reference.
+        let sharedPolicy: SharedRoutePolicy
         public let pipeline: Pipeline
         /// Where the route's requests are counted (nil: metrics off).
         public let metrics: RouteMetrics?
@@ -21,6 +23,7 @@ public final class GatewayFront: Responder {
         public init(name: String, policy: RoutePolicy = RoutePolicy(), pipeline: Pipeline, metrics: RouteMetrics? = nil) {
             self.name = name
             self.policy = policy
+            sharedPolicy = SharedRoutePolicy(policy)
             self.pipeline = pipeline
             self.metrics = metrics
         }
@@ -108,7 +111,7 @@ public final class GatewayFront: Responder {
         switch router.lookup(method: request.method, path: path) {
         case .matched(let match):
             let route = match.value
-            context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.policy,
+            context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.sharedPolicy,
                             metrics: route.metrics)
             route.pipeline.run(request, context: context, completion: completion)
         case .methodNotAllowed(let allowed):
@@ -118,7 +121,7 @@ public final class GatewayFront: Responder {
                let asked = request.headers["access-control-request-method"],
                case .matched(let match) = router.lookup(method: asked, path: path), match.value.policy.cors != nil {
                 let route = match.value
-                context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.policy,
+                context.matched(route: route.name, template: match.template, parameters: match.parameters, policy: route.sharedPolicy,
                                 metrics: route.metrics)
                 return route.pipeline.run(request, context: context, completion: completion)
             }

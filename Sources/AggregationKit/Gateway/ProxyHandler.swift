@@ -53,7 +53,7 @@ public final class ProxyHandler: Sendable {
 
     /// Forwards the request and answers through `completion` on the loop, with no task.
     /// The completion gets the response and, for a failure, the log's account of it.
-    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping (HTTPResponse, String?) -> Void) {
+    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         let upstreamRequest: UpstreamRequest
         switch prepare(request, context: context) {
         case .success(let prepared): upstreamRequest = prepared
@@ -68,7 +68,8 @@ public final class ProxyHandler: Sendable {
         let call = service.start(upstreamRequest, on: context.loop, timeout: timeout) { [self] result, instance in
             context.pendingCall = nil
             context.upstream = instance?.authority
-            switch result {
+            // Consumed: the response reaches `passBack` and the route's stages unshared, edited in place.
+            switch consume result {
             case .success(let response): completion(passBack(response), nil)
             case .failure(let error):
                 let problem = problem(error)
@@ -152,7 +153,9 @@ public final class ProxyHandler: Sendable {
     /// Edits the fields in place (`keepFieldsInPlace`): the parser left room for `Via`, so a response
     /// whose buffers are not shared gets no new allocation here.
     func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
-        var response = upstream
+        // Moved, not copied (`var response = upstream` keeps a second reference, and the first edit below
+        // would then copy both buffers).
+        var response = consume upstream
         response.reason = nil
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Byte-level field access for the pipeline's stages, which run on every request: find, compare and
 /// copy fields without making Strings.
 extension HTTPHeaders {
@@ -17,6 +20,72 @@ extension HTTPHeaders {
             found = i
         }
         return found
+    }
+
+    /// The index of the first field called `name`, a lower-case literal, or nil. No String to open.
+    func firstIndex(named name: StaticString) -> Int? {
+        for i in fieldList.indices where nameIs(at: i, name) { return i }
+        return nil
+    }
+
+    /// The index of the only field called `name`, a lower-case literal; nil when there is none or more
+    /// than one. No String to open (see `nameIs(at:_:)`).
+    func onlyIndex(of name: StaticString) -> Int? {
+        var found: Int? = nil
+        for i in fieldList.indices where nameIs(at: i, name) {
+            if found != nil { return nil }
+            found = i
+        }
+        return found
+    }
+
+    /// Whether field `i`'s name equals field `j`'s name in `other` (ASCII case-insensitive).
+    func nameEquals(at i: Int, nameAt j: Int, of other: HTTPHeaders) -> Bool {
+        let f = fieldList[i], g = other.fieldList[j]
+        guard f.nameLength == g.nameLength else { return false }
+        return storage.withUnsafeBufferPointer { s in
+            other.storage.withUnsafeBufferPointer { o in
+                String.asciiFold(UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]),
+                                 UnsafeBufferPointer(rebasing: o[Int(g.nameStart)..<Int(g.nameStart + g.nameLength)]))
+            }
+        }
+    }
+
+    /// Whether field `i`'s name is `bytes` (ASCII case-insensitive). Same bytes are checked first, with
+    /// `memcmp` (an origin as browsers send it, against the lower-cased rule), then case by case.
+    func nameEquals(at i: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let f = fieldList[i]
+        guard Int(f.nameLength) == bytes.count else { return false }
+        return storage.withUnsafeBufferPointer { s in
+            let name = UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)])
+            if name.isEmpty || memcmp(name.baseAddress!, bytes.baseAddress!, name.count) == 0 { return true }
+            return String.asciiFold(name, bytes)
+        }
+    }
+
+    /// Appends every field of `other`, in order, byte for byte: one copy of its bytes, whatever the
+    /// number of fields (a stage's constant fields, compiled once into an `HTTPHeaders`).
+    mutating func append(fieldsOf other: HTTPHeaders) {
+        guard other.count > 0 else { return }
+        let base = Int32(storage.count)
+        storage.append(contentsOf: other.storage)
+        for f in other.fieldList {
+            fieldList.append(Field(nameStart: f.nameStart + base, nameLength: f.nameLength, valueStart: f.valueStart + base,
+                                   valueLength: f.valueLength))
+        }
+    }
+
+    /// Appends a field whose name and value are literals.
+    mutating func add(_ name: StaticString, _ value: StaticString) {
+        add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount),
+            value: UnsafeRawBufferPointer(start: value.utf8Start, count: value.utf8CodeUnitCount))
+    }
+
+    /// Appends a field called `name`, a literal, whose value is field `i`'s value in `other`.
+    mutating func add(_ name: StaticString, valueOfFieldAt i: Int, in other: HTTPHeaders) {
+        other.withValueBytes(at: i) { value in
+            add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: UnsafeRawBufferPointer(value))
+        }
     }
 
     /// Calls `body` with the bytes of field `i`'s value.

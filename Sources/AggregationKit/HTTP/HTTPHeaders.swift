@@ -207,8 +207,9 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     }
 
     public mutating func remove(_ name: String) {
-        let snapshot = self
-        keepFields { !snapshot.nameEquals(at: $0, name) }
+        // Nothing to remove (the usual case of `set`): no new field list.
+        guard fieldList.indices.contains(where: { nameEquals(at: $0, name) }) else { return }
+        keepFieldsInPlace { headers, i in !headers.nameEquals(at: i, name) }
     }
 
     public mutating func removeAll(where predicate: (Element) -> Bool) {

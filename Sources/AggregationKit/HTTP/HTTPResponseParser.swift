@@ -126,9 +126,10 @@ public struct HTTPResponseParser: Sendable {
     }
 
     private mutating func finish() -> Result {
-        let r = response!
+        // Taken, not copied: the response leaves the parser with its buffers unshared, so the proxy and
+        // the route's stages edit its fields in place.
+        let r = response.take()!
         let consumed = position
-        response = nil
         phase = .head
         scanned = 0
         position = 0
@@ -224,8 +225,9 @@ public struct HTTPResponseParser: Sendable {
             return .success(.head)
         }
         keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
-        // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) without growing the storage.
-        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 64)
+        // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) and the fields a route's stages add
+        // (CORS, `headers`, `Vary`: some 100 bytes) without growing the storage.
+        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256)
         response = HTTPResponse(status: status, reason: reason, headers: headers)
         if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
         if sawTransferEncoding {

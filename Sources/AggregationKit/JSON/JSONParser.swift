@@ -53,6 +53,20 @@ public struct JSONParser {
     /// (whitespace, escape sequences, repeated keys): an object whose parse left this unchanged keeps its
     /// text as `JSONObject.CanonicalText`.
     private var irregularities = 0
+    /// The member count of the object (the item count of the array) last finished at each depth (mod 8),
+    /// eight bits each: a list's records have one shape, so the next record reserves what the last one
+    /// needed, in one allocation, rather than grow from a guess.
+    private var objectSizeHints: UInt64 = 0
+    private var arraySizeHints: UInt64 = 0
+
+    @inline(__always) private static func hint(_ hints: UInt64, _ depth: Int) -> Int {
+        Int(truncatingIfNeeded: (hints >> (UInt64(truncatingIfNeeded: depth & 7) &* 8)) & 0xFF)
+    }
+
+    @inline(__always) private static func record(_ count: Int, _ depth: Int, in hints: inout UInt64) {
+        let shift = UInt64(truncatingIfNeeded: depth & 7) &* 8
+        hints = (hints & ~(0xFF << shift)) | (UInt64(truncatingIfNeeded: min(count, 255)) << shift)
+    }
 
     private init(buffer: UnsafeRawBufferPointer, document: [UInt8]?, maxDepth: Int, rejectDuplicateKeys: Bool) {
         self.buffer = buffer
@@ -97,7 +111,8 @@ public struct JSONParser {
         let irregularitiesBefore = irregularities
         index += 1
         var entries: [(key: String, value: JSONValue)] = []
-        entries.reserveCapacity(8)
+        let hint = Self.hint(objectSizeHints, depth)
+        entries.reserveCapacity(hint > 0 ? hint : 8)
         var keySet: Set<JSONObject.ExactKey> = []
         // A 64-bit filter over (length, first and last byte) of the keys so far: a key whose bit is not set
         // cannot be a repeat, so nearly every object is checked in one pass with no comparison at all.
@@ -142,6 +157,7 @@ public struct JSONParser {
             if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
             if buffer[index] == UInt8(ascii: "}") {
                 index += 1
+                Self.record(entries.count, depth, in: &objectSizeHints)
                 // Repeated keys collapse (first position, last value); otherwise nothing to check again.
                 if hasDuplicate {
                     irregularities &+= 1  // the collapsed object is shorter than its text, and so is every object around it
@@ -166,15 +182,21 @@ public struct JSONParser {
             index += 1
             return .array(items)
         }
-        // Most arrays in payloads are short: one allocation instead of growing through 1, 2, 4.
-        items.reserveCapacity(4)
+        // Most arrays in payloads are short: one allocation instead of growing through 1, 2, 4 (or what
+        // the last array at this depth held).
+        let hint = Self.hint(arraySizeHints, depth)
+        items.reserveCapacity(hint > 0 ? hint : 4)
         while true {
             skipWhitespace()
             items.append(try parseValue(depth: depth))
             skipWhitespace()
             guard index < buffer.count else { throw fail("unterminated array") }
             if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
-            if buffer[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+            if buffer[index] == UInt8(ascii: "]") {
+                index += 1
+                Self.record(items.count, depth, in: &arraySizeHints)
+                return .array(items)
+            }
             throw fail("expected ',' or ']'")
         }
     }
@@ -226,7 +248,9 @@ public struct JSONParser {
     private mutating func parseString() throws(Error) -> String {
         index += 1
         let start = index
-        // Fast path: plain ASCII without escapes.
+        // Fast path: plain ASCII without escapes, eight bytes at a time while none needs a look, then
+        // byte by byte.
+        skipPlainWords()
         while index < buffer.count {
             let b = buffer[index]
             if b == UInt8(ascii: "\"") {
@@ -289,6 +313,32 @@ public struct JSONParser {
             try copyUTF8Sequence()
         }
         throw fail("unterminated string")
+    }
+
+    /// Moves `index` past whole 8-byte words of plain string bytes (printable ASCII other than `"` and
+    /// `\`). Stops at a word that may hold another byte; the byte loop decides there (a word flagged by
+    /// mistake costs only the slower path, never a wrong answer).
+    @inline(__always) private mutating func skipPlainWords() {
+        guard let base = buffer.baseAddress else { return }
+        var i = index
+        let end = buffer.count - 8
+        while i <= end {
+            let w = UInt64(littleEndian: (base + i).loadUnaligned(as: UInt64.self))
+            if Self.mayNeedALook(w) { break }
+            i += 8
+        }
+        index = i
+    }
+
+    /// Whether the eight bytes of `w` may include `"`, `\`, a control byte (< 0x20) or a non-ASCII byte:
+    /// the classic "has a zero byte" test on `w` XOR the byte, and "has a byte less than n".
+    @inline(__always) static func mayNeedALook(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let quote = hasZero(w ^ (ones &* 0x22))
+        let backslash = hasZero(w ^ (ones &* 0x5C))
+        let control = (w &- ones &* 0x20) & ~w & highs
+        return (quote | backslash | control | (w & highs)) != 0
     }
 
     private mutating func hex4() throws(Error) -> UInt32 {

@@ -43,7 +43,9 @@ extension RequestStage {
 
 /// Called exactly once with the response and, when the request failed, the log's full account of why
 /// (addresses, system errors: never shown to the client). Always on the request's loop thread.
-public typealias ResponseCompletion = (HTTPResponse, _ errorDetail: String?) -> Void
+/// The response is handed over (`consuming`), so the stages that see it on its way back edit its fields in
+/// place rather than copy the buffers they share with the caller first.
+public typealias ResponseCompletion = (consuming HTTPResponse, _ errorDetail: String?) -> Void
 
 /// What answers a request at the end of a pipeline: a proxy route (an upstream call on the loop), a
 /// composite endpoint (a task), a built-in endpoint. Called on the loop thread; may call `completion`
@@ -56,11 +58,19 @@ public protocol Responder: Sendable {
 public final class Pipeline: Sendable {
     public let stages: [any RequestStage]
     public let responder: any Responder
+    /// The stages again, each in a box of its concrete type, called through the box's class method.
+    /// Called through `stages[i]`, the existential is copied out of the array first (a retain of every
+    /// buffer of a stage held inline, of the box of a larger one, both through the value witnesses) and
+    /// destroyed after the call, twice per stage and request; the box calls its stage in place.
+    private let boxes: [AnyStageBox]
 
     public init(stages: [any RequestStage], responder: any Responder) {
         self.stages = stages
         self.responder = responder
+        boxes = stages.map { Self.box($0) }
     }
+
+    private static func box<S: RequestStage>(_ stage: S) -> AnyStageBox { StageBox(stage) }
 
     /// The stage names in order (for logs and tests).
     public var stageNames: [String] { stages.map(\.name) }
@@ -73,15 +83,14 @@ public final class Pipeline: Sendable {
             if context.declaredBodyBytes != nil { return refuseUnread(context, completion) }
             return responder.respond(to: request, context: context, completion: completion)
         }
-        var request = request
-        runStages(from: 0, &request, context: context, completion: completion)
+        runStages(from: 0, request, context: context, completion: completion)
     }
 
     /// Runs stages from `first` on, synchronously until one suspends.
-    private func runStages(from first: Int, _ request: inout HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    private func runStages(from first: Int, _ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         var i = first
-        while i < stages.count {
-            switch stages[i].process(&request, context: context) {
+        while i < boxes.count {
+            switch boxes[i].process(&request, context: context) {
             case .proceed:
                 i += 1
             case .respond(let response):
@@ -96,15 +105,15 @@ public final class Pipeline: Sendable {
                     finish(response, error: error, passed: suspended, snapshot, context, completion)
                 }) { [self] () async throws -> HTTPResponse? in
                     var request = snapshot
-                    if let answer = try await stages[suspended].processAsync(&request, context: context) { return answer }
+                    if let answer = try await boxes[suspended].processAsync(&request, context: context) { return answer }
                     // The rest runs on, synchronously, from inside the task (the task is on the loop).
-                    runStages(from: suspended + 1, &request, context: context, completion: completion)
+                    runStages(from: suspended + 1, request, context: context, completion: completion)
                     return nil
                 }
                 return
             }
         }
-        let passed = stages.count
+        let passed = boxes.count
         if context.declaredBodyBytes != nil {
             // A head whose body was never read is not forwarded, whatever the stages decided.
             return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: passed, request, context, completion)
@@ -112,10 +121,10 @@ public final class Pipeline: Sendable {
         if passed == 0 {
             return responder.respond(to: request, context: context, completion: completion)
         }
-        let sent = request
-        responder.respond(to: request, context: context) { [self] response, error in
-            finish(response, error: error, passed: passed, sent, context, completion)
-        }
+        // The request moves into the object that takes the response back through the stages: no copy of
+        // it, and the completion captures that one reference.
+        let back = ResponsePath(pipeline: self, passed: passed, request: request, context: context, completion: completion)
+        responder.respond(to: back.request, context: context) { response, error in back.finish(response, error) }
     }
 
     /// The answer to a head dispatched without its body that no stage refused (cannot happen with a route
@@ -127,14 +136,57 @@ public final class Pipeline: Sendable {
     }
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
-    private func finish(_ response: HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
+    fileprivate func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
                         _ context: RequestContext, _ completion: ResponseCompletion) {
-        var response = response
+        var response = consume response
         var i = passed
         while i > 0 {
             i -= 1
-            stages[i].processResponse(&response, request: request, context: context)
+            boxes[i].processResponse(&response, request: request, context: context)
         }
-        completion(response, error)
+        completion(consume response, error)
+    }
+}
+
+/// What a response needs on its way back through the stages that let its request pass.
+private final class ResponsePath {
+    let pipeline: Pipeline
+    let passed: Int
+    let request: HTTPRequest
+    let context: RequestContext
+    let completion: ResponseCompletion
+
+    init(pipeline: Pipeline, passed: Int, request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        self.pipeline = pipeline
+        self.passed = passed
+        self.request = request
+        self.context = context
+        self.completion = completion
+    }
+
+    func finish(_ response: consuming HTTPResponse, _ error: String?) {
+        pipeline.finish(response, error: error, passed: passed, request, context, completion)
+    }
+}
+
+/// A stage behind a class method (see `Pipeline.boxes`).
+private class AnyStageBox: @unchecked Sendable {
+    func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision { fatalError("abstract") }
+    func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? { fatalError("abstract") }
+    func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) { fatalError("abstract") }
+}
+
+/// Immutable after init; the stage is `Sendable`.
+private final class StageBox<S: RequestStage>: AnyStageBox, @unchecked Sendable {
+    let stage: S
+    init(_ stage: S) { self.stage = stage }
+    override func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+        stage.process(&request, context: context)
+    }
+    override func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+        try await stage.processAsync(&request, context: context)
+    }
+    override func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+        stage.processResponse(&response, request: request, context: context)
     }
 }

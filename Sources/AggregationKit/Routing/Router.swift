@@ -110,6 +110,9 @@ public struct Router<Value: Sendable>: Sendable {
     }
 
     private func pick(_ routes: [String: Entry], _ method: String, allowed: inout Set<String>) -> Entry? {
+        // One any-method route (every proxy route without `methods`, `/*` among them): it is the answer
+        // whatever the method, without hashing the method twice to find it.
+        if routes.count == 1, let only = routes.first, only.key == "*" { return only.value }
         if let e = routes[method] { return e }
         if method == "HEAD", let e = routes["GET"] { return e }
         if let e = routes["*"] { return e }
@@ -130,7 +133,7 @@ public struct Router<Value: Sendable>: Sendable {
         // grapheme breaking (some 400 instructions per lookup); a target is visible ASCII (the parser
         // refuses anything else), so the two agree.
         let tail: Substring? = slash.map { rest[rest.utf8.index(after: $0)...] }
-        if let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
+        if !node.literals.isEmpty, let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
             return found
         }
         if !segment.isEmpty, let next = node.parameter {

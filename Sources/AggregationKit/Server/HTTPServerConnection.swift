@@ -133,7 +133,8 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     private func processBuffer() {
         guard phase == .reading, !buffer.isEmpty else { return }
         let result = buffer.withUnsafeBytes { parser.parse($0) }
-        switch result {
+        // Consumed: the request is bound out of the result, not copied (a retain of each of its buffers).
+        switch consume result {
         case .needMore:
             let decoded = parser.discardDecodedPrefix()
             if decoded > 0 {
@@ -185,7 +186,10 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     private lazy var requestIDPrefix: String = "\(server.requestIDPrefix)-\(loop.index)-"
 
     private func makeRequestID(_ request: HTTPRequest?) -> String {
-        if let given = request?.headers["x-request-id"], RequestIDs.isValid(given) { return given }
+        if let request, let i = request.headers.firstIndex(named: "x-request-id") {
+            let given = request.headers.value(at: i)
+            if RequestIDs.isValid(given) { return given }
+        }
         return requestIDPrefix + String(state.nextRequestID(), radix: 16)
     }
 

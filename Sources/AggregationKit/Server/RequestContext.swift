@@ -15,7 +15,7 @@ public final class RequestContext {
         var route: String?
         var matchedTemplate: String?
         var routeMetrics: RouteMetrics?
-        var policy: RoutePolicy?
+        var policy: SharedRoutePolicy?
     }
     private var routing = Routing()
 
@@ -42,12 +42,19 @@ public final class RequestContext {
     }
     /// The matched route's effective policy (defaults overridden by the route's own).
     public var policy: RoutePolicy? {
-        get { routing.policy }
-        set { routing.policy = newValue }
+        get { routing.policy?.policy }
+        set { routing.policy = newValue.map(SharedRoutePolicy.init) }
     }
 
     /// Records the matched route: its name, template, captured parameters, policy and metrics.
     public func matched(route: String, template: String, parameters: [(name: String, value: String)], policy: RoutePolicy,
+                        metrics: RouteMetrics?) {
+        matched(route: route, template: template, parameters: parameters, policy: SharedRoutePolicy(policy), metrics: metrics)
+    }
+
+    /// Records the matched route, its policy by reference (the router's routes keep theirs in a
+    /// `SharedRoutePolicy`): one retain per request, where a copy of the policy retains every section.
+    public func matched(route: String, template: String, parameters: [(name: String, value: String)], policy: SharedRoutePolicy,
                         metrics: RouteMetrics?) {
         routing = Routing(pathParameters: parameters, route: route, matchedTemplate: template, routeMetrics: metrics, policy: policy)
     }
@@ -179,4 +186,11 @@ public struct ClosureHandler: HTTPHandler {
     public func handle(_ request: HTTPRequest, context: RequestContext) async throws -> HTTPResponse {
         try await body(request, context)
     }
+}
+
+/// A route's effective policy behind one immutable reference, made once per route (see
+/// `RequestContext.matched(route:template:parameters:policy:metrics:)`).
+public final class SharedRoutePolicy: Sendable {
+    public let policy: RoutePolicy
+    public init(_ policy: RoutePolicy) { self.policy = policy }
 }

@@ -16,7 +16,8 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     /// costs an allocation per call.
     var continuation: UnsafeContinuation<Reply, Never>?
     /// Used instead of `continuation` on the fast path.
-    var completion: ((Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
+    /// The result is handed over (`consuming`): a response moves on unshared, so its fields are edited in place.
+    var completion: ((consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
     /// Run once when the call completes, before the caller hears of it (e.g. to cancel a deadline timer).
     public var onFinish: (() -> Void)?
     private var state: Upstream.LoopState?
@@ -77,7 +78,7 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         complete(.failure(error))
     }
 
-    func exchangeFinished(_ result: Result<HTTPResponse, UpstreamError>, reusable: Bool) {
+    func exchangeFinished(_ result: consuming Result<HTTPResponse, UpstreamError>, reusable: Bool) {
         if let connection {
             self.connection = nil
             pool!.release(connection, reusable: reusable)
@@ -87,7 +88,7 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
             retried = true
             return lease()
         }
-        complete(result)
+        complete(consume result)
     }
 
     /// Whether the call has completed (possibly before `start` returned). Loop thread only.
@@ -119,14 +120,14 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         }
     }
 
-    private func complete(_ result: Result<HTTPResponse, UpstreamError>) {
+    private func complete(_ result: consuming Result<HTTPResponse, UpstreamError>) {
         guard !done else { return }
         done = true
         if let finish = onFinish {
             onFinish = nil
             finish()
         }
-        var result = result
+        var result = consume result
         let picked = instance.map { upstream.instances[$0] }
         if let i = instance { state!.finished(i) }
         if case .failure(var error) = result, let picked {
@@ -145,10 +146,10 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         }
         if let c = continuation {
             continuation = nil
-            c.resume(returning: (result, picked))
+            c.resume(returning: (consume result, picked))
         } else if let finish = completion {
             completion = nil
-            finish(result, picked)
+            finish(consume result, picked)
         }
     }
 }

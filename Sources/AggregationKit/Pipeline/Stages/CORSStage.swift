@@ -24,6 +24,11 @@ public struct CORSStage: RequestStage {
     }
 
     let rules: [Rule]
+    /// The exact origins of `rules`, lower-cased, as the names of fields: checked per request with no
+    /// array to retain per rule.
+    let exactOrigins: HTTPHeaders
+    /// The other rules (`*.example.com`).
+    let subdomainRules: [Rule]
     let anyOrigin: Bool
     let credentials: Bool
     let allowMethods: [String]
@@ -50,6 +55,16 @@ public struct CORSStage: RequestStage {
             }
         }
         self.rules = rules
+        var exact = HTTPHeaders()
+        var subdomains: [Rule] = []
+        for rule in rules {
+            switch rule {
+            case .exact(let origin): origin.withUnsafeBytes { exact.add(name: $0, value: UnsafeRawBufferPointer(start: nil, count: 0)) }
+            case .subdomain: subdomains.append(rule)
+            }
+        }
+        exactOrigins = exact
+        subdomainRules = subdomains
         anyOrigin = policy.allowsAnyOrigin
         credentials = policy.allowCredentials
         var methods = policy.allowMethods ?? routeMethods ?? Self.defaultMethods
@@ -112,9 +127,9 @@ public struct CORSStage: RequestStage {
             return
         }
         Self.addVaryOrigin(&response.headers)
-        guard let i = request.headers.onlyIndex(of: "origin"), allows(originAt: i, in: request.headers) else { return }
-        response.headers.add("Access-Control-Allow-Origin", valueOfFieldAt: i, in: request.headers)
-        if credentials { response.headers.add("Access-Control-Allow-Credentials", "true") }
+        guard let i = request.headers.onlyIndex(of: "origin" as StaticString), allows(originAt: i, in: request.headers) else { return }
+        response.headers.add("Access-Control-Allow-Origin" as StaticString, valueOfFieldAt: i, in: request.headers)
+        if credentials { response.headers.add("Access-Control-Allow-Credentials" as StaticString, "true" as StaticString) }
         if let exposeHeadersValue { response.headers.add("Access-Control-Expose-Headers", exposeHeadersValue) }
     }
 
@@ -123,7 +138,8 @@ public struct CORSStage: RequestStage {
     func allows(originAt i: Int, in headers: HTTPHeaders) -> Bool {
         if anyOrigin { return true }
         return headers.withValueBytes(at: i) { origin in
-            for rule in rules where Self.matches(origin, rule) { return true }
+            for j in 0..<exactOrigins.count where exactOrigins.nameEquals(at: j, origin) { return true }
+            for rule in subdomainRules where Self.matches(origin, rule) { return true }
             return false
         }
     }
@@ -160,7 +176,7 @@ public struct CORSStage: RequestStage {
     /// most caches expect), or as a new one; nothing when `Vary` already has `Origin` or `*`.
     static func addVaryOrigin(_ headers: inout HTTPHeaders) {
         var last: Int? = nil
-        for i in 0..<headers.count where headers.nameLength(at: i) == 4 && headers.nameEquals(at: i, "vary") {
+        for i in 0..<headers.count where headers.nameIs(at: i, "vary") {
             if headers.valueHasToken(at: i, "origin") || headers.valueHasToken(at: i, "*") { return }
             last = i
         }
@@ -168,7 +184,7 @@ public struct CORSStage: RequestStage {
             let existing = headers.value(at: last)
             headers.replaceValue(at: last, with: existing.isEmpty ? "Origin" : existing + ", Origin")
         } else {
-            headers.add("Vary", "Origin")
+            headers.add("Vary" as StaticString, "Origin" as StaticString)
         }
     }
 }

@@ -15,6 +15,11 @@ public struct HeadersStage: RequestStage {
         let removed: [String]
         /// `set` then `add`: fields appended after the removal.
         let appended: [(name: String, value: HeaderTemplate)]
+        /// `removed` as the names of fields (values empty), compared byte for byte with no String to open.
+        let removedNames: HTTPHeaders
+        /// `appended` as fields, when every value is constant (no placeholder: the usual case): appended
+        /// in one copy, with nothing rendered per request.
+        let constantFields: HTTPHeaders?
         var isEmpty: Bool { removed.isEmpty && appended.isEmpty }
 
         init(_ edits: HeaderPolicy.Edits) {
@@ -25,25 +30,38 @@ public struct HeadersStage: RequestStage {
             }
             self.removed = removed
             appended = edits.set + edits.add
+            var names = HTTPHeaders()
+            for name in removed { names.add(name, "") }
+            removedNames = names
+            if appended.allSatisfy({ $0.value.constant != nil }) {
+                var fields = HTTPHeaders()
+                for (name, template) in appended { fields.add(name, template.constant ?? "") }
+                constantFields = fields
+            } else {
+                constantFields = nil
+            }
         }
 
-        func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
-            if !removed.isEmpty {
+        /// Applies the edits; the context's parameters, request id and claims are read only when a value
+        /// has a placeholder (each read of the context is a retain and an exclusivity check).
+        func apply(to headers: inout HTTPHeaders, context: RequestContext) {
+            if removedNames.count > 0 {
                 var found = false
                 for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
-                if found {
-                    let snapshot = headers
-                    headers.keepFields { !isRemoved(snapshot, $0) }
-                }
+                if found { headers.keepFieldsInPlace { headers, i in !isRemoved(headers, i) } }
             }
+            if let constantFields { return headers.append(fieldsOf: constantFields) }
+            apply(to: &headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
+        }
+
+        private func apply(to headers: inout HTTPHeaders, parameters: [(name: String, value: String)], requestID: String, claims: JSONObject) {
             for (name, template) in appended {
                 if let value = template.render(parameters: parameters, requestID: requestID, claims: claims) { headers.add(name, value) }
             }
         }
 
         @inline(__always) private func isRemoved(_ headers: HTTPHeaders, _ i: Int) -> Bool {
-            let length = headers.nameLength(at: i)
-            for name in removed where name.utf8.count == length && headers.nameEquals(at: i, name) { return true }
+            for j in 0..<removedNames.count where headers.nameEquals(at: i, nameAt: j, of: removedNames) { return true }
             return false
         }
     }
@@ -74,17 +92,18 @@ public struct HeadersStage: RequestStage {
         if usesRequestID && !HeaderTemplate.isSafe(text: context.requestID) {
             return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "the request id cannot go into a header"))
         }
-        for template in claimTemplates where !template.claimsAreSafe(context.identity.claims) {
-            return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "a claim of the token contains a control character, which cannot go into a header"))
+        if !claimTemplates.isEmpty {
+            let claims = context.identity.claims
+            for template in claimTemplates where !template.claimsAreSafe(claims) {
+                return .fail(HTTPError(status: 400, code: "invalid_header_value", detail: "a claim of the token contains a control character, which cannot go into a header"))
+            }
         }
-        if !self.request.isEmpty {
-            self.request.apply(to: &request.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
-        }
+        if !self.request.isEmpty { self.request.apply(to: &request.headers, context: context) }
         return .proceed
     }
 
     public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
         guard !self.response.isEmpty else { return }
-        self.response.apply(to: &response.headers, parameters: context.pathParameters, requestID: context.requestID, claims: context.identity.claims)
+        self.response.apply(to: &response.headers, context: context)
     }
 }

@@ -18,7 +18,7 @@ public struct IdentityHeadersStage: RequestStage {
     }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
-        removal.apply(to: &request.headers, parameters: [], requestID: "", claims: JSONObject())
+        removal.apply(to: &request.headers, context: context)  // removals only: the context is not read
         return .proceed
     }
 

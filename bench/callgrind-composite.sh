@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# User-space instructions per composite request (three calls, ~4 KB of JSON, the payloads of bench/composite.sh),
+# as bench/callgrind-proxy.sh. Usage: bash bench/callgrind-composite.sh BFFWeb-binary out-prefix
+set -e
+BIN=$1; OUT=$2; REPO=$(cd "$(dirname "$0")/.." && pwd)
+W=$(mktemp -d); chmod 755 $W; DOWN=19740; GW=19741
+mkdir -p $W/payloads
+if [ ! -f ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs ]; then
+  mkdir -p ${PAYLOADS:-/tmp/bff-callgrind-payloads}
+  (cd "$REPO" && exec $BIN --demo --port 19799 --threads 1 > /dev/null 2>&1) & DP=$!
+  sleep 1.5
+  curl -sf http://127.0.0.1:19799/api/web/users/7 > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/user
+  curl -sf "http://127.0.0.1:19799/api/web/users/7/orders?limit=5" > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/orders
+  curl -sf "http://127.0.0.1:19799/api/web/catalog/products?ids=1,2,3,4,5,6" | python3 -c 'import json,sys; print(json.dumps({"items": json.load(sys.stdin)["products"]}, separators=(",",":")))' > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs
+  kill $DP
+fi
+cp ${PAYLOADS:-/tmp/bff-callgrind-payloads}/* $W/payloads/; chmod -R a+rX $W
+cat > $W/n.conf <<NGX
+worker_processes 1; daemon off; pid $W/n.pid; error_log /dev/null crit;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$DOWN; default_type application/json; location / { root $W/payloads; } } }
+NGX
+/usr/sbin/nginx -c $W/n.conf -p $W & NP=$!
+mkdir -p $W/gw/endpoints
+cat > $W/gw/gateway.json <<JSON
+{ "listen": {"host": "127.0.0.1", "port": $GW}, "threads": 1, "accessLog": false, "responseValidation": "off", "admin": {"port": 19742},
+  "services": {"down": {"instances": ["127.0.0.1:$DOWN"], "pool": {"maxConnections": 256, "maxIdle": 256}}}, "routes": [] }
+JSON
+cat > $W/gw/endpoints/composite.json <<JSON
+{ "name": "composite", "method": "GET", "path": "/composite",
+  "calls": { "user": {"service": "down", "path": "/user"}, "orders": {"service": "down", "path": "/orders"},
+             "recs": {"service": "down", "path": "/recs"} },
+  "response": { "user": "\$user", "orders": "\$orders.orders", "recommendations": "\$recs.items" } }
+JSON
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$OUT.%p $BIN --config $W/gw > $W/gw.log 2>&1 & GP=$!
+for i in $(seq 60); do curl -sf -o /dev/null http://127.0.0.1:$GW/composite && break; sleep 0.5; done
+wrk -t1 -c16 -d3s http://127.0.0.1:$GW/composite > /dev/null
+callgrind_control -i on $GP >/dev/null
+wrk -t1 -c16 -d5s http://127.0.0.1:$GW/composite > $W/wrk.txt
+callgrind_control -i off $GP >/dev/null
+callgrind_control -d $GP >/dev/null
+N=$(awk '/requests in/ {print $1}' $W/wrk.txt)
+kill $GP; wait $GP 2>/dev/null || true; kill $NP
+F=$(ls -S $OUT.* | head -1)
+IR=$(callgrind_annotate $F 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1}')
+echo "requests $N  Ir $IR  Ir/request $((IR / N))"
+echo "$F"
+rm -rf $W
