@@ -4,7 +4,8 @@
 # carry each rotated refresh token into the next request.
 #
 #   login    POST /auth/login: throttle check (Redis), identity service call (an nginx stub answering
-#            200 {"sub","roles"}), ES256 access token signed, session created (one Lua script)
+#            200 {"sub","roles"}, a new sub per request: $request_id), ES256 access token signed, session
+#            created (one Lua script)
 #   refresh  POST /auth/refresh: one Lua script (rotation), ES256 access token signed. Every request
 #            presents a live token: wrk starts with CONNS logged-in sessions and each answer's new
 #            refresh token goes back into the pool (a reused token would revoke its family: counted)
@@ -31,7 +32,7 @@ cat > "$W/id/nginx.conf" <<NGX
 worker_processes 1; daemon off; pid $W/id/nginx.pid; error_log /dev/null crit;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ID; default_type application/json; location /verify { return 200 '{"sub":"7","roles":["user"]}'; } } }
+  server { listen 127.0.0.1:$ID; default_type application/json; location /verify { return 200 '{"sub":"\$request_id","roles":["user"]}'; } } }
 NGX
 taskset -c 1 /usr/sbin/nginx -c "$W/id/nginx.conf" -p "$W/id" & echo $! > "$W/id.pid"
 taskset -c 1 redis-server --port $REDIS --bind 127.0.0.1 --save '' --appendonly no --daemonize no > "$W/redis.log" 2>&1 & echo $! > "$W/redis.pid"
@@ -43,7 +44,7 @@ for who in mem red; do
 { "listen": {"host": "127.0.0.1", "port": $port}, "threads": 1, "accessLog": false, "admin": {"enabled": false},
   "limits": {"maxConnections": 20000}, $redis
   "services": {"identity": {"instances": ["127.0.0.1:$ID"], "pool": {"maxConnections": 64, "maxIdle": 64}}},
-  "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"}, "maxSessionsPerUser": 1000}},
+  "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"}}},
   "routes": [] }
 JSON
   taskset -c 0 "$BIN" --config "$W/$who" > "$W/$who.log" 2>&1 & echo $! > "$W/$who.pid"
