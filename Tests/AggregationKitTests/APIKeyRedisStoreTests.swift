@@ -127,6 +127,32 @@ final class APIKeyRedisStoreTests: XCTestCase {
         } catch {}
     }
 
+    /// Red team (issue 8): a revoked key, then a second record with the same digest written around the
+    /// command line (a restore script, a hand edit) as active. HVALS returns them in insertion order, so
+    /// the active one came last and won: the revoked key worked again. Now two records for one digest
+    /// refuse that key.
+    func testTwoRecordsForOneDigestRefuseTheKey() async throws {
+        let (key, id) = try await makeKey()
+        await poll()
+        clock.advance(by: 200 * ms)
+        XCTAssertEqual(status(key).0, 200)
+        try await store.update(id: id) { $0.status = .revoked }
+        let made = try await store.records()[0]
+        var copy = made
+        copy.id = "key_restored"
+        copy.status = .active
+        let json = String(decoding: JSONSerializer.serialize(APIKeyFileStore.json(copy)), as: UTF8.self)
+        try await client.send(["HSET", "test:apikeys", copy.id, json])
+        try await client.send(["SET", "test:apikeys:version", "restored"])
+        await poll()
+        clock.advance(by: 200 * ms)
+        XCTAssertEqual(answer(key), "401 invalid_api_key", "a revoked key does not come back through a duplicate record")
+        let (other, _) = try await makeKey()
+        await poll()
+        clock.advance(by: 200 * ms)
+        XCTAssertEqual(status(other).0, 200, "other keys keep working")
+    }
+
     func testAddRefusesADuplicateAndUpdateAnUnknownID() async throws {
         let made = try APIKeyFormat.generate()
         let record = APIKeyRecord(id: made.id, digest: made.digest, partner: "p", tier: "t", scopes: [], created: t0, expires: nil, status: .active)

@@ -92,6 +92,18 @@ final class JWKSRefreshScheduleTests: XCTestCase {
         }
     }
 
+    /// Red team (issue 8): hosts that look loopback to some parsers, or lead elsewhere, are refused.
+    func testHostileURLsAreRefused() {
+        for url in ["http://localhost.evil.com/", "http://127.0.0.1.nip.io/", "http://0x7f.1/", "http://127.1/", "http://2130706433/",
+                    "http://0177.0.0.1/", "http://[::ffff:1.2.3.4]/", "http://127.0.0.1:80@evil.com/", "http://127.0.0.1\\@evil.com/",
+                    "http://127.0.0.1./", "http://localhost./", "http://[::1%25lo]/", "http://[::1]x/", "http://127.0.0.1:80:81/",
+                    "http://%31%32%37.0.0.1/"] {
+            XCTAssertThrowsError(try JWKSEndpoint.parse(url: url), url)
+        }
+        XCTAssertTrue(try JWKSEndpoint.parse(url: "http://[0:0:0:0:0:0:0:1]/k") == ("0:0:0:0:0:0:0:1", 80, "/k"))
+        XCTAssertTrue(try JWKSEndpoint.parse(url: "http://127.0.0.1?@evil.com/") == ("127.0.0.1", 80, "/?@evil.com/"), "an @ in the query is a path")
+    }
+
     func testConfiguration() throws {
         func parse(_ provider: String) -> Result<GatewayConfiguration, ConfigurationError> {
             let json = #"{"auth": {"jwt": {"providers": {"main": {"issuers": ["https://id"]\#(provider)}}}}}"#

@@ -154,11 +154,41 @@ final class OriginalClientTests: XCTestCase {
         XCTAssertEqual(client("10.0.0.2", ["6.6.6.6, 198.51.100.1, 10.1.1.1"]), "198.51.100.1", "a client cannot prepend a spoofed hop")
         XCTAssertEqual(client("10.0.0.2", ["10.9.9.9,10.1.1.1"]), "10.9.9.9", "every hop trusted: the first")
         XCTAssertEqual(client("10.0.0.2", []), "10.0.0.2")
-        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1", "198.51.100.2"]), "10.0.0.2", "two fields: ambiguous, not believed")
-        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1, unknown"]), "10.0.0.2", "a malformed list is not believed")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1", "198.51.100.2"]), "198.51.100.2", "two fields are one list (HAProxy adds its own field)")
+        XCTAssertEqual(client("10.0.0.2", ["6.6.6.6", "198.51.100.2, 10.1.1.1"]), "198.51.100.2")
+        XCTAssertEqual(client("10.0.0.2", ["198.51.100.1, unknown"]), "10.0.0.2", "an unreadable hop written by a trusted proxy: not believed")
         XCTAssertEqual(client("10.0.0.2", ["198.51.100.1,,10.1.1.1"]), "10.0.0.2")
         XCTAssertEqual(client("fd00::1", ["2001:db8::7"]), client("fd00::1", ["2001:DB8:0::0:7"]), "one spelling per address: no fresh count from another")
-        XCTAssertEqual(client("10.0.0.2", [Array(repeating: "198.51.100.1", count: 40).joined(separator: ",")]), "10.0.0.2", "bounded")
+        XCTAssertEqual(client("10.0.0.2", [Array(repeating: "10.1.1.1", count: 40).joined(separator: ",")]), "10.0.0.2", "bounded")
+    }
+
+    /// Red team (issue 8): what a client writes left of the first untrusted hop is never read, so it
+    /// cannot move its failures onto the proxy's own address (shared by everyone behind it); hops with
+    /// ports, mapped addresses, tabs and zone ids.
+    func testOnlyTheHopsWalkedFromTheRightAreRead() {
+        let p = policy(["10.0.0.0/8", "fd00::/8"])
+        func client(_ fields: [String], peer: String = "10.0.0.2") -> String {
+            p.originalClient(peer: peer, headers: HTTPHeaders(fields.map { ("X-Forwarded-For", $0) }))
+        }
+        XCTAssertEqual(client(["unknown, 198.51.100.7"]), "198.51.100.7", "garbage the client prepended is not read")
+        XCTAssertEqual(client(["<script>", "198.51.100.7"]), "198.51.100.7")
+        XCTAssertEqual(client([Array(repeating: "6.6.6.6", count: 100).joined(separator: ",") + ", 198.51.100.7, 10.1.1.1"]), "198.51.100.7",
+                       "a long spoofed prefix is not read")
+        XCTAssertEqual(client(["198.51.100.7:5555"]), "198.51.100.7", "a port (Azure Application Gateway writes one)")
+        XCTAssertEqual(client(["[2001:db8::7]:443"]), "2001:db8:0:0:0:0:0:7")
+        XCTAssertEqual(client(["[2001:db8::7]"]), "2001:db8:0:0:0:0:0:7")
+        XCTAssertEqual(client(["::ffff:198.51.100.7"]), "198.51.100.7", "mapped: the same key as the IPv4 spelling")
+        XCTAssertEqual(client(["\t198.51.100.7\t"]), "198.51.100.7")
+        XCTAssertEqual(client(["::ffff:10.1.1.1, 198.51.100.7"]), "198.51.100.7")
+        XCTAssertEqual(client(["198.51.100.7, ::ffff:10.1.1.1"]), "198.51.100.7", "a mapped trusted hop is trusted")
+        XCTAssertEqual(client(["fe80::1%eth0"]), "10.0.0.2", "zone ids are not addresses")
+        XCTAssertEqual(client(["198.51.100.7:"]), "10.0.0.2")
+        XCTAssertEqual(client(["198.51.100.7:123456"]), "10.0.0.2")
+        XCTAssertEqual(client(["[2001:db8::7]x"]), "10.0.0.2")
+        XCTAssertEqual(client(["1.2.3.4:80:80"]), "10.0.0.2")
+        XCTAssertEqual(client(["0x7f.1"]), "10.0.0.2")
+        XCTAssertEqual(client(["198.51.100.7"], peer: "::ffff:10.0.0.2"), "198.51.100.7", "a mapped peer is trusted like its IPv4 spelling")
+        XCTAssertEqual(client(["198.51.100.7"], peer: "fe80::1%eth0"), "fe80::1%eth0")
         XCTAssertEqual(ForwardingPolicy().originalClient(peer: "10.0.0.2", headers: HTTPHeaders([("X-Forwarded-For", "1.2.3.4")])), "10.0.0.2",
                        "nobody trusted by default")
     }
@@ -187,5 +217,34 @@ final class OriginalClientTests: XCTestCase {
         for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "198.51.100.7"), 401) }
         XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.7"), 429, "that address is locked out")
         XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.8"), 200, "another user behind the same proxy is not")
+    }
+
+    /// Red team (issue 8): a client behind the proxy prepends garbage to its own X-Forwarded-For; its
+    /// failures still count against its address (not the proxy's, which users whose hop carries a port
+    /// or whose list comes in two fields would otherwise share with it).
+    func testPrependedGarbageDoesNotMoveFailuresOntoTheProxy() throws {
+        let identity = try TestIdentityService()
+        defer { identity.stop() }
+        let gw = try TestGateway("""
+        {
+          "listen": {"host": "127.0.0.1", "port": 0}, "trustedProxies": ["127.0.0.1/32"],
+          "services": {"identity": {"instances": ["127.0.0.1:\(identity.port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 2000}},
+          "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"},
+                                "lockout": {"account": {"threshold": 100}, "client": {"threshold": 3}}}},
+          "routes": []
+        }
+        """)
+        defer { gw.stop() }
+        func login(_ user: String, _ password: String, forwardedFor fields: [String]) throws -> Int {
+            let c = try RawClient(port: gw.port)
+            let body = #"{"username":"\#(user)","password":"\#(password)"}"#
+            let xff = fields.map { "X-Forwarded-For: \($0)\r\n" }.joined()
+            c.send("POST /auth/login HTTP/1.1\r\nHost: gw\r\n\(xff)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return try XCTUnwrap(c.readResponse()).status
+        }
+        for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", forwardedFor: ["unknown, 198.51.100.7"]), 401) }
+        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["198.51.100.7"]), 429, "the attacker's own address is locked out")
+        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["198.51.100.9:5555"]), 200, "a user whose hop has a port is not")
+        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["192.0.2.1", "198.51.100.10"]), 200, "nor one whose list comes in two fields")
     }
 }

@@ -17,7 +17,17 @@ public final class APIKeySnapshot: Sendable {
         var map: [TokenDigest: Entry] = [:]
         for record in records {
             guard let bytes = APIKeyFileStore.bytes(hex: record.digest), bytes.count == 32 else { continue }
-            map[TokenDigest(digestBytes: bytes)] = Entry(record: record)
+            let digest = TokenDigest(digestBytes: bytes)
+            // Two records for one key (a hand-edited file, a Redis written around the command line): which
+            // one a hash's order puts last must not decide, or a revoked key could come back as active.
+            // The key is refused (as revoked) until the store is fixed.
+            if map[digest] != nil {
+                var refused = record
+                refused.status = .revoked
+                map[digest] = Entry(record: refused)
+            } else {
+                map[digest] = Entry(record: record)
+            }
         }
         byDigest = map
     }

@@ -23,20 +23,53 @@ public struct ForwardingPolicy: Sendable {
     }
 
     /// The address of the client that made the request, for decisions keyed by client (login lockout,
-    /// invalid-credential bursts): the connection's peer, unless the peer is a trusted proxy and the
-    /// request carries exactly one `X-Forwarded-For` field — then the right-most address of that list
-    /// that is not itself a trusted proxy (nginx's `real_ip_recursive on`), or its first entry when every
-    /// hop is trusted. A malformed list (an entry that is not an IP address) is not believed: the peer.
-    /// Behind a load balancer this keeps one user's failures from locking out everyone it serves.
+    /// invalid-credential bursts): the connection's peer, unless the peer is a trusted proxy — then the
+    /// right-most `X-Forwarded-For` address that is not itself a trusted proxy (nginx's
+    /// `real_ip_recursive on`), or the left-most one when every hop is trusted.
+    ///
+    /// Several `X-Forwarded-For` fields are one list in order (RFC 9110 §5.3: HAProxy adds its own field
+    /// rather than extending the client's). Only the hops walked from the right are read: what lies left
+    /// of the first untrusted hop was written by the client and is never looked at, so a client that
+    /// prepends garbage or 40 entries cannot make its failures count against the proxy's own address
+    /// (shared by everyone behind it). A hop may carry a port (`1.2.3.4:80`, `[2001:db8::1]:443`, as
+    /// some load balancers write it). An unreadable hop reached in the walk (written by a trusted
+    /// proxy), or more than 32 trusted hops, is not believed: the peer.
     public func originalClient(peer: String, headers: HTTPHeaders) -> String {
         guard trusts(peer) else { return peer }
         let fields = headers.values("x-forwarded-for")
-        guard fields.count == 1 else { return peer }
-        let entries = fields[0].split(separator: ",", omittingEmptySubsequences: false).map { entry in
-            String(String(entry.drop(while: { $0 == " " || $0 == "\t" }).reversed()).drop(while: { $0 == " " || $0 == "\t" }).reversed())
+        guard !fields.isEmpty else { return peer }
+        var walked = 0
+        var leftMost: IPAddress? = nil
+        for field in fields.reversed() {
+            for entry in field.split(separator: ",", omittingEmptySubsequences: false).reversed() {
+                walked += 1
+                guard walked <= 32, let address = Self.hopAddress(entry) else { return peer }
+                if !trustedProxies.contains(where: { $0.contains(address) }) { return address.description }
+                leftMost = address
+            }
         }
-        guard entries.count <= 32, entries.allSatisfy({ IPAddress($0) != nil }) else { return peer }
-        for entry in entries.reversed() where !trusts(entry) { return IPAddress(entry)!.description }
-        return IPAddress(entries[0])!.description
+        return leftMost?.description ?? peer
+    }
+
+    /// One `X-Forwarded-For` hop: an address, optionally with a port (`a.b.c.d:port`, `[v6]`,
+    /// `[v6]:port`), between optional spaces and tabs; nil when it is anything else.
+    static func hopAddress(_ entry: Substring) -> IPAddress? {
+        var text = entry.drop(while: { $0 == " " || $0 == "\t" })
+        while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let after = text[text.index(after: close)...]
+            guard after.isEmpty || (after.first == ":" && isPort(after.dropFirst())) else { return nil }
+            return IPAddress.parseIPv6(text[text.index(after: text.startIndex)..<close]).flatMap { _ in IPAddress(text[text.index(after: text.startIndex)..<close]) }
+        }
+        if let colon = text.firstIndex(of: ":"), text[..<colon].contains(".") {
+            guard isPort(text[text.index(after: colon)...]) else { return nil }
+            return IPAddress.parseIPv4(text[..<colon]).flatMap { _ in IPAddress(text[..<colon]) }
+        }
+        return IPAddress(text)
+    }
+
+    private static func isPort(_ text: Substring) -> Bool {
+        !text.isEmpty && text.count <= 5 && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 }
