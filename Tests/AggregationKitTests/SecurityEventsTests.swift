@@ -217,6 +217,19 @@ final class OriginalClientTests: XCTestCase {
         for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "198.51.100.7"), 401) }
         XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.7"), 429, "that address is locked out")
         XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.8"), 200, "another user behind the same proxy is not")
+
+        // IPv6: one subscriber's /64 is one count (else every failure could come from a fresh address).
+        for i in 1...3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "2001:db8:1:2::\(i)"), 401) }
+        XCTAssertEqual(try login("alice", "wonderland", from: "2001:db8:1:2:ffff::9"), 429, "the same /64 is locked out")
+        XCTAssertEqual(try login("alice", "wonderland", from: "2001:db8:1:3::1"), 200, "the next /64 is not")
+    }
+
+    func testIPv6ClientsAreCountedByTheirSlash64() {
+        XCTAssertEqual(ForwardingPolicy.clientKey("198.51.100.7"), "198.51.100.7")
+        XCTAssertEqual(ForwardingPolicy.clientKey("::ffff:198.51.100.7"), "::ffff:198.51.100.7", "IPv4-mapped stays per address")
+        XCTAssertEqual(ForwardingPolicy.clientKey("2001:db8:1:2::1"), "2001:db8:1:2::/64")
+        XCTAssertEqual(ForwardingPolicy.clientKey("2001:DB8:1:2:abcd:ef01:2345:6789"), "2001:db8:1:2::/64")
+        XCTAssertEqual(ForwardingPolicy.clientKey("not-an-address"), "not-an-address")
     }
 
     /// Red team (issue 8): a client behind the proxy prepends garbage to its own X-Forwarded-For; its

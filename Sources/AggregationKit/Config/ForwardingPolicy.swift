@@ -72,4 +72,14 @@ public struct ForwardingPolicy: Sendable {
     private static func isPort(_ text: Substring) -> Bool {
         !text.isEmpty && text.count <= 5 && text.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
+
+    /// The key that counts a client address for lockouts and bursts: an IPv4 address as it is, an IPv6
+    /// address by its /64 prefix (`2001:db8:1:2::/64`). One IPv6 subscriber usually holds a whole /64
+    /// (RFC 6177), so counting single addresses would give an attacker 2^64 fresh counts; a text that is
+    /// not an address is kept as it is.
+    public static func clientKey(_ address: String) -> String {
+        guard let ip = IPAddress(address), !ip.isIPv4 else { return address }
+        let prefix = stride(from: 0, to: 8, by: 2).map { String(UInt16(ip.bytes[$0]) << 8 | UInt16(ip.bytes[$0 + 1]), radix: 16) }
+        return prefix.joined(separator: ":") + "::/64"
+    }
 }

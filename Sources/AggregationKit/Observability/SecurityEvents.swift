@@ -84,7 +84,7 @@ public final class SecurityEvents: Sendable {
         }
         guard invalidCredential else { return }
         let now = context.loop.clock.source.monotonicNanoseconds() / 1_000_000_000
-        if let count = bursts.record(client: client, now: Int64(now)) {
+        if let count = bursts.record(client: ForwardingPolicy.clientKey(client), now: Int64(now)) {
             counters[.invalidTokenBurst]?.increment(shard: shard)
             if logger.isEnabled(.warning) {
                 logger.warning("invalid credentials burst", [.string("event", Kind.invalidTokenBurst.rawValue),

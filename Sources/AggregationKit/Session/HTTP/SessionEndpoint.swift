@@ -185,12 +185,14 @@ extension SessionService {
         let account = LoginThrottleKey.normalizedAccount(username)
         // The lockout's per-address count is the real client's (behind a trusted proxy, not the proxy's).
         let client = events.client(request.headers, context)
+        // Counted per address, an IPv6 client per /64 (one subscriber's block).
+        let clientKey = ForwardingPolicy.clientKey(client)
         let now = now(context)
         let throttle = configuration.throttle
         // Checked and counted in one step (counted as a failure until the answer says otherwise), so
         // parallel guesses cannot all pass the check before the first failure is recorded.
         let attempt = try await guarded("throttle", context) { () async throws(SessionStoreError) -> LoginAttempt in
-            try await throttle.beginAttempt(account: account, client: client, now: now)
+            try await throttle.beginAttempt(account: account, client: clientKey, now: now)
         }
         let lock: Int64?
         switch attempt {
@@ -208,7 +210,7 @@ extension SessionService {
             throw CancellationError()  // the client went away: the attempt stays counted
         } catch {
             // The identity service failed, not the user: the attempt is taken back (an outage locks nobody out).
-            _ = try? await throttle.refundAttempt(account: account, client: client, now: now, succeeded: false)
+            _ = try? await throttle.refundAttempt(account: account, client: clientKey, now: now, succeeded: false)
             throw error
         }
         guard let (subject, roles) = credentials else {
@@ -220,7 +222,7 @@ extension SessionService {
             throw Self.invalidCredentials
         }
         try await guarded("throttle", context) { () async throws(SessionStoreError) in
-            try await throttle.refundAttempt(account: account, client: client, now: now, succeeded: true)
+            try await throttle.refundAttempt(account: account, client: clientKey, now: now, succeeded: true)
         }
 
         let (refreshToken, hash) = try RefreshTokenHash.generate()
