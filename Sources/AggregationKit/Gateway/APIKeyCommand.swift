@@ -214,6 +214,10 @@ enum APIKeyCommand {
                                            expires: old.expires, status: .active)
             try await store.add(replacement)
             event(.apiKeyCreated, "API key created", replacement, [.string("replaces", old.id)])
+            // Shown as soon as it exists: if retiring the old key fails below, the new one is still known
+            // (never an active key nobody has).
+            out("id: \(made.id)")
+            out("key: \(made.key)")
             // Revoked after the new key exists: a failure in between leaves two working keys, never none.
             if o.graceSeconds == 0 {
                 try await store.update(id: old.id) { $0.status = .revoked }
@@ -222,8 +226,6 @@ enum APIKeyCommand {
                 try await store.update(id: old.id) { $0.expires = min($0.expires ?? until, until) }
             }
             event(.apiKeyRotated, "API key rotated", old, [.string("replacement", made.id), .int("grace_seconds", o.graceSeconds)])
-            out("id: \(made.id)")
-            out("key: \(made.key)")
             out(o.graceSeconds == 0 ? "revoked: \(old.id)" : "expires: \(old.id) at \(utc(now + Int64(o.graceSeconds)))")
             GatewayCommand.printError("The key is shown this once: only its SHA-256 digest is stored.")
         default:
