@@ -9,8 +9,11 @@ if [ ! -f ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs ]; then
   mkdir -p ${PAYLOADS:-/tmp/bff-callgrind-payloads}
   (cd "$REPO" && exec $BIN --demo --port 19799 --threads 1 > /dev/null 2>&1) & DP=$!
   sleep 1.5
-  curl -sf http://127.0.0.1:19799/api/web/users/7 > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/user
-  curl -sf "http://127.0.0.1:19799/api/web/users/7/orders?limit=5" > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/orders
+  # The user routes need a session: log in as the demo admin (the README lists the demo users).
+  curl -sf -c $W/jar -H 'Content-Type: application/json' -d '{"username":"admin","password":"change-me-admin"}' \
+    http://127.0.0.1:19799/auth/login > /dev/null
+  curl -sf -b $W/jar http://127.0.0.1:19799/api/web/users/7 > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/user
+  curl -sf -b $W/jar "http://127.0.0.1:19799/api/web/users/7/orders?limit=5" > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/orders
   curl -sf "http://127.0.0.1:19799/api/web/catalog/products?ids=1,2,3,4,5,6" | python3 -c 'import json,sys; print(json.dumps({"items": json.load(sys.stdin)["products"]}, separators=(",",":")))' > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs
   kill $DP
 fi
