@@ -415,4 +415,24 @@ final class SessionIntegrationTests: XCTestCase {
         XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"refresh_token":"\#(refresh2)"}"#).status, 401)
         XCTAssertEqual(try send("POST", "/auth/refresh", json, body: #"{"token":"x"}"#).status, 400)
     }
+
+    /// Another method on a built-in path is 405 with `Allow`, even with a catch-all route: it never
+    /// reaches a downstream service.
+    func testOtherMethodsOnBuiltInPathsAre405NotTheCatchAll() throws {
+        var configuration = try GatewayConfiguration.parse(Array(config().replacingOccurrences(of: #"{"name": "open", "path": "/open", "proxy": {"service": "down"}}"#,
+                                                                                               with: #"{"name": "legacy", "path": "/*", "proxy": {"service": "down"}}"#).utf8), file: "test.json")
+        configuration.server.port = 0
+        gateway = try TestGateway(configuration: configuration, clock: clock)
+        let cases: [(String, String, String)] = [("GET", "/auth/login", "POST"), ("PUT", "/auth/refresh", "POST"), ("GET", "/auth/logout", "POST"),
+                                                 ("POST", "/auth/sessions", "GET, HEAD"), ("GET", "/auth/sessions/abc", "DELETE"),
+                                                 ("DELETE", "/.well-known/jwks.json", "GET, HEAD")]
+        for (method, path, allow) in cases {
+            let r = try send(method, path)
+            XCTAssertEqual(r.status, 405, "\(method) \(path): \(r.text)")
+            XCTAssertEqual(r.headers["Allow"], allow, "\(method) \(path)")
+            XCTAssertNil(r.json?["headers"], "\(method) \(path) reached the downstream")
+        }
+        XCTAssertEqual(try send("GET", "/auth/other").status, 200, "other paths still go to the catch-all")
+        XCTAssertEqual(try send("GET", "/.well-known/jwks.json").status, 200)
+    }
 }

@@ -147,6 +147,14 @@ public final class Gateway: Sendable {
                 let policy = RoutePolicy(maxBodyBytes: entry.method == "POST" ? sessions.configuration.maxLoginBodyBytes : 0)
                 try router.add(method: entry.method, template: entry.path, value: route(entry.name, policy, SessionEndpoint(kind, service: sessions), builtIn: true))
             }
+            // Any other method on a built-in path is 405 with `Allow`, counted as unmatched: it must not
+            // fall through to a catch-all route (a `GET /auth/login` sent to a legacy service).
+            var methodsByPath: [String: [String]] = [:]
+            for (entry, _) in kinds { methodsByPath[entry.path, default: []].append(entry.method) }
+            for (path, methods) in methodsByPath.sorted(by: { $0.key < $1.key }) {
+                try router.add(method: nil, template: path,
+                               value: route("unmatched", RoutePolicy(), MethodNotAllowedResponder(allowed: methods), builtIn: true))
+            }
         }
         for r in configuration.routes {
             guard let service = upstreams[r.proxy.service] else {

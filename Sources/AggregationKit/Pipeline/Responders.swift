@@ -22,3 +22,13 @@ public struct HandlerResponder: Responder {
         context.runTask(completion: completion) { try await handler.handle(request, context: context) }
     }
 }
+
+/// Answers every request with 405 and `Allow` (the methods a built-in path takes), so that the other
+/// methods on it never fall through to a catch-all route.
+struct MethodNotAllowedResponder: Responder {
+    let allowed: [String]
+    func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        let error = GatewayFront.methodNotAllowed(request.method, allowed: allowed)
+        completion(error.response(requestID: context.requestID), error.logText)
+    }
+}
