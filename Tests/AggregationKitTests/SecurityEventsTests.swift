@@ -193,9 +193,10 @@ final class OriginalClientTests: XCTestCase {
                        "nobody trusted by default")
     }
 
-    /// Behind a trusted proxy (the test client on 127.0.0.1), one address's failures lock that address
-    /// out, not the proxy's other users.
-    func testLockoutCountsTheRealClientBehindATrustedProxy() throws {
+    /// A gateway behind a trusted proxy (the test client on 127.0.0.1) whose logins lock an address out
+    /// after 3 failures (accounts after 100), and a login through it with the given `X-Forwarded-For`
+    /// fields; the status.
+    private func proxiedLogins(_ body: ((_ user: String, _ password: String, _ forwardedFor: [String]) throws -> Int) throws -> Void) throws {
         let identity = try TestIdentityService()
         defer { identity.stop() }
         let gw = try TestGateway("""
@@ -208,20 +209,27 @@ final class OriginalClientTests: XCTestCase {
         }
         """)
         defer { gw.stop() }
-        func login(_ user: String, _ password: String, from address: String) throws -> Int {
+        try body { user, password, fields in
             let c = try RawClient(port: gw.port)
-            let body = #"{"username":"\#(user)","password":"\#(password)"}"#
-            c.send("POST /auth/login HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: \(address)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let json = #"{"username":"\#(user)","password":"\#(password)"}"#
+            let xff = fields.map { "X-Forwarded-For: \($0)\r\n" }.joined()
+            c.send("POST /auth/login HTTP/1.1\r\nHost: gw\r\n\(xff)Content-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
             return try XCTUnwrap(c.readResponse()).status
         }
-        for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "198.51.100.7"), 401) }
-        XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.7"), 429, "that address is locked out")
-        XCTAssertEqual(try login("alice", "wonderland", from: "198.51.100.8"), 200, "another user behind the same proxy is not")
+    }
 
-        // IPv6: one subscriber's /64 is one count (else every failure could come from a fresh address).
-        for i in 1...3 { XCTAssertEqual(try login("user\(i)", "wrong", from: "2001:db8:1:2::\(i)"), 401) }
-        XCTAssertEqual(try login("alice", "wonderland", from: "2001:db8:1:2:ffff::9"), 429, "the same /64 is locked out")
-        XCTAssertEqual(try login("alice", "wonderland", from: "2001:db8:1:3::1"), 200, "the next /64 is not")
+    /// Behind a trusted proxy, one address's failures lock that address out, not the proxy's other users.
+    func testLockoutCountsTheRealClientBehindATrustedProxy() throws {
+        try proxiedLogins { login in
+            for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", ["198.51.100.7"]), 401) }
+            XCTAssertEqual(try login("alice", "wonderland", ["198.51.100.7"]), 429, "that address is locked out")
+            XCTAssertEqual(try login("alice", "wonderland", ["198.51.100.8"]), 200, "another user behind the same proxy is not")
+
+            // IPv6: one subscriber's /64 is one count (else every failure could come from a fresh address).
+            for i in 1...3 { XCTAssertEqual(try login("user\(i)", "wrong", ["2001:db8:1:2::\(i)"]), 401) }
+            XCTAssertEqual(try login("alice", "wonderland", ["2001:db8:1:2:ffff::9"]), 429, "the same /64 is locked out")
+            XCTAssertEqual(try login("alice", "wonderland", ["2001:db8:1:3::1"]), 200, "the next /64 is not")
+        }
     }
 
     func testIPv6ClientsAreCountedByTheirSlash64() {
@@ -236,28 +244,11 @@ final class OriginalClientTests: XCTestCase {
     /// failures still count against its address (not the proxy's, which users whose hop carries a port
     /// or whose list comes in two fields would otherwise share with it).
     func testPrependedGarbageDoesNotMoveFailuresOntoTheProxy() throws {
-        let identity = try TestIdentityService()
-        defer { identity.stop() }
-        let gw = try TestGateway("""
-        {
-          "listen": {"host": "127.0.0.1", "port": 0}, "trustedProxies": ["127.0.0.1/32"],
-          "services": {"identity": {"instances": ["127.0.0.1:\(identity.port)"], "connectTimeoutMs": 500, "responseTimeoutMs": 2000}},
-          "auth": {"sessions": {"mode": "bearer", "identity": {"service": "identity"},
-                                "lockout": {"account": {"threshold": 100}, "client": {"threshold": 3}}}},
-          "routes": []
+        try proxiedLogins { login in
+            for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", ["unknown, 198.51.100.7"]), 401) }
+            XCTAssertEqual(try login("alice", "wonderland", ["198.51.100.7"]), 429, "the attacker's own address is locked out")
+            XCTAssertEqual(try login("alice", "wonderland", ["198.51.100.9:5555"]), 200, "a user whose hop has a port is not")
+            XCTAssertEqual(try login("alice", "wonderland", ["192.0.2.1", "198.51.100.10"]), 200, "nor one whose list comes in two fields")
         }
-        """)
-        defer { gw.stop() }
-        func login(_ user: String, _ password: String, forwardedFor fields: [String]) throws -> Int {
-            let c = try RawClient(port: gw.port)
-            let body = #"{"username":"\#(user)","password":"\#(password)"}"#
-            let xff = fields.map { "X-Forwarded-For: \($0)\r\n" }.joined()
-            c.send("POST /auth/login HTTP/1.1\r\nHost: gw\r\n\(xff)Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
-            return try XCTUnwrap(c.readResponse()).status
-        }
-        for i in 0..<3 { XCTAssertEqual(try login("user\(i)", "wrong", forwardedFor: ["unknown, 198.51.100.7"]), 401) }
-        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["198.51.100.7"]), 429, "the attacker's own address is locked out")
-        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["198.51.100.9:5555"]), 200, "a user whose hop has a port is not")
-        XCTAssertEqual(try login("alice", "wonderland", forwardedFor: ["192.0.2.1", "198.51.100.10"]), 200, "nor one whose list comes in two fields")
     }
 }
