@@ -19,8 +19,10 @@ public struct ForwardingPolicy: Sendable {
     /// Whether the client at `address` (text as the server reports it) is a trusted proxy.
     public func trusts(_ address: String) -> Bool {
         guard !trustedProxies.isEmpty, let a = IPAddress(address) else { return false }
-        return trustedProxies.contains { $0.contains(a) }
+        return trusts(a)
     }
+
+    func trusts(_ address: IPAddress) -> Bool { trustedProxies.contains { $0.contains(address) } }
 
     /// The address of the client that made the request, for decisions keyed by client (login lockout,
     /// invalid-credential bursts): the connection's peer, unless the peer is a trusted proxy — then the
@@ -44,7 +46,7 @@ public struct ForwardingPolicy: Sendable {
             for entry in field.split(separator: ",", omittingEmptySubsequences: false).reversed() {
                 walked += 1
                 guard walked <= 32, let address = Self.hopAddress(entry) else { return peer }
-                if !trustedProxies.contains(where: { $0.contains(address) }) { return address.description }
+                if !trusts(address) { return address.description }
                 leftMost = address
             }
         }
@@ -60,11 +62,11 @@ public struct ForwardingPolicy: Sendable {
             guard let close = text.firstIndex(of: "]") else { return nil }
             let after = text[text.index(after: close)...]
             guard after.isEmpty || (after.first == ":" && isPort(after.dropFirst())) else { return nil }
-            return IPAddress.parseIPv6(text[text.index(after: text.startIndex)..<close]).flatMap { _ in IPAddress(text[text.index(after: text.startIndex)..<close]) }
+            return IPAddress(ipv6: text[text.index(after: text.startIndex)..<close])
         }
         if let colon = text.firstIndex(of: ":"), text[..<colon].contains(".") {
             guard isPort(text[text.index(after: colon)...]) else { return nil }
-            return IPAddress.parseIPv4(text[..<colon]).flatMap { _ in IPAddress(text[..<colon]) }
+            return IPAddress(ipv4: text[..<colon])
         }
         return IPAddress(text)
     }

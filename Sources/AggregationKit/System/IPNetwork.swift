@@ -7,16 +7,23 @@ public struct IPAddress: Sendable, Equatable, CustomStringConvertible {
     /// Parses the text forms: dotted-quad IPv4 (four decimal parts 0...255, no leading zeros, which some
     /// parsers read as octal) and RFC 4291 §2.2 IPv6 (with `::` and a dotted-quad tail; no zone `%eth0`).
     public init?(_ text: Substring) {
-        if let v4 = Self.parseIPv4(text) {
-            bytes = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] + v4
-        } else if let v6 = Self.parseIPv6(text) {
-            bytes = v6
-        } else {
-            return nil
-        }
+        guard let address = Self(ipv4: text) ?? Self(ipv6: text) else { return nil }
+        self = address
     }
 
     public init?(_ text: String) { self.init(Substring(text)) }
+
+    /// Only the IPv6 text form (what stands between `[` and `]`).
+    init?(ipv6 text: Substring) {
+        guard let v6 = Self.parseIPv6(text) else { return nil }
+        bytes = v6
+    }
+
+    /// Only the dotted-quad IPv4 form.
+    init?(ipv4 text: Substring) {
+        guard let v4 = Self.parseIPv4(text) else { return nil }
+        bytes = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] + v4
+    }
 
     public var description: String {
         if isIPv4 { return bytes[12...].map(String.init).joined(separator: ".") }
