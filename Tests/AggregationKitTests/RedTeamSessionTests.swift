@@ -294,13 +294,18 @@ final class RedTeamSessionTests: XCTestCase {
             #"{"sub":"1\u0000"}"#,
             #"{"sub":"a\nb"}"#,
             #"["sub","1"]"#,
+            // Roles past the bounds: 65 names (each token would carry them), 17 names of 128 bytes (2 KiB+),
+            // and an answer over 64 KiB.
+            #"{"sub":"1","roles":[\#((0..<65).map { "\"r\($0)\"" }.joined(separator: ","))]}"#,
+            #"{"sub":"1","roles":[\#((0..<17).map { "\"\(String(repeating: "r", count: 125))\($0 + 100)\"" }.joined(separator: ","))]}"#,
+            #"{"sub":"1","roles":["user"],"pad":"\#(String(repeating: "x", count: 70_000))"}"#,
         ]
         for body in bodies {
             let port = try scriptedIdentity(status: 200, body: body)
             gateway?.stop()
             try start(identityPort: port)
             let r = try login("alice", "x")
-            XCTAssertEqual(r.status, 502, "\(body): \(r.text)")
+            XCTAssertEqual(r.status, 502, "\(body.prefix(80)): \(r.text)")
             XCTAssertTrue(r.headers.values("Set-Cookie").isEmpty, body)
             scripted?.stop()
         }

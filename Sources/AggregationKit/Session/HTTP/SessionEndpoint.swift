@@ -59,6 +59,12 @@ extension SessionService {
     static let invalidCredentials = HTTPError(status: 401, code: "invalid_credentials", detail: "the user name or password is wrong")
     static let storeUnavailable = HTTPError(status: 503, code: "session_store_unavailable", detail: "sessions are unavailable; try again later")
     static let identityUnavailable = HTTPError(status: 503, code: "identity_unavailable", detail: "credentials cannot be checked now; try again later")
+    /// Bounds of an identity service's answer: its size, and the roles a session carries into every
+    /// access token (64 names, 2 KiB in all, so a token stays far below `maxTokenBytes` and a cookie's 4 KiB).
+    static let maximumIdentityAnswerBytes = 65_536
+    static let maximumRoles = 64
+    static let maximumRoleBytes = 2048
+
     static let identityInvalid = HTTPError(status: 502, code: "identity_invalid_response", detail: "the identity service gave an answer the gateway does not understand")
     static let sessionNotFound = HTTPError(status: 404, code: "session_not_found", detail: "you have no session with this id")
 
@@ -257,7 +263,8 @@ extension SessionService {
         case 200:
             // Duplicate members refused: which `sub` or `roles` counts would be a guess (and a parser
             // differential with the identity service's own JSON writer).
-            guard let object = (try? JSONParser.parse(response.body, maxDepth: 4, duplicateKeys: .reject))?.objectValue,
+            guard response.body.count <= Self.maximumIdentityAnswerBytes,
+                  let object = (try? JSONParser.parse(response.body, maxDepth: 4, duplicateKeys: .reject))?.objectValue,
                   let subject = object["sub"]?.stringValue, !subject.isEmpty, subject.utf8.count <= 256,
                   !subject.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                 var refusal = Self.identityInvalid
@@ -268,13 +275,23 @@ extension SessionService {
             switch object["roles"] {
             case nil, .null?: break
             case .array(let items)?:
+                // Bounded: every role goes into each access token (and the session record), which must
+                // stay well under the verifier's token size limit and a cookie's 4 KiB.
+                var seen = Set<String>(), bytes = 0
                 for item in items {
                     guard let role = item.stringValue, !role.isEmpty, role.utf8.count <= 128, !role.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                         var refusal = Self.identityInvalid
                         refusal.internalDetail = "identity service: roles must be an array of names"
                         throw refusal
                     }
-                    if !roles.contains(role) { roles.append(role) }
+                    guard seen.insert(role).inserted else { continue }
+                    bytes += role.utf8.count
+                    guard roles.count < Self.maximumRoles, bytes <= Self.maximumRoleBytes else {
+                        var refusal = Self.identityInvalid
+                        refusal.internalDetail = "identity service: more than \(Self.maximumRoles) roles or \(Self.maximumRoleBytes) bytes of them"
+                        throw refusal
+                    }
+                    roles.append(role)
                 }
             default:
                 var refusal = Self.identityInvalid
