@@ -154,6 +154,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         let count = fieldList.count
         guard count <= 64 else {
             let snapshot = self
+            guard (0..<count).contains(where: { !keep(snapshot, $0) }) else { return }
             return keepFields { keep(snapshot, $0) }
         }
         // Decide for every field first (reading `self`), then compact (writing it).
@@ -170,8 +171,7 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
 
     /// Headers over a copy of a message head: `head` is copied once into the storage and the fields are
     /// the given ranges of it (name, value), so a parser records ranges and makes one allocation for the
-    /// bytes rather than append each name and value. `spareBytes` and `spareFields` leave room for the
-    /// fields a proxy adds (`Via`), so adding them does not grow the buffers.
+    /// bytes rather than append each name and value. `spareBytes` leaves room for the fields a proxy adds (`Via`), so adding them does not grow the buffers.
     init(head: UnsafeRawBufferPointer, fields: [Field], spareBytes: Int = 0) {
         storage.reserveCapacity(head.count + spareBytes)
         storage.append(contentsOf: head)

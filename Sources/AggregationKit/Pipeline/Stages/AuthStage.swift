@@ -212,11 +212,7 @@ public struct AuthStage: RequestStage {
 
     /// Removes the claim headers a client sent (it cannot speak for the token) and the token itself.
     private func removeFields(_ headers: inout HTTPHeaders) {
-        var found = false
-        for i in 0..<headers.count where isRemoved(headers, i) { found = true; break }
-        guard found else { return }
-        let snapshot = headers
-        headers.keepFields { !isRemoved(snapshot, $0) }
+        headers.keepFieldsInPlace { !isRemoved($0, $1) }
     }
 
     @inline(__always) private func isRemoved(_ headers: HTTPHeaders, _ i: Int) -> Bool {

@@ -165,11 +165,7 @@ public struct CORSStage: RequestStage {
 
     /// Removes every `Access-Control-*` field; allocates only when there is one.
     static func removeAccessControlFields(_ headers: inout HTTPHeaders) {
-        var found = false
-        for i in 0..<headers.count where headers.nameHasPrefix(at: i, "access-control-") { found = true; break }
-        guard found else { return }
-        let snapshot = headers
-        headers.keepFields { !snapshot.nameHasPrefix(at: $0, "access-control-") }
+        headers.keepFieldsInPlace { !$0.nameHasPrefix(at: $1, "access-control-") }
     }
 
     /// Adds `Origin` to the response's `Vary`: appended to an existing `Vary` field (one field, as
