@@ -42,6 +42,19 @@ final class SecurityEventsTests: XCTestCase {
         XCTAssertEqual(bursts.record(client: "late", now: 61), 2)
     }
 
+    /// A spray of new addresses against a table full of live windows sweeps it once per window, not once
+    /// per refusal (each sweep rebuilds the table under the lock every loop shares).
+    func testAFullTableIsSweptOncePerWindowNotPerRefusal() {
+        let bursts = InvalidCredentialBursts(threshold: 5, windowSeconds: 60, maximumClients: 1000)
+        for i in 0..<1000 { _ = bursts.record(client: "c\(i)", now: 0) }
+        for i in 0..<10_000 { XCTAssertNil(bursts.record(client: "spray-\(i)", now: 1 + Int64(i % 50))) }
+        XCTAssertEqual(bursts.sweeps, 1, "one sweep finds every window live and knows none ends before 60")
+        XCTAssertEqual(bursts.untracked, 10_000)
+        XCTAssertNil(bursts.record(client: "new", now: 60))
+        XCTAssertEqual(bursts.sweeps, 2)
+        XCTAssertEqual(bursts.trackedClients, 1, "at 60 the first windows have finished")
+    }
+
     // MARK: Over the wire
 
     /// Behind a trusted proxy, bursts are counted per real client: 10 + 10 refusals from two addresses

@@ -127,6 +127,9 @@ public final class InvalidCredentialBursts: Sendable {
     private struct State {
         var windows: [String: Window] = [:]
         var untracked: UInt64 = 0
+        /// When the table is full: the earliest time a window can have finished (sweeping sooner frees nothing).
+        var nextSweep: Int64 = .min
+        var sweeps: UInt64 = 0
     }
     private let state = Mutex(State())
 
@@ -148,7 +151,14 @@ public final class InvalidCredentialBursts: Sendable {
                 return window.count == threshold ? window.count : nil
             }
             if state.windows.count >= maximumClients {
-                state.windows = state.windows.filter { now - $0.value.start < windowSeconds }
+                // Sweep only when a window can have finished: a full table of live windows under a spray
+                // of new addresses costs one comparison per refusal, not a rebuild of the table.
+                if now >= state.nextSweep {
+                    state.sweeps &+= 1
+                    state.windows = state.windows.filter { now - $0.value.start < windowSeconds }
+                    // No window starts earlier than the earliest kept one (restarts and newcomers start later).
+                    state.nextSweep = (state.windows.values.map(\.start).min() ?? now) + windowSeconds
+                }
                 if state.windows.count >= maximumClients {
                     state.untracked &+= 1
                     return nil
@@ -158,6 +168,9 @@ public final class InvalidCredentialBursts: Sendable {
             return threshold == 1 ? 1 : nil
         }
     }
+
+    /// Times the full table was swept (for tests).
+    var sweeps: UInt64 { state.withLock { $0.sweeps } }
 
     /// Addresses currently tracked.
     public var trackedClients: Int { state.withLock { $0.windows.count } }
