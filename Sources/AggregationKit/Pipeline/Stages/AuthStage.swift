@@ -62,12 +62,7 @@ public struct AuthStage: RequestStage {
         let shard = caches.value(on: context.loop) { AuthCaches.Shard(capacity: provider.cacheEntries) }
         let reading: BearerCredentials.Reading
         if cookieMode, let sessions {
-            if !SessionCookies.isSafe(request.method),
-               let refusal = SessionCookies.checkCSRF(request.headers, allowed: sessions.configuration.allowedOrigins) {
-                events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context,
-                                   [.string("code", refusal.code)])
-                return .fail(refusal)
-            }
+            if !SessionCookies.isSafe(request.method), let refusal = sessions.csrfRefusal(request, context) { return .fail(refusal) }
             reading = SessionCookies.read(request.headers, name: SessionCookies.access)
         } else {
             reading = BearerCredentials.read(request.headers)

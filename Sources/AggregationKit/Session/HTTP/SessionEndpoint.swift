@@ -118,10 +118,16 @@ extension SessionService {
 
     /// The CSRF rule for state-changing session requests in cookie mode (a refusal is a security event).
     func requireCSRF(_ request: HTTPRequest, _ context: RequestContext) throws(HTTPError) {
-        guard isCookieMode, let refusal = SessionCookies.checkCSRF(request.headers, allowed: configuration.allowedOrigins) else { return }
+        if let refusal = csrfRefusal(request, context) { throw refusal }
+    }
+
+    /// The refusal of a request that breaks the CSRF rule (recorded as a security event), nil when it
+    /// passes or in bearer mode. The built-in endpoints and the auth stage both ask here.
+    func csrfRefusal(_ request: HTTPRequest, _ context: RequestContext) -> HTTPError? {
+        guard isCookieMode, let refusal = SessionCookies.checkCSRF(request.headers, allowed: configuration.allowedOrigins) else { return nil }
         events.record(.csrfRefused, "state-changing request refused", level: .notice, context: context, client: events.client(request.headers, context),
-                           [.string("code", refusal.code)])
-        throw refusal
+                      [.string("code", refusal.code)])
+        return refusal
     }
 
     /// The caller of `GET/DELETE /auth/sessions`: a valid access token of this issuer (cookie or bearer,
