@@ -178,7 +178,19 @@ final class SessionStoreFailureTests: XCTestCase {
         await expectError(.unexpectedReply, "a failure count of 0") { try await throttle.recordFailure(account: "a", client: "c", now: now) as Any }
         hostile.reply("+OK\r\n")
         await expectError(.unexpectedReply, "DEL answered OK") { try await throttle.recordSuccess(account: "a", client: "c", now: now) }
-        XCTAssertFalse(hostile.commands.contains { $0.joined(separator: " ").contains("\"a\"") || $0.contains("l:a:a") },
-                       "account names are hashed before they reach Redis")
+        // What the login path calls: an attempt and a refund.
+        hostile.reply("*3\r\n:0\r\n:0\r\n:0\r\n")
+        await expectError(.unexpectedReply, "a refusal without a lock") { try await throttle.beginAttempt(account: "a", client: "c", now: now) as Any }
+        hostile.reply("*9\r\n:2\r\n:1\r\n:1000\r\n:0\r\n:1\r\n:1000\r\n:0\r\n:0\r\n:0\r\n")
+        await expectError(.unexpectedReply, "an unknown decision") { try await throttle.beginAttempt(account: "a", client: "c", now: now) as Any }
+        hostile.reply(":2\r\n")
+        await expectError(.unexpectedReply, "a refund answered 2") { try await throttle.refundAttempt(account: "a", client: "c", now: now, succeeded: false) }
+        // Account names and addresses are hashed before they reach Redis: every lockout key ends in 64 hex digits.
+        let keys = hostile.commands.joined().filter { $0.contains("l:a:") || $0.contains("l:c:") }
+        XCTAssertFalse(keys.isEmpty, "the throttle's keys were sent")
+        for key in keys {
+            let tail = key.split(separator: ":").last ?? ""
+            XCTAssertTrue(tail.count == 64 && tail.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }, key)
+        }
     }
 }
