@@ -51,7 +51,7 @@ final class PipelineTests: XCTestCase {
         }
     }
 
-    private func run(_ modes: [Probe.Mode]) throws -> (status: Int, body: String, back: [String], trace: [String], error: String?, tasks: UInt64) {
+    private func run(_ modes: [Probe.Mode], declaredBodyBytes: Int? = nil) throws -> (status: Int, body: String, back: [String], trace: [String], error: String?, tasks: UInt64) {
         let group = try EventLoopGroup(threads: 1)
         defer { group.shutdown() }
         let loop = group.loops[0]
@@ -62,6 +62,7 @@ final class PipelineTests: XCTestCase {
         let tasksBefore = loop.execute(sync: { loop.requestTasksStarted })
         loop.execute {
             let context = RequestContext(requestID: "t", loop: loop, clientAddress: "127.0.0.1", startNanos: loop.now)
+            context.declaredBodyBytes = declaredBodyBytes
             pipeline.run(HTTPRequest(method: "GET", target: "/x"), context: context) { response, error in
                 XCTAssertTrue(loop.inEventLoop)
                 result.withLock { $0 = (response, error) }
@@ -103,6 +104,17 @@ final class PipelineTests: XCTestCase {
         context.matched(route: "v", template: "/v", parameters: [], policy: RoutePolicy(methods: ["POST"]), metrics: nil)
         XCTAssertEqual(context.policy?.methods, ["POST"])
         XCTAssertEqual(context.pathParameters.count, 0)
+    }
+
+    /// A head dispatched before its body was read (early 413 path) is never forwarded, whatever the
+    /// stages decide: with no stage, and with stages that all let it pass.
+    func testAHeadWithoutItsBodyNeverReachesTheResponder() throws {
+        for modes in [[], [Probe.Mode.pass], [.pass, .pass]] {
+            let r = try run(modes, declaredBodyBytes: 10)
+            XCTAssertEqual(r.status, 413, "\(modes)")
+            XCTAssertFalse(r.trace.contains("responder"), "\(modes)")
+            XCTAssertEqual(r.back.count, modes.count, "the stages that let it pass see the 413")
+        }
     }
 
     func testAnEarlyAnswerSkipsLaterStagesAndTheResponder() throws {

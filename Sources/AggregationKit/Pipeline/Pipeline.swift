@@ -80,7 +80,9 @@ public final class Pipeline: Sendable {
     public func run(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         // No stage: straight to the responder, without the copy of the request that `inout` stages need.
         if stages.isEmpty {
-            if context.declaredBodyBytes != nil { return refuseUnread(context, completion) }
+            if context.declaredBodyBytes != nil {
+                return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: 0, request, context, completion)
+            }
             return responder.respond(to: request, context: context, completion: completion)
         }
         runStages(from: 0, request, context: context, completion: completion)
@@ -118,9 +120,6 @@ public final class Pipeline: Sendable {
             // A head whose body was never read is not forwarded, whatever the stages decided.
             return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: passed, request, context, completion)
         }
-        if passed == 0 {
-            return responder.respond(to: request, context: context, completion: completion)
-        }
         // The request moves into the object that takes the response back through the stages: no copy of
         // it, and the completion captures that one reference.
         let back = ResponsePath(pipeline: self, passed: passed, request: request, context: context, completion: completion)
@@ -130,10 +129,6 @@ public final class Pipeline: Sendable {
     /// The answer to a head dispatched without its body that no stage refused (cannot happen with a route
     /// body-limit stage in place; a guard, never a forward of a request without its body).
     static let unreadBody = HTTPError(status: 413, code: "body_too_large", detail: "the request body is larger than this route accepts")
-
-    private func refuseUnread(_ context: RequestContext, _ completion: ResponseCompletion) {
-        completion(Self.unreadBody.response(requestID: context.requestID), Self.unreadBody.logText)
-    }
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
     fileprivate func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
