@@ -49,9 +49,9 @@ final class HTTPHeadersTests: XCTestCase {
         h.add("Access-Control-Allow-Origin" as StaticString, valueOfFieldAt: 1, in: h)
         XCTAssertEqual(h.map(\.name), ["Host", "ORIGIN", "X-One", "x-two", "Vary", "Access-Control-Allow-Origin"])
         XCTAssertEqual(h.map(\.value), ["a", "https://x.example", "1", "two", "Origin", "https://x.example"])
-        var out: [UInt8] = []
-        for i in 0..<h.count { h.write(fieldAt: i, into: &out) }
-        XCTAssertEqual(String(decoding: out, as: UTF8.self),
+        var out = BytesSink()
+        for i in 0..<h.count { h.write(fieldAt: i, to: &out) }
+        XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self),
                        "Host: a\r\nORIGIN: https://x.example\r\nX-One: 1\r\nx-two: two\r\nVary: Origin\r\nAccess-Control-Allow-Origin: https://x.example\r\n")
     }
 
@@ -80,12 +80,19 @@ final class HTTPHeadersTests: XCTestCase {
         var copy = HTTPHeaders()
         copy.append(fieldAt: 0, of: h)
         XCTAssertEqual(copy["x-unicode"], "caf\u{e9} \u{1F600}")
-        var out: [UInt8] = []
-        copy.write(fieldAt: 0, into: &out)
-        XCTAssertEqual(String(decoding: out, as: UTF8.self), "X-Unicode: caf\u{e9} \u{1F600}\r\n")
+        var out = BytesSink()
+        copy.write(fieldAt: 0, to: &out)
+        XCTAssertEqual(String(decoding: out.bytes, as: UTF8.self), "X-Unicode: caf\u{e9} \u{1F600}\r\n")
         XCTAssertTrue(copy.nameEquals(at: 0, "x-UNICODE"))
         XCTAssertFalse(copy.nameEquals(at: 0, "x-unicod"))
         XCTAssertEqual(copy, h)
         XCTAssertNotEqual(copy, HTTPHeaders([("X-Unicode", "other")]))
     }
+}
+
+/// Collects what a `ByteSink` writer writes.
+struct BytesSink: ByteSink {
+    var bytes: [UInt8] = []
+    mutating func write(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+    mutating func write(byte: UInt8) { bytes.append(byte) }
 }

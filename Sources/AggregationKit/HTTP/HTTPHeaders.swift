@@ -118,17 +118,6 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     }
 
     /// Writes field `i` as `name: value\r\n`.
-    @inline(__always) func write(fieldAt i: Int, into out: inout [UInt8]) {
-        let f = fieldList[i]
-        storage.withUnsafeBufferPointer { s in
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[Int(f.nameStart)..<Int(f.nameStart + f.nameLength)]))
-            out.append(58); out.append(32)
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: s[Int(f.valueStart)..<Int(f.valueStart + f.valueLength)]))
-            out.append(13); out.append(10)
-        }
-    }
-
-    /// Writes field `i` as `name: value\r\n`.
     @inline(__always) func write<Sink: ByteSink>(fieldAt i: Int, to sink: inout Sink) {
         let f = fieldList[i]
         storage.withUnsafeBytes { s in

@@ -254,25 +254,3 @@ extension HTTPParseError {
     static let switchingProtocols = bad("switching_protocols", "the upstream switched protocols (101), which the gateway does not tunnel")
     static let unsupportedResponseTransferCoding = bad("invalid_transfer_encoding", "a transfer coding other than a lone 'chunked' in an HTTP/1.1 response")
 }
-
-/// Serializes a request for upstream. Pure.
-public enum HTTPRequestSerializer {
-    public static func serialize(method: String, target: String, headers: HTTPHeaders, body: [UInt8], into out: inout [UInt8]) {
-        out.append(contentsOf: method.utf8)
-        out.append(32)
-        out.append(contentsOf: target.utf8)
-        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
-        for i in 0..<headers.count {
-            switch headers.nameLength(at: i) {
-            case 14 where headers.nameEquals(at: i, "content-length"): continue
-            case 17 where headers.nameEquals(at: i, "transfer-encoding"): continue
-            default: headers.write(fieldAt: i, into: &out)
-            }
-        }
-        if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) {
-            HTTPResponseSerializer.appendField("Content-Length", String(body.count), into: &out)
-        }
-        out.append(13); out.append(10)
-        out.append(contentsOf: body)
-    }
-}

@@ -70,11 +70,4 @@ public enum HTTPResponseSerializer {
             sink.write("\r\n")
         }
     }
-
-    @inline(__always) static func appendField(_ name: String, _ value: String, into out: inout [UInt8]) {
-        out.append(contentsOf: name.utf8)
-        out.append(58); out.append(32)
-        out.append(contentsOf: value.utf8)
-        out.append(13); out.append(10)
-    }
 }
