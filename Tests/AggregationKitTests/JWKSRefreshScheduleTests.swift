@@ -152,3 +152,29 @@ final class JWKSRefreshScheduleTests: XCTestCase {
         XCTAssertThrowsError(try provider(nil).usableKeys(fromSet: Array(#"{"keys": {}}"#.utf8)))
     }
 }
+
+/// A provider with static keys and a JWK Set: a token either set verifies is good, whatever its `kid`.
+final class JWTProviderFetchedKeysTests: XCTestCase {
+    func testStaticAndFetchedKeysBothServeAfterAFetch() throws {
+        let staticKey = try AsymmetricKey.generateEC(curve: .p256)
+        let setKey = try AsymmetricKey.generateEC(curve: .p256)
+        let provider = JWTProvider(name: "p", verifier: JWSVerifier(keys: [try JWSKey(key: try staticKey.publicKey(), algorithm: .es256)]),
+                                   validator: JWTClaimsValidator(issuers: ["iss"], requiredClaims: ["exp"]),
+                                   rolesClaim: try ClaimPath("roles"), roles: RoleTable())
+        let fetched = JWSVerifier(keys: [try JWSKey(key: try setKey.publicKey(), algorithm: .es256, keyID: "set-1")])
+        let claims = JSONObject([("iss", .string("iss")), ("exp", .number(JSONNumber(2_000)))])
+        func token(_ key: AsymmetricKey, kid: String?) throws -> [UInt8] {
+            Array(try JWSSigner(key: try JWSKey(key: key, algorithm: .es256, keyID: kid)).sign(claims: claims).utf8)
+        }
+        XCTAssertNoThrow(try provider.authenticate(try token(staticKey, kid: nil), now: 1_000, fetched: fetched),
+                         "a kid-less token of the static key (the set answers signature_invalid)")
+        XCTAssertNoThrow(try provider.authenticate(try token(setKey, kid: "set-1"), now: 1_000, fetched: fetched))
+        XCTAssertNoThrow(try provider.authenticate(try token(staticKey, kid: "issuer-added"), now: 1_000, fetched: fetched),
+                         "a kid-less static key serves tokens whose issuer adds a kid")
+        let stranger = try AsymmetricKey.generateEC(curve: .p256)
+        XCTAssertThrowsError(try provider.authenticate(try token(stranger, kid: "unknown"), now: 1_000, fetched: fetched)) { error in
+            XCTAssertEqual((error as? JWTProvider.Rejection)?.code, JWSError.unknownKeyID.code, "the set's refusal: the refresh cue")
+        }
+        XCTAssertThrowsError(try provider.authenticate(try token(stranger, kid: nil), now: 1_000, fetched: fetched))
+    }
+}

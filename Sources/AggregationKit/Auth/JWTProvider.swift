@@ -58,21 +58,24 @@ public final class JWTProvider: Sendable {
     }
 
     /// Verifies `token` and reads its identity at `now` (wall-clock seconds). `fetched`: the keys of the
-    /// provider's JWK Set (`jwksUrl`), tried first; a `kid` they do not have goes to the static keys, and
-    /// if those refuse the token too it is reported as `kid_unknown` (the cue for a refresh: a kid-less
-    /// static key would otherwise turn every unknown kid into a bad signature).
+    /// provider's JWK Set (`jwksUrl`), tried first; a token they refuse goes to the static keys, and if
+    /// those refuse it too it is reported with the set's refusal (`kid_unknown` for a `kid` the set lacks:
+    /// the cue for a refresh; a kid-less static key would otherwise turn every unknown kid into a bad
+    /// signature).
     public func authenticate(_ token: [UInt8], now: Int64, fetched: JWSVerifier? = nil) throws(Rejection) -> Authenticated {
         let verified: JWSVerifier.Verified
         if let fetched {
             do {
                 verified = try fetched.verify(token)
-            } catch where error == .unknownKeyID {
+            } catch {
+                // The static keys are the provider's other keys: a token either set verifies is good
+                // (a kid-less token signed by a static key finds no fitting key in the set, yet the set
+                // answers `signature_invalid`, not `kid_unknown`). The refusal reported stays the set's:
+                // `kid_unknown` is the cue to refresh it.
                 guard !verifier.keys.isEmpty, let fallback = try? verifier.verify(token) else {
                     throw Rejection(code: error.code, description: error.description)
                 }
                 verified = fallback
-            } catch {
-                throw Rejection(code: error.code, description: error.description)
             }
         } else {
             do { verified = try verifier.verify(token) } catch { throw Rejection(code: error.code, description: error.description) }
