@@ -1,4 +1,5 @@
 import XCTest
+import Synchronization
 @testable import AggregationKit
 
 /// The loop's timer heap without a loop: order, cancellation, and a bound on cancelled entries.
@@ -26,10 +27,41 @@ final class TimerHeapTests: XCTestCase {
             let handle = heap.insert(deadline: deadline) { fired.append(i) }
             if i % 3 == 0 { handle.cancel() } else { expected.append((deadline, i)) }
         }
-        heap.fire(upTo: 500_000)
-        heap.fire(upTo: 1_000_000)
+        while let callback = heap.popDue(upTo: 500_000) { callback() }
+        while let callback = heap.popDue(upTo: 1_000_000) { callback() }
         // Stable for equal deadlines: insertion order.
         XCTAssertEqual(fired, expected.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }.map(\.1))
         XCTAssertEqual(heap.count, 0)
+    }
+}
+
+/// Timers on a running loop.
+final class LoopTimerTests: XCTestCase {
+    /// A timer's callback may schedule (and cancel) timers: a pool's wait timeout fails a call, and the
+    /// composite request it belongs to starts a dependent call that has to wait for a connection. The
+    /// heap was being modified while a callback ran, so the second `schedule` was an exclusivity
+    /// violation (a trap with the runtime check).
+    func testATimerCallbackMaySchedule() throws {
+        let clock = ManualClock()
+        let group = try EventLoopGroup(threads: 1, clock: clock)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let fired = Mutex<[String]>([])
+        loop.post {
+            loop.schedule(at: loop.now + 1_000) {
+                fired.withLock { $0.append("outer") }
+                let doomed = loop.schedule(at: loop.now) { fired.withLock { $0.append("cancelled") } }
+                loop.schedule(at: loop.now) { fired.withLock { $0.append("inner, due at once") } }
+                loop.schedule(at: loop.now + 5_000) { fired.withLock { $0.append("inner, later") } }
+                doomed.cancel()
+            }
+        }
+        loop.settle()
+        clock.advance(by: 1_000)
+        XCTAssertTrue(eventually { fired.withLock { $0.count == 2 } })
+        XCTAssertEqual(fired.withLock { $0 }, ["outer", "inner, due at once"])
+        clock.advance(by: 5_000)
+        XCTAssertTrue(eventually { fired.withLock { $0.count == 3 } })
+        XCTAssertEqual(fired.withLock { $0 }, ["outer", "inner, due at once", "inner, later"])
     }
 }

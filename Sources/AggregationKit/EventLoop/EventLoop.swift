@@ -215,7 +215,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             runQueuedWork()
             if timers.nextDeadline != nil {
                 now = source.monotonicNanoseconds()
-                timers.fire(upTo: now)
+                while let callback = timers.popDue(upTo: now) { callback() }
             }
             runDeferredFlushes()
             if now &- lastTick >= Self.tickInterval {
@@ -332,14 +332,18 @@ struct TimerHeap {
         return handle
     }
 
-    mutating func fire(upTo now: UInt64) {
+    /// Removes the next timer due by `now` and returns its callback (the timer then counts as cancelled),
+    /// nil when none is due. The caller runs it after this returns: a callback may schedule or cancel
+    /// timers, which it could not do while the heap is being modified (an exclusivity violation).
+    mutating func popDue(upTo now: UInt64) -> (() -> Void)? {
         while let top = items.first, top.deadline <= now || top.handle.cancelled {
             popTop()
             if !top.handle.cancelled, let cb = top.handle.callback {
                 top.handle.cancel()
-                cb()
+                return cb
             }
         }
+        return nil
     }
 
     private func less(_ a: Int, _ b: Int) -> Bool {
