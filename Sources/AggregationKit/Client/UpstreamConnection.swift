@@ -20,16 +20,18 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     /// The pool's origin, copied once: read on every request, and each read through the `unowned`
     /// reference would cost an atomic strong-retain of the pool.
     let origin: UpstreamOrigin
-    private(set) var phase: Phase = .connecting
-    private(set) var requestsServed = 0
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
+    @exclusivity(unchecked) private(set) var phase: Phase = .connecting
+    @exclusivity(unchecked) private(set) var requestsServed = 0
     /// The loop iteration in which the connection last went back to the pool (see `UpstreamPool.lease`).
-    var idleSince: UInt64 = 0
-    private var deadline: UInt64 = 0
-    private var output = SocketOutput()
-    private var incoming: [UInt8] = []
-    private var parser: HTTPResponseParser
+    @exclusivity(unchecked) var idleSince: UInt64 = 0
+    @exclusivity(unchecked) private var deadline: UInt64 = 0
+    @exclusivity(unchecked) private var output = SocketOutput()
+    @exclusivity(unchecked) private var incoming: [UInt8] = []
+    @exclusivity(unchecked) private var parser: HTTPResponseParser
     /// The request in progress (an object rather than a closure: no allocation per request).
-    private var exchange: (any UpstreamExchange)?
+    @exclusivity(unchecked) private var exchange: (any UpstreamExchange)?
 
     init(id: Int, pool: UpstreamPool, loop: EventLoop) throws {
         self.id = id
@@ -207,8 +209,8 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
     }
 
     /// Bytes of the current response received, and budget held for them (`MemoryBudget`).
-    private var received = 0
-    private var reserved = 0
+    @exclusivity(unchecked) private var received = 0
+    @exclusivity(unchecked) private var reserved = 0
 
     private func releaseBudget() {
         received = 0

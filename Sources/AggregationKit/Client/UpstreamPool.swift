@@ -11,14 +11,16 @@ protocol UpstreamPoolWaiter: AnyObject {
 final class UpstreamPool: EventLoopHandler {
     let origin: UpstreamOrigin
     let loop: EventLoop
-    private var machine: ConnectionPoolStateMachine
-    private var connections: [Int: UpstreamConnection] = [:]
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
+    @exclusivity(unchecked) private var machine: ConnectionPoolStateMachine
+    @exclusivity(unchecked) private var connections: [Int: UpstreamConnection] = [:]
     /// Waiters are objects, not closures: no allocation per lease.
-    private var waiters: [Int: (waiter: any UpstreamPoolWaiter, timer: TimerHandle)] = [:]
-    private var lastExpiry: UInt64 = 0
+    @exclusivity(unchecked) private var waiters: [Int: (waiter: any UpstreamPoolWaiter, timer: TimerHandle)] = [:]
+    @exclusivity(unchecked) private var lastExpiry: UInt64 = 0
     /// Reusable connections whose release waits for the next loop turn (see `release`).
-    private var deferredReleases: [UpstreamConnection] = []
-    private var releaseScheduled = false
+    @exclusivity(unchecked) private var deferredReleases: [UpstreamConnection] = []
+    @exclusivity(unchecked) private var releaseScheduled = false
 
     init(origin: UpstreamOrigin, loop: EventLoop) {
         self.origin = origin

@@ -42,24 +42,26 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     nonisolated(unsafe) private var threadID: pthread_t = 0
 
     // Loop-thread-only state.
-    private var handlers: [EventLoopHandler?] = []
-    private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
-    private var timers = TimerHeap()
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
+    @exclusivity(unchecked) private var handlers: [EventLoopHandler?] = []
+    @exclusivity(unchecked) private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
+    @exclusivity(unchecked) private var timers = TimerHeap()
     /// The other half of the job queue's double buffer (loop thread only).
-    private var spare: [Work] = []
+    @exclusivity(unchecked) private var spare: [Work] = []
     /// Counts the loop's polls. Something that was quiet at iteration `i` and is looked at in a later one
     /// has been through an `epoll_wait` since, and its handler has run if that wait reported it.
-    private(set) var iteration: UInt64 = 0
+    @exclusivity(unchecked) private(set) var iteration: UInt64 = 0
     /// Per descriptor, the last iteration whose poll reported it. Set for the whole batch before any
     /// handler runs, so a handler can tell that another descriptor has an event still to be handled.
-    private var reportedAt: [UInt64] = []
+    @exclusivity(unchecked) private var reportedAt: [UInt64] = []
 
     /// Whether this iteration's poll reported `fd` (its handler may not have run yet). Loop thread only.
     func isReportedNow(_ fd: Int32) -> Bool { Int(fd) < reportedAt.count && reportedAt[Int(fd)] == iteration }
-    private var lastTick: UInt64 = 0
+    @exclusivity(unchecked) private var lastTick: UInt64 = 0
     /// The monotonic time (of `clock`) at the start of this iteration; cheap to read on the loop thread.
     /// What the loop's timers, ticks, connection deadlines, pool idle expiry and upstream latencies use.
-    private(set) var now: UInt64
+    @exclusivity(unchecked) private(set) var now: UInt64
     /// The access log stream on this loop: lines batched per iteration (see `LogBuffer`).
     let log: LogBuffer
     /// The application log (the group's `LogStreams.application`). Any thread.
@@ -68,7 +70,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     public let clock: LoopClock
     /// Requests on this loop that took a Swift task (a suspending stage, a composite endpoint, a plain
     /// handler); proxy routes behind synchronous stages take none. Loop thread only.
-    public internal(set) var requestTasksStarted: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var requestTasksStarted: UInt64 = 0
     /// One scratch buffer for every read on this loop, so idle connections hold no read memory.
     let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
 
@@ -236,8 +238,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     private var source: any GatewayClock { clock.source }
 
     /// Connections with output queued in this batch (see `flushAfterEvents`), and a spare list.
-    private var deferredFlushes: [any DeferredFlush] = []
-    private var spareFlushes: [any DeferredFlush] = []
+    @exclusivity(unchecked) private var deferredFlushes: [any DeferredFlush] = []
+    @exclusivity(unchecked) private var spareFlushes: [any DeferredFlush] = []
 
     /// Writes `connection`'s queued output after the events of this batch are handled, rather than at
     /// once. The sends of a batch then go out together: a peer woken by the first (the client, the

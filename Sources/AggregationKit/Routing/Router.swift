@@ -39,12 +39,14 @@ public struct Router<Value: Sendable>: Sendable {
     }
 
     private final class Node: @unchecked Sendable {
-        var literals: [Substring: Node] = [:]
-        var parameter: Node?
+        // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+        // properties may span a call that can reach back into this object; each such access is audited).
+        @exclusivity(unchecked) var literals: [Substring: Node] = [:]
+        @exclusivity(unchecked) var parameter: Node?
         /// Routes ending here, by method ("*" = any method).
-        var routes: [String: Entry] = [:]
+        @exclusivity(unchecked) var routes: [String: Entry] = [:]
         /// Routes whose template ends in `*` after this node, by method.
-        var wildcard: [String: Entry] = [:]
+        @exclusivity(unchecked) var wildcard: [String: Entry] = [:]
     }
 
     private let root = Node()

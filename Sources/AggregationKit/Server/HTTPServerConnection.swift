@@ -19,20 +19,22 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     let loop: EventLoop
     let server: HTTPServer
     private unowned let state: ServerLoopState
-    private var phase: State = .reading
-    private var parser: HTTPRequestParser
-    private var buffer: [UInt8] = []
-    private var outgoing: [UInt8] = []
-    private var outgoingOffset = 0
-    private var wantsWrite = false
-    private var readPaused = false
-    private var peerClosedRead = false
-    private var draining = false
-    private var continueSent = false
-    private var deadlines: ConnectionDeadlines
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
+    @exclusivity(unchecked) private var phase: State = .reading
+    @exclusivity(unchecked) private var parser: HTTPRequestParser
+    @exclusivity(unchecked) private var buffer: [UInt8] = []
+    @exclusivity(unchecked) private var outgoing: [UInt8] = []
+    @exclusivity(unchecked) private var outgoingOffset = 0
+    @exclusivity(unchecked) private var wantsWrite = false
+    @exclusivity(unchecked) private var readPaused = false
+    @exclusivity(unchecked) private var peerClosedRead = false
+    @exclusivity(unchecked) private var draining = false
+    @exclusivity(unchecked) private var continueSent = false
+    @exclusivity(unchecked) private var deadlines: ConnectionDeadlines
     // The request being answered.
-    private var current: HTTPRequest?
-    private var currentID = ""
+    @exclusivity(unchecked) private var current: HTTPRequest?
+    @exclusivity(unchecked) private var currentID = ""
 
     init(fd: Int32, peer: SocketAddress, loop: EventLoop, server: HTTPServer, state: ServerLoopState) {
         self.fd = fd
@@ -221,9 +223,9 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     }
 
     /// The request's context while it is being answered, and an answer that came before `respond` returned.
-    private var currentContext: RequestContext?
-    private var insideRespond = false
-    private var earlyAnswer: (HTTPResponse, String?)?
+    @exclusivity(unchecked) private var currentContext: RequestContext?
+    @exclusivity(unchecked) private var insideRespond = false
+    @exclusivity(unchecked) private var earlyAnswer: (HTTPResponse, String?)?
 
     private func answered(_ response: HTTPResponse, error: String?) {
         if insideRespond {
@@ -238,7 +240,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     }
 
     /// Whether the request being answered is counted in `bff_requests_in_flight`.
-    private var countedInFlight = false
+    @exclusivity(unchecked) private var countedInFlight = false
 
     /// Counts the request being answered as done: its route's requests and duration, and one fewer in flight.
     private func recordRequest(_ request: HTTPRequest, status: Int, routeMetrics: RouteMetrics?) {
@@ -316,7 +318,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     }
 
     /// Whether `send` asked the loop for a flush at the end of this batch.
-    private var flushQueued = false
+    @exclusivity(unchecked) private var flushQueued = false
 
     func flushDeferred() {
         flushQueued = false
@@ -485,9 +487,9 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         loop.log.append(line)
     }
 
-    private var requestDispatchedAt: UInt64 = 0
+    @exclusivity(unchecked) private var requestDispatchedAt: UInt64 = 0
     /// Budget held for large responses in `outgoing`, released when it is written or the connection closes.
-    private var outgoingReserved = 0
+    @exclusivity(unchecked) private var outgoingReserved = 0
 
     private func releaseOutgoingBudget() {
         guard outgoingReserved > 0 else { return }

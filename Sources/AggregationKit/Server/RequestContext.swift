@@ -17,7 +17,9 @@ public final class RequestContext {
         var routeMetrics: RouteMetrics?
         var policy: SharedRoutePolicy?
     }
-    private var routing = Routing()
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
+    @exclusivity(unchecked) private var routing = Routing()
 
     /// Path parameters captured by the router (`{id}` → value), in template order.
     public var pathParameters: [(name: String, value: String)] {
@@ -60,25 +62,25 @@ public final class RequestContext {
     }
     /// Monotonic ns by which the request must be answered (`policy.timeoutMs`), or nil for the
     /// responder's own timeouts.
-    public var deadline: UInt64?
+    @exclusivity(unchecked) public var deadline: UInt64?
     /// Who the client is: empty until an auth stage fills it.
     public var identity = Identity()
     /// Per-request values of stages, by key type.
     public var storage = StageStorage()
     /// The upstream instance that answered, for the log.
-    public var upstream: String?
+    @exclusivity(unchecked) public var upstream: String?
     /// Why the request failed, in full (addresses, system errors), for the access log only.
-    public var errorDetail: String?
+    @exclusivity(unchecked) public var errorDetail: String?
     /// The body size the request's head declared when it is dispatched before its body is read (a route's
     /// body limit refuses it from the head): such a request must never reach a responder.
-    public var declaredBodyBytes: Int?
+    @exclusivity(unchecked) public var declaredBodyBytes: Int?
     /// Stops the request's outstanding work (its task, its upstream calls) when the client goes away.
     /// Set by whatever the request is waiting on; cleared when it completes.
-    public var cancellation: (() -> Void)?
+    @exclusivity(unchecked) public var cancellation: (() -> Void)?
     /// The upstream call a task-free proxy request waits on, cancelled with it (no closure to allocate).
-    public var pendingCall: UpstreamCall?
+    @exclusivity(unchecked) public var pendingCall: UpstreamCall?
     /// The client went away before the answer (logged as 499).
-    public private(set) var isCancelled = false
+    @exclusivity(unchecked) public private(set) var isCancelled = false
 
     public init(requestID: String, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
         self.requestID = requestID

@@ -151,9 +151,11 @@ public final class Upstream: Sendable {
         unowned let upstream: Upstream
         let loop: EventLoop
         let balancer: any Balancer
-        var input: BalancerInput
-        private(set) var pools: [UpstreamPool?]
-        private(set) var isShutDown: Bool
+        // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+        // properties may span a call that can reach back into this object; each such access is audited).
+        @exclusivity(unchecked) var input: BalancerInput
+        @exclusivity(unchecked) private(set) var pools: [UpstreamPool?]
+        @exclusivity(unchecked) private(set) var isShutDown: Bool
 
         init(upstream: Upstream, loop: EventLoop, shutDown: Bool) {
             self.upstream = upstream

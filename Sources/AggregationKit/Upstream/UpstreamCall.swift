@@ -12,27 +12,29 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     let timeout: UInt64?
     /// The result, and the instance the call went to (nil if none was picked).
     typealias Reply = (Result<HTTPResponse, UpstreamError>, UpstreamInstance?)
+    // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
+    // properties may span a call that can reach back into this object; each such access is audited).
     /// Unsafe (not checked): resumed exactly once by `complete`, which clears it; the checked variant
     /// costs an allocation per call.
-    var continuation: UnsafeContinuation<Reply, Never>?
+    @exclusivity(unchecked) var continuation: UnsafeContinuation<Reply, Never>?
     /// Used instead of `continuation` on the fast path.
     /// The result is handed over (`consuming`): a response moves on unshared, so its fields are edited in place.
-    var completion: ((consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
+    @exclusivity(unchecked) var completion: ((consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
     /// Run once when the call completes, before the caller hears of it (e.g. to cancel a deadline timer).
-    public var onFinish: (() -> Void)?
-    private var state: Upstream.LoopState?
-    private var instance: Int?
-    private var pool: UpstreamPool?
-    private var waitToken: Int?
-    private var connection: UpstreamConnection?
-    private var startedAt: UInt64 = 0
-    private var reused = false
-    private var retried = false
-    private var started = false
+    @exclusivity(unchecked) public var onFinish: (() -> Void)?
+    @exclusivity(unchecked) private var state: Upstream.LoopState?
+    @exclusivity(unchecked) private var instance: Int?
+    @exclusivity(unchecked) private var pool: UpstreamPool?
+    @exclusivity(unchecked) private var waitToken: Int?
+    @exclusivity(unchecked) private var connection: UpstreamConnection?
+    @exclusivity(unchecked) private var startedAt: UInt64 = 0
+    @exclusivity(unchecked) private var reused = false
+    @exclusivity(unchecked) private var retried = false
+    @exclusivity(unchecked) private var started = false
     /// Why the call was given up (`cancel`, `expire`), nil while it runs on.
-    private var abortError: UpstreamError?
+    @exclusivity(unchecked) private var abortError: UpstreamError?
     private var cancelled: Bool { abortError != nil }
-    private var done = false
+    @exclusivity(unchecked) private var done = false
 
     init(upstream: Upstream, request: UpstreamRequest, loop: EventLoop, timeout: UInt64?) {
         self.upstream = upstream
