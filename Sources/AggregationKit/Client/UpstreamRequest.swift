@@ -39,15 +39,18 @@ extension UpstreamRequest {
             sink.write(request.target)
             sink.write(" HTTP/1.1\r\n")
             var sawHost = false
-            for i in 0..<headers.count {
-                switch headers.nameLength(at: i) {
-                case 4 where headers.nameIs(at: i, "host"): sawHost = true
-                case 10 where closeConnection && headers.nameIs(at: i, "connection"): continue
-                case 14 where headers.nameIs(at: i, "content-length"): continue
-                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
-                default: break
+            let closeConnection = closeConnection
+            headers.withRawFields { fields in
+                for i in 0..<fields.count {
+                    switch fields.nameLength(at: i) {
+                    case 4 where fields.nameIs(at: i, "host"): sawHost = true
+                    case 10 where closeConnection && fields.nameIs(at: i, "connection"): continue
+                    case 14 where fields.nameIs(at: i, "content-length"): continue
+                    case 17 where fields.nameIs(at: i, "transfer-encoding"): continue
+                    default: break
+                    }
+                    fields.write(fieldAt: i, to: &sink)
                 }
-                headers.write(fieldAt: i, to: &sink)
             }
             if !sawHost { sink.writeField("Host", authority) }
             if closeConnection { sink.write("Connection: close\r\n") }

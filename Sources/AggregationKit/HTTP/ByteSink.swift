@@ -17,7 +17,9 @@ extension ByteSink {
         write(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
+    /// A native String's bytes are read in place (a `var` copy for `withUTF8` costs a retain and a release).
     @inline(__always) mutating func write(_ text: String) {
+        if text.utf8.withContiguousStorageIfAvailable({ write(UnsafeRawBufferPointer($0)) }) != nil { return }
         var text = text
         text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }

@@ -75,6 +75,12 @@ public struct HTTPResponse: Sendable {
 public enum HTTPStatus {
     /// The standard reason phrase of `status` (the IANA registry), the only one the gateway ever sends.
     public static func reason(_ status: Int) -> String {
+        reasonLiteral(status).map { $0.description } ?? "Status \(status)"
+    }
+
+    /// The registered reason phrase of `status` as a literal (the serializer writes its bytes without
+    /// opening a String), nil for a status without one.
+    static func reasonLiteral(_ status: Int) -> StaticString? {
         switch status {
         case 100: return "Continue"
         case 101: return "Switching Protocols"
@@ -136,7 +142,7 @@ public enum HTTPStatus {
         case 507: return "Insufficient Storage"
         case 508: return "Loop Detected"
         case 511: return "Network Authentication Required"
-        default: return "Status \(status)"
+        default: return nil
         }
     }
 }

@@ -33,23 +33,26 @@ public enum HTTPResponseSerializer {
             sink.write("HTTP/1.1 ")
             sink.write(decimal: status)
             sink.write(byte: 32)
-            sink.write(HTTPStatus.reason(status))
+            if let reason = HTTPStatus.reasonLiteral(status) { sink.write(reason) } else { sink.write(HTTPStatus.reason(status)) }
             sink.write("\r\n")
             var givenLength: Int? = nil
             var hasDate = false
             let headers = response.headers
-            for i in 0..<headers.count {
-                switch headers.nameLength(at: i) {
-                case 14 where headers.nameIs(at: i, "content-length"):
-                    givenLength = i
-                    continue
-                case 17 where headers.nameIs(at: i, "transfer-encoding"): continue
-                case 10 where headers.nameIs(at: i, "connection") || headers.nameIs(at: i, "keep-alive"): continue
-                case 4 where headers.nameIs(at: i, "date"): hasDate = true
-                case 12 where requestID != nil && headers.nameIs(at: i, "x-request-id"): continue
-                default: break
+            let hasRequestID = requestID != nil
+            headers.withRawFields { fields in
+                for i in 0..<fields.count {
+                    switch fields.nameLength(at: i) {
+                    case 14 where fields.nameIs(at: i, "content-length"):
+                        givenLength = i
+                        continue
+                    case 17 where fields.nameIs(at: i, "transfer-encoding"): continue
+                    case 10 where fields.nameIs(at: i, "connection") || fields.nameIs(at: i, "keep-alive"): continue
+                    case 4 where fields.nameIs(at: i, "date"): hasDate = true
+                    case 12 where hasRequestID && fields.nameIs(at: i, "x-request-id"): continue
+                    default: break
+                    }
+                    fields.write(fieldAt: i, to: &sink)
                 }
-                headers.write(fieldAt: i, to: &sink)
             }
             if let requestID { sink.writeField("X-Request-ID", requestID) }
             if let date, !hasDate { sink.writeField("Date", date) }
