@@ -4,6 +4,24 @@ public struct UpstreamRequest: Sendable {
     public var target: String
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// Set by a proxy route: `headers` are the client's own, and the plan says which of them go upstream
+    /// and which forwarding fields follow (see `ProxyHandler.forwardingPlan`). The serializer writes them
+    /// straight into the connection's output, with no second field list.
+    var forwarding: ForwardingPlan?
+
+    /// The proxy's forwarding fields over the client's: `skip` bit `i` drops the client's field `i`; then
+    /// `X-Forwarded-For`, `X-Forwarded-Proto: http`, `X-Forwarded-Host` (the value of the client's `Host`,
+    /// field `hostField`), `Via`, `X-Request-ID`, and with `preserveHost` the client's `Host` (the upstream
+    /// then adds none of its own). The order of `ProxyHandler.forwardedHeaders`.
+    struct ForwardingPlan: Sendable {
+        var skip: UInt64
+        var forwardedFor: String
+        var hostField: Int?
+        var via: String
+        var requestID: String
+        var preserveHost: Bool
+    }
+
     public init(method: String, target: String, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
         self.method = method
         self.target = target
@@ -40,8 +58,11 @@ extension UpstreamRequest {
             sink.write(" HTTP/1.1\r\n")
             var sawHost = false
             let closeConnection = closeConnection
+            let plan = request.forwarding
+            let skip = plan?.skip ?? 0
             headers.withRawFields { fields in
                 for i in 0..<fields.count {
+                    if skip & (1 << UInt64(i & 63)) != 0 { continue }
                     switch fields.nameLength(at: i) {
                     case 4 where fields.nameIs(at: i, "host"): sawHost = true
                     case 10 where closeConnection && fields.nameIs(at: i, "connection"): continue
@@ -50,6 +71,22 @@ extension UpstreamRequest {
                     default: break
                     }
                     fields.write(fieldAt: i, to: &sink)
+                }
+                guard let plan else { return }
+                sink.writeField("X-Forwarded-For", plan.forwardedFor)
+                sink.write("X-Forwarded-Proto: http\r\n")
+                if let host = plan.hostField {
+                    sink.write("X-Forwarded-Host: ")
+                    sink.write(fields.value(at: host))
+                    sink.write("\r\n")
+                }
+                sink.writeField("Via", plan.via)
+                sink.writeField("X-Request-ID", plan.requestID)
+                if plan.preserveHost, let host = plan.hostField {
+                    sink.write("Host: ")
+                    sink.write(fields.value(at: host))
+                    sink.write("\r\n")
+                    sawHost = true
                 }
             }
             if !sawHost { sink.writeField("Host", authority) }

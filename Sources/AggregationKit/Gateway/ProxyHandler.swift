@@ -117,8 +117,60 @@ public final class ProxyHandler: Sendable {
         guard utf8.first == UInt8(ascii: "/"), utf8.dropFirst().first != UInt8(ascii: "/") else {
             return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: it does not start with a single '/'"))
         }
+        // The usual case (no forwarding fields from a trusted proxy, at most 64 fields): the client's fields
+        // go upstream as they are, with a plan of which to skip and what follows them, written straight into
+        // the upstream connection's output (`UpstreamRequest.forwarding`). Otherwise the fields are built.
+        if let plan = forwardingPlan(request, context: context) {
+            var upstream = UpstreamRequest(method: request.method, target: target, headers: request.headers, body: request.body)
+            upstream.forwarding = plan
+            return .success(upstream)
+        }
         return .success(UpstreamRequest(method: request.method, target: target, headers: forwardedHeaders(request, context: context),
                                          body: request.body))
+    }
+
+    /// What `forwardedHeaders` would build, as a plan over the client's own fields, when no field needs
+    /// more than dropping or keeping: nil for a request with forwarding fields from a trusted proxy (ours
+    /// are merged with theirs) or with more than 64 fields. The bytes on the wire are the same either way
+    /// (`ProxyForwardingPlanTests` compares them).
+    func forwardingPlan(_ request: HTTPRequest, context: RequestContext) -> UpstreamRequest.ForwardingPlan? {
+        let headers = request.headers
+        guard headers.count <= 64 else { return nil }
+        let named = Self.connectionNamedFields(headers)
+        let underscores = forwarding.underscoresInHeaders
+        var skip: UInt64 = 0
+        var forwardedFor: String? = nil
+        var via: String? = nil
+        var hostField: Int? = nil
+        var sawForwarding = false
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 4 where headers.nameIs(at: i, "host"):
+                hostField = i
+            case 3 where headers.nameIs(at: i, "via"):
+                let v = headers.value(at: i)
+                via = via.map { $0 + ", " + v } ?? v
+            case 15 where headers.nameIs(at: i, "x-forwarded-for"):
+                let v = headers.value(at: i)
+                forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
+            case 9 where headers.nameIs(at: i, "forwarded") || headers.nameIs(at: i, "x-real-ip"):
+                sawForwarding = true
+            case 12 where headers.nameIs(at: i, "x-request-id"): break
+            case 6 where headers.nameIs(at: i, "expect"): break
+            default:
+                if Self.isXForwarded(headers, i) { sawForwarding = true; break }
+                if Self.isHopByHop(headers, i, connectionTokens: named) { break }
+                if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { break }
+                continue
+            }
+            skip |= 1 << UInt64(i)
+        }
+        let client = context.clientAddress
+        if (sawForwarding || forwardedFor != nil) && forwarding.trusts(client) { return nil }
+        let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
+        return UpstreamRequest.ForwardingPlan(skip: skip, forwardedFor: client, hostField: hostField,
+                                              via: via.map { $0 + ", " + hop } ?? hop, requestID: context.requestID,
+                                              preserveHost: configuration.preserveHost)
     }
 
     /// The client's problem document for an upstream failure: 502, 503 or 504 with a stable code. The

@@ -183,10 +183,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     /// Appends a field whose name is a literal (the proxy's forwarding fields): no String to open for
     /// the name.
     mutating func add(_ name: StaticString, value: String) {
+        let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        // A native String's bytes in place: a `var` copy for `withUTF8` costs a retain and a release.
+        if value.utf8.withContiguousStorageIfAvailable({ add(name: nameBytes, value: UnsafeRawBufferPointer($0)) }) != nil { return }
         var value = value
-        value.withUTF8 { v in
-            add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: UnsafeRawBufferPointer(v))
-        }
+        value.withUTF8 { v in add(name: nameBytes, value: UnsafeRawBufferPointer(v)) }
     }
 
     /// Replaces every field called `name` with one field.

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// Routes over method + path template, built once and then frozen.
 ///
 /// Templates: literal segments, `{name}` for one segment, and a final `*` for the rest of the path
@@ -42,6 +45,9 @@ public struct Router<Value: Sendable>: Sendable {
         // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
         // properties may span a call that can reach back into this object; each such access is audited).
         @exclusivity(unchecked) var literals: [Substring: Node] = [:]
+        /// Bit `n` set when some literal child is `n` bytes long (bit 63: 63 or more): a segment of
+        /// another length skips the dictionary, whose hashing is most of a lookup's cost.
+        @exclusivity(unchecked) var literalLengths: UInt64 = 0
         @exclusivity(unchecked) var parameter: Node?
         /// Routes ending here, by method ("*" = any method).
         @exclusivity(unchecked) var routes: [String: Entry] = [:]
@@ -89,6 +95,7 @@ public struct Router<Value: Sendable>: Sendable {
                 if let next = node.literals[segment] { node = next } else {
                     let next = Node()
                     node.literals[segment] = next
+                    node.literalLengths |= 1 << UInt64(min(segment.utf8.count, 63))
                     node = next
                 }
             }
@@ -105,7 +112,7 @@ public struct Router<Value: Sendable>: Sendable {
         var captured: [Substring] = []
         var allowed: Set<String> = []
         if let (entry, values) = search(root, path.dropFirst(), method: method, captured: &captured, allowed: &allowed) {
-            let parameters = zip(entry.names, values).map { (name: $0, value: String($1)) }
+            let parameters = entry.names.isEmpty ? [] : zip(entry.names, values).map { (name: $0, value: String($1)) }
             return .matched(Match(value: entry.value, parameters: parameters, template: entry.template))
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())
@@ -122,6 +129,17 @@ public struct Router<Value: Sendable>: Sendable {
         return nil
     }
 
+    /// The index of the first `/` in `text` (memchr over a native string's bytes).
+    @inline(__always) private static func firstSlash(_ text: Substring) -> Substring.Index? {
+        let utf8 = text.utf8
+        let offset: Int?? = utf8.withContiguousStorageIfAvailable { bytes -> Int? in
+            guard let base = bytes.baseAddress, let hit = memchr(base, 0x2F, bytes.count) else { return nil }
+            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        }
+        if let offset { return offset.map { utf8.index(utf8.startIndex, offsetBy: $0) } }
+        return utf8.firstIndex(of: UInt8(ascii: "/"))
+    }
+
     /// `rest` is what follows a `/`: the current segment, then possibly `/` and more; nil when the path ended.
     private func search(_ node: Node, _ rest: Substring?, method: String,
                         captured: inout [Substring], allowed: inout Set<String>) -> (Entry, [Substring])? {
@@ -129,13 +147,13 @@ public struct Router<Value: Sendable>: Sendable {
             if let e = pick(node.routes, method, allowed: &allowed) { return (e, captured) }
             return nil
         }
-        let slash = rest.utf8.firstIndex(of: UInt8(ascii: "/"))
+        let slash = Self.firstSlash(rest)
         let segment = slash.map { rest[..<$0] } ?? rest
         // Past the `/` by one byte: `index(after:)` on the Substring would step a whole Character, with
         // grapheme breaking (some 400 instructions per lookup); a target is visible ASCII (the parser
         // refuses anything else), so the two agree.
         let tail: Substring? = slash.map { rest[rest.utf8.index(after: $0)...] }
-        if !node.literals.isEmpty, let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
+        if node.literalLengths & (1 << UInt64(min(segment.utf8.count, 63))) != 0, let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
             return found
         }
         if !segment.isEmpty, let next = node.parameter {

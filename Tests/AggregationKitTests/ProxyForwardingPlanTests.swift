@@ -1,0 +1,88 @@
+import XCTest
+@testable import AggregationKit
+
+/// The proxy writes its forwarding fields straight into the upstream request's bytes from a plan over the
+/// client's own fields (`ProxyHandler.forwardingPlan`). It must put on the wire exactly what building the
+/// forwarded field list (`forwardedHeaders`) and serializing it puts there, for every mix of fields.
+final class ProxyForwardingPlanTests: XCTestCase {
+    private static let pool: [(String, String)] = [
+        ("Host", "app.example.com"), ("host", "other.example.com:8080"), ("Accept", "application/json"),
+        ("Via", "1.1 edge"), ("via", "1.0 old-proxy"), ("X-Forwarded-For", "203.0.113.9"), ("x-forwarded-for", "10.0.0.7, 10.0.0.8"),
+        ("Forwarded", "for=198.51.100.1;proto=https"), ("X-Real-IP", "198.51.100.2"), ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Port", "443"), ("X-Request-ID", "client-chosen-id"),
+        ("Expect", "100-continue"), ("Connection", "keep-alive"), ("Connection", "close, X-Secret"), ("X-Secret", "hop"),
+        ("TE", "trailers"), ("Upgrade", "websocket"), ("Proxy-Authorization", "Basic Zm9vOmJhcg=="), ("Keep-Alive", "timeout=5"),
+        ("X_Underscored", "1"), ("Authorization", "Bearer abc"), ("Cookie", "a=b; c=d"), ("X-Empty", ""),
+        ("Content-Length", "5"), ("Transfer-Encoding", "chunked"), ("User-Agent", "wrk"), ("Trailer", "X-T"),
+    ]
+
+    private func handler(group: EventLoopGroup, trusted: Bool, underscores: Bool, preserveHost: Bool) throws -> ProxyHandler {
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: 9, connectTimeout: 1_000_000_000, responseTimeout: 1_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        var forwarding = ForwardingPolicy()
+        if trusted { forwarding.trustedProxies = [try IPNetwork("10.0.0.0/8")] }
+        forwarding.underscoresInHeaders = underscores
+        var proxy = ProxyConfiguration(service: "s")
+        proxy.preserveHost = preserveHost
+        return ProxyHandler(service: upstream, configuration: proxy, via: "bff-test", forwarding: forwarding)
+    }
+
+    private func bytes(_ request: UpstreamRequest, close: Bool) -> String {
+        var out: [UInt8] = []
+        request.serialize(authority: "127.0.0.1:9", closeConnection: close, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func testThePlanWritesWhatTheBuiltFieldsWrite() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        var generator = SystemRandomNumberGenerator()
+        var planned = 0, built = 0
+        for trusted in [false, true] {
+            for underscores in [false, true] {
+                for preserveHost in [false, true] {
+                    let proxy = try handler(group: group, trusted: trusted, underscores: underscores, preserveHost: preserveHost)
+                    for round in 0..<400 {
+                        var fields: [(String, String)] = []
+                        for _ in 0..<Int.random(in: 0...9, using: &generator) {
+                            fields.append(Self.pool.randomElement(using: &generator)!)
+                        }
+                        let request = HTTPRequest(method: "GET", target: "/a/b?c=d", versionMinor: round % 5 == 0 ? 0 : 1,
+                                                  headers: HTTPHeaders(fields))
+                        for client in ["10.1.2.3", "192.0.2.44", "2001:db8::1"] {
+                            let context = RequestContext(requestID: "gw-0-\(round)", loop: group.loops[0], clientAddress: client, startNanos: 0)
+                            let reference = UpstreamRequest(method: "GET", target: "/a/b?c=d",
+                                                            headers: proxy.forwardedHeaders(request, context: context))
+                            guard let plan = proxy.forwardingPlan(request, context: context) else {
+                                built += 1
+                                // Only a trusted proxy's forwarding fields (or more than 64 fields) need the built list.
+                                XCTAssertTrue(trusted && client == "10.1.2.3", "\(fields) from \(client)")
+                                continue
+                            }
+                            planned += 1
+                            var fast = UpstreamRequest(method: "GET", target: "/a/b?c=d", headers: request.headers)
+                            fast.forwarding = plan
+                            for close in [false, true] {
+                                XCTAssertEqual(bytes(fast, close: close), bytes(reference, close: close),
+                                               "\(fields) from \(client), trusted \(trusted), underscores \(underscores), preserveHost \(preserveHost)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(planned, 5_000)
+        XCTAssertGreaterThan(built, 100)
+    }
+
+    func testMoreThan64FieldsAreBuilt() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let proxy = try handler(group: group, trusted: false, underscores: false, preserveHost: false)
+        let request = HTTPRequest(method: "GET", target: "/", headers: HTTPHeaders((0..<65).map { ("X-F\($0)", "v") }))
+        let context = RequestContext(requestID: "id", loop: group.loops[0], clientAddress: "192.0.2.1", startNanos: 0)
+        XCTAssertNil(proxy.forwardingPlan(request, context: context))
+        let fewer = HTTPRequest(method: "GET", target: "/", headers: HTTPHeaders((0..<64).map { ("X-F\($0)", "v") }))
+        XCTAssertNotNil(proxy.forwardingPlan(fewer, context: context))
+    }
+}
