@@ -86,3 +86,13 @@ final class ProxyForwardingPlanTests: XCTestCase {
         XCTAssertNotNil(proxy.forwardingPlan(fewer, context: context))
     }
 }
+
+final class RequestIDFormatTests: XCTestCase {
+    func testRequestIDsAreThePrefixAndTheCounterInHex() {
+        for counter: UInt64 in [0, 1, 9, 10, 15, 16, 255, 256, 0xabcdef, 0x1234_5678_9abc_def0, UInt64.max] {
+            XCTAssertEqual(HTTPServerConnection.requestID(prefix: "0123456789ab-1-", counter: counter),
+                           "0123456789ab-1-" + String(counter, radix: 16))
+        }
+        XCTAssertEqual(HTTPServerConnection.requestID(prefix: "", counter: 0), "0")
+    }
+}

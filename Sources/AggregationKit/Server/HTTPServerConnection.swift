@@ -192,7 +192,27 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             let given = request.headers.value(at: i)
             if RequestIDs.isValid(given) { return given }
         }
-        return requestIDPrefix + String(state.nextRequestID(), radix: 16)
+        return Self.requestID(prefix: requestIDPrefix, counter: state.nextRequestID())
+    }
+
+    /// `prefix` followed by `counter` in lower-case hex, made in one allocation (concatenating
+    /// `String(counter, radix: 16)` cost two Strings and a generic radix conversion per request).
+    static func requestID(prefix: String, counter: UInt64) -> String {
+        let digits = max(1, (64 - counter.leadingZeroBitCount + 3) / 4)
+        let prefixCount = prefix.utf8.count
+        return String(unsafeUninitializedCapacity: prefixCount + digits) { buffer in
+            var i = 0
+            for b in prefix.utf8 { buffer[i] = b; i += 1 }
+            var v = counter
+            var k = prefixCount + digits
+            repeat {
+                k -= 1
+                let d = UInt8(truncatingIfNeeded: v & 15)
+                buffer[k] = d < 10 ? 48 + d : 87 + d
+                v >>= 4
+            } while v > 0
+            return prefixCount + digits
+        }
     }
 
     /// `declaredBodyBytes`: set for a head dispatched before its body is read (refused by the route's
