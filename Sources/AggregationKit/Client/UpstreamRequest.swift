@@ -50,6 +50,20 @@ extension UpstreamRequest {
         let authority: String
         let closeConnection: Bool
 
+        var maxByteCount: Int {
+            let headers = request.headers
+            // Request line, the fields, Host, Connection: close, Content-Length (up to 20 digits), blank line.
+            var bound = request.method.utf8.count + 1 + request.target.utf8.count + 11 + headers.serializedFieldBytes
+                + 8 + authority.utf8.count + 19 + 16 + 20 + 2 + 2
+            if let plan = request.forwarding {
+                // X-Forwarded-For, -Proto, -Host and Host (the client's Host value, twice), Via, X-Request-ID.
+                let host = plan.hostField.map { headers.valueLength(at: $0) } ?? 0
+                bound += 19 + plan.forwardedFor.utf8.count + 25 + 20 + host + 7 + plan.via.utf8.count
+                    + 16 + plan.requestID.utf8.count + 8 + host
+            }
+            return bound
+        }
+
         func write<Sink: ByteSink>(to sink: inout Sink) {
             let method = request.method, headers = request.headers
             sink.write(method)

@@ -181,6 +181,18 @@ struct RawHeaderFields {
 }
 
 extension HTTPHeaders {
+    /// The length in bytes of field `i`'s value.
+    @inline(__always) func valueLength(at i: Int) -> Int { Int(fieldList[i].valueLength) }
+
+    /// The bytes `name: value\r\n` of every field take, summed: a bound for a serializer's buffer.
+    var serializedFieldBytes: Int {
+        fieldList.withUnsafeBufferPointer { fields in
+            var total = 0
+            for f in fields { total += Int(f.nameLength) + Int(f.valueLength) + 4 }
+            return total
+        }
+    }
+
     /// Calls `body` with the fields over raw pointers (see `RawHeaderFields`).
     @inline(__always) func withRawFields<R>(_ body: (RawHeaderFields) throws -> R) rethrows -> R {
         try storage.withUnsafeBytes { s in

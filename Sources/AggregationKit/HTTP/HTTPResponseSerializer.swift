@@ -28,6 +28,15 @@ public enum HTTPResponseSerializer {
         let date: String?
         let requestID: String?
 
+        var maxByteCount: Int {
+            let reason = HTTPStatus.reasonLiteral(response.status).map(\.utf8CodeUnitCount) ?? HTTPStatus.reason(response.status).utf8.count
+            // Status line (the status as up to 20 digits), the fields, X-Request-ID, Date, Content-Length
+            // (up to 20 digits; a HEAD's given value is one of the fields), Connection, the blank line.
+            return 9 + 20 + 1 + reason + 2 + response.headers.serializedFieldBytes
+                + 16 + (requestID?.utf8.count ?? 0) + 8 + (date?.utf8.count ?? 0)
+                + 16 + 20 + 2 + 24 + 2
+        }
+
         func write<Sink: ByteSink>(to sink: inout Sink) {
             let status = response.status
             sink.write("HTTP/1.1 ")
