@@ -54,10 +54,12 @@ public final class ProxyHandler: Sendable {
     /// Forwards the request and answers through `completion` on the loop, with no task.
     /// The completion gets the response and, for a failure, the log's account of it.
     func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        // Thrown rather than returned in a `Result`: a `Result` of the request is copied and destroyed
+        // through generic witnesses (a retain and a release of each of its buffers and Strings).
         let upstreamRequest: UpstreamRequest
-        switch prepare(request, context: context) {
-        case .success(let prepared): upstreamRequest = prepared
-        case .failure(let error):
+        do {
+            upstreamRequest = try prepare(request, context: context)
+        } catch {
             return completion(error.response(requestID: context.requestID), error.logText)
         }
         let timeout: UInt64
@@ -65,7 +67,7 @@ public final class ProxyHandler: Sendable {
         case .success(let t): timeout = t
         case .failure(let error): return completion(error.response(requestID: context.requestID), error.logText)
         }
-        let call = service.start(upstreamRequest, on: context.loop, timeout: timeout) { [self] result, instance in
+        let call = service.start(consume upstreamRequest, on: context.loop, timeout: timeout) { [self] result, instance in
             context.pendingCall = nil
             context.upstream = instance?.authority
             // Consumed: the response reaches `passBack` and the route's stages unshared, edited in place.
@@ -102,20 +104,20 @@ public final class ProxyHandler: Sendable {
 
     /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless
     /// `preserveHost` passes the client's).
-    private func prepare(_ request: HTTPRequest, context: RequestContext) -> Result<UpstreamRequest, HTTPError> {
+    private func prepare(_ request: HTTPRequest, context: RequestContext) throws(HTTPError) -> UpstreamRequest {
         let target: String
         switch upstreamTarget(request, context: context) {
         case .success(let t): target = t
         case .failure(let failure) where failure.reason == .repeatedQueryParameter:
-            return .failure(HTTPError(status: 400, code: "invalid_query", detail: "the query cannot be forwarded: \(failure)"))
+            throw HTTPError(status: 400, code: "invalid_query", detail: "the query cannot be forwarded: \(failure)")
         case .failure(let failure):
-            return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: \(failure)"))
+            throw HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: \(failure)")
         }
         // Always origin-form, never `//host/…` (a network-path reference to many URL parsers) nor `*`. The
         // request parser refuses empty segments and the gateway answers `*` itself; this is the last guard.
         let utf8 = target.utf8
         guard utf8.first == UInt8(ascii: "/"), utf8.dropFirst().first != UInt8(ascii: "/") else {
-            return .failure(HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: it does not start with a single '/'"))
+            throw HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: it does not start with a single '/'")
         }
         // The usual case (no forwarding fields from a trusted proxy, at most 64 fields): the client's fields
         // go upstream as they are, with a plan of which to skip and what follows them, written straight into
@@ -123,10 +125,10 @@ public final class ProxyHandler: Sendable {
         if let plan = forwardingPlan(request, context: context) {
             var upstream = UpstreamRequest(method: request.method, target: target, headers: request.headers, body: request.body)
             upstream.forwarding = plan
-            return .success(upstream)
+            return upstream
         }
-        return .success(UpstreamRequest(method: request.method, target: target, headers: forwardedHeaders(request, context: context),
-                                         body: request.body))
+        return UpstreamRequest(method: request.method, target: target, headers: forwardedHeaders(request, context: context),
+                               body: request.body)
     }
 
     /// What `forwardedHeaders` would build, as a plan over the client's own fields, when no field needs

@@ -63,10 +63,10 @@ public final class Upstream: Sendable {
     ///
     /// Returns the call, to `cancel()` it when the client goes away.
     @discardableResult
-    public func start(_ request: UpstreamRequest, on loop: EventLoop, timeout: UInt64? = nil,
+    public func start(_ request: consuming UpstreamRequest, on loop: EventLoop, timeout: UInt64? = nil,
                       completion: @escaping (consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void) -> UpstreamCall {
         precondition(loop.inEventLoop, "Upstream.start must be called on the loop's thread")
-        let call = UpstreamCall(upstream: self, request: request, loop: loop, timeout: timeout)
+        let call = UpstreamCall(upstream: self, request: consume request, loop: loop, timeout: timeout)
         call.completion = completion
         call.start()
         return call

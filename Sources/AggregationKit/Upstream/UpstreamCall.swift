@@ -36,7 +36,7 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     private var cancelled: Bool { abortError != nil }
     @exclusivity(unchecked) private var done = false
 
-    init(upstream: Upstream, request: UpstreamRequest, loop: EventLoop, timeout: UInt64?) {
+    init(upstream: Upstream, request: consuming UpstreamRequest, loop: EventLoop, timeout: UInt64?) {
         self.upstream = upstream
         self.request = request
         self.loop = loop
