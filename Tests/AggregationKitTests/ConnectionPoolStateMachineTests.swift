@@ -136,4 +136,31 @@ extension ConnectionPoolStateMachineTests {
         XCTAssertEqual(sm.expireIdle(now: clock.monotonicNanoseconds()), [.close(c1)])
         XCTAssertEqual(sm.connectionCount, 0)
     }
+
+    /// Connections live in reused slots: the table stays as small as the most connections open at once,
+    /// and the ID of a closed connection never reaches the connection that took its slot.
+    func testAClosedConnectionsIDNeverReachesItsSlotsNextConnection() {
+        var sm = SM(configuration: .init(maxConnections: 3, maxIdle: 0, idleTimeout: 10 * second, maxWaiters: 8))
+        var seen = Set<SM.ConnectionID>()
+        var previous: SM.ConnectionID? = nil
+        for round in 0..<10_000 {
+            guard case .wait(let w, let c?) = sm.lease(now: 0) else { return XCTFail("round \(round)") }
+            XCTAssertTrue(seen.insert(c).inserted, "an ID is never handed out twice")
+            XCTAssertLessThan(SM.slot(of: c), 3)
+            if let old = previous {
+                XCTAssertEqual(SM.slot(of: old), SM.slot(of: c), "the slot is reused")
+                // Events for the closed connection are ignored; the new one is untouched.
+                XCTAssertEqual(sm.connectionEstablished(old, now: 1), [])
+                XCTAssertEqual(sm.connectionReleased(old, reusable: true, now: 1), [])
+                XCTAssertEqual(sm.connectionFailed(old), [])
+                sm.idleConnectionClosed(old)
+            }
+            XCTAssertEqual(sm.connectionCount, 1)
+            XCTAssertEqual(sm.connectionEstablished(c, now: 1), [.handOver(c, to: w)])
+            // maxIdle 0: released, it closes.
+            XCTAssertEqual(sm.connectionReleased(c, reusable: true, now: 2), [.close(c)])
+            XCTAssertEqual(sm.connectionCount, 0)
+            previous = c
+        }
+    }
 }

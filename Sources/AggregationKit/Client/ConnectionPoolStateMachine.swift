@@ -50,7 +50,14 @@ public struct ConnectionPoolStateMachine: Sendable {
     private enum ConnectionState: Equatable, Sendable { case connecting, idle(since: UInt64), leased }
 
     public let configuration: Configuration
-    private var connections: [ConnectionID: ConnectionState] = [:]
+    /// The connections by ID, in slots rather than a dictionary (an Int key is hashed with SipHash: four
+    /// lookups per request cost some 600 instructions). An ID is its slot plus a generation above
+    /// `slotBits`, so the ID of a closed connection never finds the connection that reuses its slot.
+    private var connections = ConnectionTable()
+
+    /// The slot of connection `id`: in `0..<maxConnections`-ish, reused after the connection closes, so the
+    /// shell can keep its connections in an array by slot (checking the ID it finds there).
+    public static func slot(of id: ConnectionID) -> Int { id & (1 << ConnectionTable.slotBits - 1) }
     /// Idle connections, most recently used last.
     private var idleStack: [ConnectionID] = []
     private var waiters: [WaiterID] = []
@@ -176,9 +183,8 @@ public struct ConnectionPoolStateMachine: Sendable {
 
     private mutating func startConnection() -> ConnectionID {
         nextConnectionID += 1
-        connections[nextConnectionID] = .connecting
         connectingCount += 1
-        return nextConnectionID
+        return connections.insert(.connecting, generation: nextConnectionID)
     }
 
     private mutating func enqueueWaiter() -> WaiterID {
@@ -196,5 +202,50 @@ public struct ConnectionPoolStateMachine: Sendable {
             waiterHead = 0
         }
         return w
+    }
+
+    /// Slots of connection states; see `connections`. Bounded by the most connections ever open at once
+    /// (`maxConnections`): a closed connection's slot is reused.
+    private struct ConnectionTable: Sendable {
+        static let slotBits = 24
+        private var slots: [(id: ConnectionID, state: ConnectionState?)] = []
+        private var free: [Int] = []
+        private(set) var count = 0
+
+        /// Stores `state` in a free slot; returns the new connection's ID.
+        mutating func insert(_ state: ConnectionState, generation: Int) -> ConnectionID {
+            let slot: Int
+            if let reused = free.popLast() {
+                slot = reused
+            } else {
+                slot = slots.count
+                precondition(slot < 1 << Self.slotBits, "more than 2^24 connections open at once")
+                slots.append((0, nil))
+            }
+            let id = generation << Self.slotBits | slot
+            slots[slot] = (id, state)
+            count += 1
+            return id
+        }
+
+        /// The state of connection `id`; nil for an ID that is not (or no longer) open. Setting nil removes it.
+        subscript(id: ConnectionID) -> ConnectionState? {
+            get {
+                let slot = id & (1 << Self.slotBits - 1)
+                guard id >= 0, slot < slots.count, slots[slot].id == id else { return nil }
+                return slots[slot].state
+            }
+            set {
+                let slot = id & (1 << Self.slotBits - 1)
+                guard id >= 0, slot < slots.count, slots[slot].id == id, slots[slot].state != nil else { return }
+                if let newValue {
+                    slots[slot].state = newValue
+                } else {
+                    slots[slot] = (0, nil)
+                    free.append(slot)
+                    count -= 1
+                }
+            }
+        }
     }
 }

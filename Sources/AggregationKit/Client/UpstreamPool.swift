@@ -14,7 +14,8 @@ final class UpstreamPool: EventLoopHandler {
     // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
     // properties may span a call that can reach back into this object; each such access is audited).
     @exclusivity(unchecked) private var machine: ConnectionPoolStateMachine
-    @exclusivity(unchecked) private var connections: [Int: UpstreamConnection] = [:]
+    /// By slot (`ConnectionPoolStateMachine.slot(of:)`), not in a dictionary: no hashing per request.
+    @exclusivity(unchecked) private var connections = ConnectionsBySlot()
     /// Waiters are objects, not closures: no allocation per lease.
     @exclusivity(unchecked) private var waiters: [Int: (waiter: any UpstreamPoolWaiter, timer: TimerHandle)] = [:]
     @exclusivity(unchecked) private var lastExpiry: UInt64 = 0
@@ -183,4 +184,34 @@ final class UpstreamPool: EventLoopHandler {
     }
 
     func handleEvents(_ events: UInt32) {}
+}
+
+/// An `UpstreamPool`'s connections by their state machine slot; a lookup checks the connection's ID, so a
+/// stale ID finds nothing.
+struct ConnectionsBySlot {
+    private var slots: [UpstreamConnection?] = []
+
+    subscript(id: ConnectionPoolStateMachine.ConnectionID) -> UpstreamConnection? {
+        get {
+            let slot = ConnectionPoolStateMachine.slot(of: id)
+            guard slot < slots.count, let c = slots[slot], c.id == id else { return nil }
+            return c
+        }
+        set {
+            let slot = ConnectionPoolStateMachine.slot(of: id)
+            if let newValue {
+                if slot >= slots.count { slots.append(contentsOf: repeatElement(nil, count: slot + 1 - slots.count)) }
+                slots[slot] = newValue
+            } else if slot < slots.count, let c = slots[slot], c.id == id {
+                slots[slot] = nil
+            }
+        }
+    }
+
+    @discardableResult
+    mutating func removeValue(forKey id: ConnectionPoolStateMachine.ConnectionID) -> UpstreamConnection? {
+        let c = self[id]
+        if c != nil { self[id] = nil }
+        return c
+    }
 }

@@ -6,20 +6,34 @@ import Synchronization
 struct UpstreamMetricsObserver: UpstreamObserver {
     /// By service name; built once.
     let handles: [String: UpstreamMetrics]
+    /// The same handles in service order: an upstream's `index` is its position in the registry, which
+    /// builds them in this order, so a call finds its handle without hashing the service's name (checked
+    /// by name: an upstream built elsewhere falls back to the dictionary).
+    let handlesInOrder: [(name: String, handle: UpstreamMetrics)]
 
     init(metrics: GatewayMetrics, services: [ServiceConfiguration]) {
         var handles: [String: UpstreamMetrics] = [:]
+        var inOrder: [(name: String, handle: UpstreamMetrics)] = []
         for service in services {
             // As `UpstreamOrigin.authority` writes them (an IPv6 address in brackets), like the access log.
-            handles[service.name] = metrics.upstream(service: service.name, instances: service.instances.map {
+            let handle = metrics.upstream(service: service.name, instances: service.instances.map {
                 $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)"
             })
+            handles[service.name] = handle
+            inOrder.append((service.name, handle))
         }
         self.handles = handles
+        handlesInOrder = inOrder
+    }
+
+    private func handle(for upstream: Upstream) -> UpstreamMetrics? {
+        let i = upstream.index
+        if i >= 0 && i < handlesInOrder.count && handlesInOrder[i].name == upstream.name { return handlesInOrder[i].handle }
+        return handles[upstream.name]
     }
 
     func callCompleted(_ outcome: UpstreamOutcome, upstream: Upstream, loop: EventLoop) {
-        guard let handle = handles[upstream.name] else { return }
+        guard let handle = handle(for: upstream) else { return }
         let result: UpstreamCallOutcome
         switch outcome.result {
         case .success: result = .success
