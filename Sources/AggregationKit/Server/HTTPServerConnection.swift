@@ -170,7 +170,8 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
             send(response, head: false, close: true)
         case .request(let request, let consumed):
-            buffer.removeSubrange(0..<consumed)
+            // The usual case, the whole buffer: no shifting (`removeSubrange` costs some 300 instructions).
+            if consumed == buffer.count { buffer.removeAll(keepingCapacity: true) } else { buffer.removeSubrange(0..<consumed) }
             if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
             deadlines.requestStartedAt = buffer.isEmpty ? 0 : loop.now
             deadlines.bodyStartedAt = 0
@@ -201,8 +202,10 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         let digits = max(1, (64 - counter.leadingZeroBitCount + 3) / 4)
         let prefixCount = prefix.utf8.count
         return String(unsafeUninitializedCapacity: prefixCount + digits) { buffer in
-            var i = 0
-            for b in prefix.utf8 { buffer[i] = b; i += 1 }
+            let copied: Void? = prefix.utf8.withContiguousStorageIfAvailable { p in
+                if let base = p.baseAddress, p.count > 0 { buffer.baseAddress!.update(from: base, count: p.count) }
+            }
+            if copied == nil { _ = buffer.initialize(from: prefix.utf8) }
             var v = counter
             var k = prefixCount + digits
             repeat {
