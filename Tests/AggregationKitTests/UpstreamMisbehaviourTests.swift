@@ -127,6 +127,57 @@ final class UpstreamPoolPoisoningTests: XCTestCase {
         XCTAssertEqual(upstream.accepted, 3)
     }
 
+    /// Sockets are edge-triggered: what is already in the socket when a response ends is not reported
+    /// again. A response that fills the loop's 64 KiB read exactly, followed in the same write by an
+    /// injected response, must still close the connection (the socket is asked before reuse).
+    func testBytesLeftInTheSocketAfterAReadThatEndsTheResponseAreNotReused() throws {
+        let scratch = 65536
+        let upstream = try ScriptedUpstream { request in
+            let marker = request.header("x-marker") ?? "none"
+            let head = "HTTP/1.1 200 OK\r\nX-Marker: \(marker)\r\nContent-Length: "
+            // The head's length depends on the digits of the body's: find the body that makes it exact.
+            var bodyLength = scratch - head.utf8.count - 4 - 5
+            while head.utf8.count + String(bodyLength).utf8.count + 4 + bodyLength < scratch { bodyLength += 1 }
+            while head.utf8.count + String(bodyLength).utf8.count + 4 + bodyLength > scratch { bodyLength -= 1 }
+            let response = head + "\(bodyLength)\r\n\r\n" + String(repeating: "x", count: bodyLength)
+            precondition(response.utf8.count == scratch)
+            return request.target == "/big" ? [.send(response + injected)] : [echo(request)]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let client = try RawClient(port: gateway.port)
+        client.send("GET /big HTTP/1.1\r\nHost: t\r\nX-Marker: a\r\n\r\n")
+        let big = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(big.headers["x-marker"], "a")
+        client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Marker: b\r\nContent-Length: 0\r\n\r\n")
+        let r = try XCTUnwrap(client.readResponse())
+        XCTAssertEqual(r.headers["x-marker"], "b", "the injected bytes answered the next request")
+        XCTAssertEqual(r.text, "b")
+        XCTAssertEqual(upstream.accepted, 2)
+    }
+
+    /// An upstream that closes right after a keep-alive response (in the same moment, so the close is
+    /// reported with the response's bytes): the connection is not reused, so a POST (never retried)
+    /// that follows goes on a fresh connection rather than failing with 502.
+    func testACloseReportedWithTheResponseIsNotReused() throws {
+        let upstream = try ScriptedUpstream { request in
+            request.target == "/then-close" ? [echo(request), .close] : [echo(request)]
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        let client = try RawClient(port: gateway.port)
+        for round in 0..<20 {
+            client.send("GET /then-close HTTP/1.1\r\nHost: t\r\nX-Marker: a\(round)\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.text, "a\(round)")
+            client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Marker: b\(round)\r\nContent-Length: 0\r\n\r\n")
+            let r = try XCTUnwrap(client.readResponse())
+            XCTAssertEqual(r.status, 200, "round \(round): \(r.text)")
+            XCTAssertEqual(r.text, "b\(round)")
+        }
+    }
+
     /// `pool.reuse: false`: every request on a fresh connection with `Connection: close`, so even bytes
     /// that arrive late reach no one.
     func testReuseFalseSendsEachRequestOnItsOwnConnection() throws {

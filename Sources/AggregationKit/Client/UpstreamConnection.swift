@@ -44,7 +44,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
             try Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let done = try Syscall.connect(fd, pool.origin.address)
             deadline = loop.now + pool.origin.connectTimeout
-            try loop.register(fd, self, events: done ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : EPOLLOUT.rawValue)
+            try loop.register(fd, self, events: done ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : EPOLLOUT.rawValue, edgeTriggered: true)
             if done {
                 phase = .idle
                 // Strong captures, not `weak`: a weak reference gives the object a side table for life, and
@@ -65,6 +65,8 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         phase = .busy
         self.exchange = exchange
         parser = HTTPResponseParser(limits: origin.limits, requestWasHead: request.method == "HEAD")
+        peerHungUp = false
+        lastReadFilled = false
         incoming.removeAll(keepingCapacity: true)
         output.reset()
         request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &output.bytes)
@@ -98,6 +100,9 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
             close()
             pool.idleConnectionClosed(self)
         case .busy:
+            // Edge-triggered: a hang-up reported with the response's bytes is reported only now, so it is
+            // remembered, and the connection is not reused after this response.
+            if events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { peerHungUp = true }
             if events & EPOLLOUT.rawValue != 0 { flush() }
             if phase == .busy { readAvailable() }
         case .closed:
@@ -134,6 +139,9 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
                 return
             }
             incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            // A read that filled the scratch may have left bytes in the socket; if the response ends in it,
+            // they are not reported again (edge-triggered): `parse` asks the socket before reuse.
+            lastReadFilled = n == scratch.count
             received += n
             if received > reserved + MemoryBudget.untrackedBytes, let budget = origin.responseBudget {
                 // A large body: hold budget for what has arrived, in 1 MiB steps (one atomic op per step).
@@ -164,9 +172,12 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
                 fail(upstreamError(e))
             case .response(let r, let consumed, let keepAlive):
                 // Decided before the call, so `r` is not read after it is handed over (that would copy it).
-                let reusable = Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
+                var reusable = Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
                                              leftoverBytes: incoming.count - consumed, requestFullySent: output.isDrained,
                                              reuseConnections: origin.reuseConnections)
+                // Nothing may wait unread: a close reported with the response, or bytes after a read that
+                // filled the scratch (asked of the socket), would never be reported again.
+                if reusable && (peerHungUp || (lastReadFilled && !socketIsQuiet())) { reusable = false }
                 finish(r, reusable: reusable)
             }
         }
@@ -206,6 +217,16 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         } catch {
             return false
         }
+    }
+
+    /// The current exchange's event reported a hang-up (see `handleEvents`).
+    @exclusivity(unchecked) private var peerHungUp = false
+    /// The last read filled the loop's read scratch (see `readAvailable`).
+    @exclusivity(unchecked) private var lastReadFilled = false
+
+    /// Whether nothing is waiting to be read (no byte, no close).
+    private func socketIsQuiet() -> Bool {
+        do { return try Syscall.peek(fd) == nil } catch { return false }
     }
 
     /// Bytes of the current response received, and budget held for them (`MemoryBudget`).

@@ -45,6 +45,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
     // properties may span a call that can reach back into this object; each such access is audited).
     @exclusivity(unchecked) private var handlers: [EventLoopHandler?] = []
+    /// Whether each registered descriptor is watched edge-triggered (see `register`); as long as `handlers`.
+    @exclusivity(unchecked) private var edgeTriggeredFDs: [Bool] = []
     @exclusivity(unchecked) private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
     @exclusivity(unchecked) private var timers = TimerHeap()
     /// The other half of the job queue's double buffer (loop thread only).
@@ -146,23 +148,35 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     // MARK: Registration (loop thread)
 
-    func register(_ fd: Int32, _ handler: EventLoopHandler, events: UInt32) throws {
+    /// Watches `fd` for `events`. `edgeTriggered`: reported once per change (`EPOLLET`, for this and every
+    /// later `modify`), as nginx watches its sockets; the handler must then read until a short read or
+    /// `EAGAIN` (and past a short read when the event says the peer hung up), and learns of a hang-up only
+    /// from the event that reports it. Level-triggered, a readable socket is reported again on every
+    /// `epoll_wait` after its handler ran, which costs the kernel a second poll of each busy socket.
+    func register(_ fd: Int32, _ handler: EventLoopHandler, events: UInt32, edgeTriggered: Bool = false) throws {
         if Int(fd) >= handlers.count {
-            handlers.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - handlers.count + 64))
+            let more = Int(fd) + 1 - handlers.count + 64
+            handlers.append(contentsOf: repeatElement(nil, count: more))
+            edgeTriggeredFDs.append(contentsOf: repeatElement(false, count: more))
         }
-        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, fd, events: events)
+        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, fd, events: edgeTriggered ? events | EPOLLET.rawValue : events)
         handlers[Int(fd)] = handler
+        edgeTriggeredFDs[Int(fd)] = edgeTriggered
         tickers[ObjectIdentifier(handler)] = handler
     }
 
     func modify(_ fd: Int32, events: UInt32) {
-        try? Syscall.epollControl(epollFD, EPOLL_CTL_MOD, fd, events: events)
+        let edge = Int(fd) < edgeTriggeredFDs.count && edgeTriggeredFDs[Int(fd)]
+        try? Syscall.epollControl(epollFD, EPOLL_CTL_MOD, fd, events: edge ? events | EPOLLET.rawValue : events)
     }
 
     /// Removes `fd` and closes it.
     func deregisterAndClose(_ fd: Int32, _ handler: EventLoopHandler) {
         _ = try? Syscall.epollControl(epollFD, EPOLL_CTL_DEL, fd, events: 0)
-        if Int(fd) < handlers.count { handlers[Int(fd)] = nil }
+        if Int(fd) < handlers.count {
+            handlers[Int(fd)] = nil
+            edgeTriggeredFDs[Int(fd)] = false
+        }
         tickers[ObjectIdentifier(handler)] = nil
         Syscall.close(fd)
     }

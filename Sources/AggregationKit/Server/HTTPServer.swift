@@ -156,7 +156,7 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
             try? Syscall.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
             let connection = HTTPServerConnection(fd: fd, peer: address, loop: loop, server: server, state: self)
             do {
-                try loop.register(fd, connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+                try loop.register(fd, connection, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue, edgeTriggered: true)
                 connections[ObjectIdentifier(connection)] = connection
                 metrics?.clientConnectionsOpen.add(1, shard: loop.index)
             } catch {

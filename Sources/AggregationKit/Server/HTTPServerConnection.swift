@@ -57,11 +57,14 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         if events & EPOLLOUT.rawValue != 0 { flush() }
         if phase == .closed { return }
         if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-            readAvailable()
+            readAvailable(hangUp: events & (EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0)
         }
     }
 
-    private func readAvailable() {
+    /// Reads until the kernel has nothing more (the socket is edge-triggered: nothing left unread is
+    /// reported again). `hangUp`: the event said the client closed (or the socket failed), so a short
+    /// read is not the end: reading goes on to the end of stream, where the close is handled.
+    private func readAvailable(hangUp: Bool) {
         let scratch = loop.readScratch
         var gotBytes = false
         while phase != .closed {
@@ -97,7 +100,8 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             if phase == .lingering { continue }
             gotBytes = true
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
-            if n < scratch.count { break }
+            // A short read emptied the socket (TCP copies all it has): new bytes will be a new event.
+            if n < scratch.count && !hangUp { break }
         }
         if phase == .lingering {
             if peerClosedRead { closeNow() }
@@ -105,6 +109,11 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         }
         if gotBytes && phase == .reading && deadlines.requestStartedAt == 0 { deadlines.requestStartedAt = loop.now }
         if phase == .reading { processBuffer() }
+        if peerClosedRead && phase == .processing && current != nil && !server.configuration.ignoreClientAbort {
+            // The end of stream came in the same event as the request (edge-triggered, it is not reported
+            // again): the client went away as its request started, as the next event would have said.
+            return clientWentAway()
+        }
         if peerClosedRead && phase == .reading {
             // EOF between requests, or in the middle of one: nothing to answer.
             closeNow()
