@@ -30,6 +30,8 @@ extension CompositeHandler {
         private var remaining: Int
         private var failed: [String] = []
         private var passedByCall: [Int: HTTPHeaders] = [:]
+        /// Results kept as canonical text (`CompositeHandler.keepsText`), by call; empty when none can be.
+        private var texts: [CanonicalJSON?]
         /// Outcomes delivered and not yet taken, in arrival order.
         private var arrived: [(Int, Outcome)] = []
         /// Calls started whose outcome has not been delivered (a fan-out counts once).
@@ -56,6 +58,7 @@ extension CompositeHandler {
             started = [Bool](repeating: false, count: count)
             finished = [Bool](repeating: false, count: count)
             remaining = count
+            texts = handler.bodyPlan == nil ? [] : [CanonicalJSON?](repeating: nil, count: count)
             // The deadline is enforced by giving every call at most the time that is left, on the loop's
             // own timers. Read from the loop's clock, the one its timers use (a manual one in tests).
             let now = context.loop.clock.monotonicNanoseconds()
@@ -114,7 +117,7 @@ extension CompositeHandler {
                     let timeout = min(call.timeout ?? upstream.responseTimeout, deadlineAt - now)
                     inFlight += 1
                     if case .single = call.expansion {
-                        send(call, requests[0], upstream: upstream, timeout: timeout) { [self] outcome in delivered(i, outcome) }
+                        send(call, requests[0], upstream: upstream, timeout: timeout, keepText: handler.keepsText(i)) { [self] outcome in delivered(i, outcome) }
                     } else {
                         Fanout(execution: self, index: i, call: call, requests: requests, upstream: upstream, timeout: timeout).start()
                     }
@@ -126,11 +129,11 @@ extension CompositeHandler {
         /// Sends one request of `call`; `completion` gets its outcome on the loop, unless the run has ended
         /// by then (a cancelled call's answer is not parsed: nobody waits for it).
         @discardableResult
-        fileprivate func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, timeout: UInt64,
+        fileprivate func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, timeout: UInt64, keepText: Bool = false,
                               _ completion: @escaping (Outcome) -> Void) -> UpstreamCall {
             let upstreamCall = upstream.start(request, on: context.loop, timeout: timeout) { [self] result, _ in
                 guard !isDone else { return }
-                completion(CompositeHandler.outcome(of: call, request, result))
+                completion(CompositeHandler.outcome(of: call, request, result, keepText: keepText))
             }
             if !upstreamCall.isFinished { upstreamCalls.append(upstreamCall) }
             return upstreamCall
@@ -149,6 +152,9 @@ extension CompositeHandler {
             switch outcome {
             case .success(let value, let headers):
                 scope.results[call.name] = value
+                if !call.passHeaders.isEmpty { passedByCall[i] = headers }
+            case .text(let text, let headers):
+                texts[i] = text
                 if !call.passHeaders.isEmpty { passedByCall[i] = headers }
             case .failure(let failure):
                 let loop = context.loop
@@ -174,7 +180,7 @@ extension CompositeHandler {
             // Contract order, not arrival order: the output never depends on timing.
             let order = Dictionary(uniqueKeysWithValues: calls.indices.map { (calls[$0].name, $0) })
             failed.sort { order[$0]! < order[$1]! }
-            end(Result { try handler.response(to: request, context: context, scope: scope, failed: failed, passedByCall: passedByCall) })
+            end(Result { try handler.response(to: request, context: context, scope: scope, texts: texts, failed: failed, passedByCall: passedByCall) })
         }
 
         private func clientWentAway() {
@@ -261,6 +267,8 @@ extension CompositeHandler {
                     results[r] = value
                     if headers.count == 0 { headers = h }
                     if next < requests.count && failure == nil { startNext() }
+                case .text:
+                    preconditionFailure("a fan-out's bodies are parsed (sent with keepText false)")
                 case .failure(let f):
                     if failure == nil {
                         failure = f
