@@ -15,15 +15,16 @@ final class CanonicalJSONTests: XCTestCase {
         return (value, JSONSerializer.serialize(value) == trimmed)
     }
 
-    /// Whether the scanner's limits (nesting, keys of open objects) leave `value` to the parser.
+    /// Whether the scanner's limits (nesting; keys of open objects and two words per open object) leave
+    /// `value` to the parser.
     static func withinLimits(_ value: JSONValue, depth: Int = 0, openKeys: Int = 0) -> Bool {
         switch value {
         case .array(let items):
             return depth + 1 <= CanonicalJSON.maxDepth && items.allSatisfy { withinLimits($0, depth: depth + 1, openKeys: openKeys) }
         case .object(let o):
-            guard depth + 1 <= CanonicalJSON.maxDepth, openKeys + o.count <= CanonicalJSON.maxOpenKeys else { return false }
+            guard depth + 1 <= CanonicalJSON.maxDepth, o.count == 0 || openKeys + 2 + o.count <= CanonicalJSON.maxOpenKeys else { return false }
             // A member's value is scanned while this object's keys up to and including its own are open.
-            return o.entries.enumerated().allSatisfy { withinLimits($1.value, depth: depth + 1, openKeys: openKeys + $0 + 1) }
+            return o.entries.enumerated().allSatisfy { withinLimits($1.value, depth: depth + 1, openKeys: openKeys + 2 + $0 + 1) }
         default:
             return true
         }
@@ -105,9 +106,12 @@ final class CanonicalJSONTests: XCTestCase {
         let deep = String(repeating: "[", count: CanonicalJSON.maxDepth + 1) + String(repeating: "]", count: CanonicalJSON.maxDepth + 1)
         XCTAssertNil(CanonicalJSON.canonical(Array(deep.utf8)))
         XCTAssertNotNil(try? JSONParser.parse(Array(deep.utf8)), "the parser still reads it")
-        let keys = (0..<(CanonicalJSON.maxOpenKeys + 1)).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let deepest = String(repeating: #"{"a":["#, count: CanonicalJSON.maxDepth / 2) + String(repeating: "]}", count: CanonicalJSON.maxDepth / 2)
+        XCTAssertNotNil(CanonicalJSON.canonical(Array(deepest.utf8)), "as deep as the scanner goes")
+        XCTAssertNil(CanonicalJSON.canonical(Array(("[" + deepest + "]").utf8)))
+        let keys = (0..<(CanonicalJSON.maxOpenKeys - 1)).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
         XCTAssertNil(CanonicalJSON.canonical(Array("{\(keys)}".utf8)))
-        let fewer = (0..<CanonicalJSON.maxOpenKeys).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let fewer = (0..<(CanonicalJSON.maxOpenKeys - 2)).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
         XCTAssertNotNil(CanonicalJSON.canonical(Array("{\(fewer)}".utf8)))
     }
 

@@ -25,8 +25,9 @@ struct CanonicalJSON: Sendable {
     /// Nesting beyond this many levels is left to the parser (which allows `JSONParser.defaultMaxDepth`):
     /// the scanner recurses, and payloads are rarely a tenth as deep.
     static let maxDepth = 64
-    /// Keys of the objects open at one time, kept to find a repeated key (1 KB on the stack); a document
-    /// with more is left to the parser.
+    /// Keys of the objects open at one time, kept to find a repeated key, plus two words per open object
+    /// (1 KB on the stack: larger temporary allocations go to the heap); a document that needs more is left
+    /// to the parser.
     static let maxOpenKeys = 128
 
     /// The document's value, when its text is canonical (see above); nil when it is not, or is not JSON.
@@ -156,16 +157,14 @@ struct CanonicalJSON: Sendable {
 import Glibc
 #endif
 
-/// The one-pass check behind `CanonicalJSON.canonical`: validates exactly as `JSONParser` does (same grammar,
-/// same UTF-8 rules), and says no at the first thing the serializer would write differently. Recursive
-/// like the parser, to `CanonicalJSON.maxDepth`; the keys of open objects sit in a fixed table on the stack.
-struct CanonicalScanner {
-    private let p: UnsafePointer<UInt8>
-    private let end: Int
-    private var index: Int
-    private let keys: UnsafeMutablePointer<UInt64>
-    private var keyTop = 0
-
+/// The one-pass check behind `CanonicalJSON.canonical`: validates exactly as `JSONParser` does (same
+/// grammar, same UTF-8 rules), and says no at the first thing the serializer would write differently.
+///
+/// One loop with its position in a register, not a recursive descent: a value, then what closes or
+/// separates it, in a loop. Nesting (at most `CanonicalJSON.maxDepth`) is one bit per level in a word
+/// (object or array); an object's duplicate-key state (a filter word and where its keys start in the key
+/// table) is pushed on the key table when an object opens inside it, below the inner object's keys.
+enum CanonicalScanner {
     /// The range of the document's value (surrounding JSON whitespace left out), if it is canonical.
     static func scan(_ buffer: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard let p = buffer.baseAddress else { return nil }
@@ -173,158 +172,184 @@ struct CanonicalScanner {
         while start < end && isWhitespace(p[start]) { start += 1 }
         while end > start && isWhitespace(p[end - 1]) { end -= 1 }
         guard start < end else { return nil }
-        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: CanonicalJSON.maxOpenKeys) { keys -> Range<Int>? in
-            var scanner = CanonicalScanner(p: p, end: end, index: start, keys: keys.baseAddress!)
-            guard scanner.value(depth: 0), scanner.index == end else { return nil }
-            return start..<end
+        let ok = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: CanonicalJSON.maxOpenKeys) { table in
+            scan(p, start, end, keys: table.baseAddress!)
         }
-    }
-
-    private init(p: UnsafePointer<UInt8>, end: Int, index: Int, keys: UnsafeMutablePointer<UInt64>) {
-        self.p = p
-        self.end = end
-        self.index = index
-        self.keys = keys
+        return ok ? start..<end : nil
     }
 
     @inline(__always) private static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
-    @inline(__always) private static func isDigit(_ b: UInt8) -> Bool { b >= 48 && b <= 57 }
+    @inline(__always) private static func isDigit(_ b: UInt8) -> Bool { b &- 48 < 10 }
 
-    private mutating func value(depth: Int) -> Bool {
-        guard index < end else { return false }
-        switch p[index] {
-        case UInt8(ascii: "{"): return object(depth: depth + 1)
-        case UInt8(ascii: "["): return array(depth: depth + 1)
-        case UInt8(ascii: "\""): return string()
-        case UInt8(ascii: "t"): return literal("true")
-        case UInt8(ascii: "f"): return literal("false")
-        case UInt8(ascii: "n"): return literal("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return number()
-        default: return false
-        }
-    }
-
-    private mutating func literal(_ word: StaticString) -> Bool {
-        let n = word.utf8CodeUnitCount
-        guard index + n <= end, memcmp(p + index, word.utf8Start, n) == 0 else { return false }
-        index += n
-        return true
-    }
-
-    private mutating func object(depth: Int) -> Bool {
-        guard depth <= CanonicalJSON.maxDepth else { return false }
-        index += 1
-        guard index < end else { return false }
-        if p[index] == UInt8(ascii: "}") { index += 1; return true }
-        let base = keyTop
-        defer { keyTop = base }
-        // As the parser's filter: a key whose bit is not set cannot be a repeat; one whose bit is set is
-        // compared with this object's keys so far (bytes: canonical text spells each string one way).
+    private static func scan(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, keys: UnsafeMutablePointer<UInt64>) -> Bool {
+        var i = start
+        var depth = 0
+        /// Bit `d - 1` set: the container at depth `d` is an object.
+        var objects: UInt64 = 0
+        // The innermost open object's duplicate filter, and its keys: `keys[keyBase..<keyTop]`, each
+        // (offset << 32 | length, quotes included). A key whose filter bit is not set cannot be a repeat;
+        // one whose bit is set is compared (bytes: canonical text spells each string one way).
         var filter: UInt64 = 0
+        var keyBase = 0, keyTop = 0
+        var atKey = false
         while true {
-            guard index < end, p[index] == UInt8(ascii: "\"") else { return false }
-            let keyStart = index
-            guard string() else { return false }
-            let length = index - keyStart  // quotes included
-            let bit: UInt64 = 1 << ((UInt64(truncatingIfNeeded: length) &* 7 &+ UInt64(p[keyStart + 1]) &* 3 &+ UInt64(p[index - 2])) & 63)
-            if filter & bit != 0 {
-                for k in base..<keyTop {
-                    let entry = keys[k]
-                    if Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) == length && memcmp(p + Int(truncatingIfNeeded: entry >> 32), p + keyStart, length) == 0 {
-                        return false
+            if atKey {
+                guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
+                let keyStart = i
+                guard string(p, &i, end) else { return false }
+                let length = i - keyStart
+                let bit: UInt64 = 1 &<< ((UInt64(truncatingIfNeeded: length) &* 7 &+ UInt64(p[keyStart + 1]) &* 3 &+ UInt64(p[i - 2])) & 63)
+                if filter & bit != 0 {
+                    for k in keyBase..<keyTop {
+                        let entry = keys[k]
+                        if Int(truncatingIfNeeded: entry & 0xFFFF_FFFF) == length
+                            && memcmp(p + Int(truncatingIfNeeded: entry >> 32), p + keyStart, length) == 0 {
+                            return false
+                        }
                     }
                 }
+                filter |= bit
+                guard keyTop < CanonicalJSON.maxOpenKeys else { return false }
+                keys[keyTop] = UInt64(truncatingIfNeeded: keyStart) << 32 | UInt64(truncatingIfNeeded: length)
+                keyTop += 1
+                guard i < end, p[i] == UInt8(ascii: ":") else { return false }
+                i += 1
             }
-            filter |= bit
-            guard keyTop < CanonicalJSON.maxOpenKeys else { return false }
-            keys[keyTop] = UInt64(truncatingIfNeeded: keyStart) << 32 | UInt64(truncatingIfNeeded: length)
-            keyTop += 1
-            guard index < end, p[index] == UInt8(ascii: ":") else { return false }
-            index += 1
-            guard value(depth: depth), index < end else { return false }
-            let b = p[index]
-            index += 1
-            if b == UInt8(ascii: ",") { continue }
-            return b == UInt8(ascii: "}")
+            // A value.
+            guard i < end else { return false }
+            switch p[i] {
+            case UInt8(ascii: "\""):
+                guard string(p, &i, end) else { return false }
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard number(p, &i, end) else { return false }
+            case UInt8(ascii: "{"):
+                i += 1
+                guard depth < CanonicalJSON.maxDepth, i < end else { return false }
+                if p[i] == UInt8(ascii: "}") {
+                    i += 1
+                } else {
+                    guard keyTop + 2 <= CanonicalJSON.maxOpenKeys else { return false }
+                    depth += 1
+                    objects |= 1 &<< UInt64(depth - 1)
+                    keys[keyTop] = filter
+                    keys[keyTop + 1] = UInt64(truncatingIfNeeded: keyBase)
+                    filter = 0
+                    keyTop += 2
+                    keyBase = keyTop
+                    atKey = true
+                    continue
+                }
+            case UInt8(ascii: "["):
+                i += 1
+                guard depth < CanonicalJSON.maxDepth, i < end else { return false }
+                if p[i] == UInt8(ascii: "]") {
+                    i += 1
+                } else {
+                    depth += 1
+                    objects &= ~(1 &<< UInt64(depth - 1))
+                    atKey = false
+                    continue
+                }
+            case UInt8(ascii: "t"): guard literal(p, &i, end, "true") else { return false }
+            case UInt8(ascii: "f"): guard literal(p, &i, end, "false") else { return false }
+            case UInt8(ascii: "n"): guard literal(p, &i, end, "null") else { return false }
+            default: return false
+            }
+            // After a value: the next member or element, or the ends of the containers it closes.
+            while true {
+                if depth == 0 { return i == end }
+                guard i < end else { return false }
+                let c = p[i]
+                i += 1
+                let inObject = objects &>> UInt64(depth - 1) & 1 != 0
+                if c == UInt8(ascii: ",") {
+                    atKey = inObject
+                    break
+                }
+                guard c == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else { return false }
+                if inObject {
+                    keyTop = keyBase - 2
+                    filter = keys[keyTop]
+                    keyBase = Int(truncatingIfNeeded: keys[keyTop + 1])
+                }
+                depth -= 1
+            }
         }
     }
 
-    private mutating func array(depth: Int) -> Bool {
-        guard depth <= CanonicalJSON.maxDepth else { return false }
-        index += 1
-        guard index < end else { return false }
-        if p[index] == UInt8(ascii: "]") { index += 1; return true }
-        while true {
-            guard value(depth: depth), index < end else { return false }
-            let b = p[index]
-            index += 1
-            if b == UInt8(ascii: ",") { continue }
-            return b == UInt8(ascii: "]")
-        }
+    @inline(__always) private static func literal(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int, _ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= end, memcmp(p + i, word.utf8Start, n) == 0 else { return false }
+        i += n
+        return true
     }
 
     /// The parser's number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    private mutating func number() -> Bool {
-        if p[index] == UInt8(ascii: "-") { index += 1 }
-        guard index < end, Self.isDigit(p[index]) else { return false }
-        if p[index] == UInt8(ascii: "0") {
-            index += 1
-            if index < end && Self.isDigit(p[index]) { return false }
+    @inline(__always) private static func number(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Bool {
+        var j = i
+        if p[j] == UInt8(ascii: "-") { j += 1 }
+        guard j < end, isDigit(p[j]) else { return false }
+        if p[j] == UInt8(ascii: "0") {
+            j += 1
+            if j < end && isDigit(p[j]) { return false }
         } else {
-            while index < end && Self.isDigit(p[index]) { index += 1 }
+            while j < end && isDigit(p[j]) { j += 1 }
         }
-        if index < end && p[index] == UInt8(ascii: ".") {
-            index += 1
-            guard index < end, Self.isDigit(p[index]) else { return false }
-            while index < end && Self.isDigit(p[index]) { index += 1 }
+        if j < end && p[j] == UInt8(ascii: ".") {
+            j += 1
+            guard j < end, isDigit(p[j]) else { return false }
+            while j < end && isDigit(p[j]) { j += 1 }
         }
-        if index < end && (p[index] == UInt8(ascii: "e") || p[index] == UInt8(ascii: "E")) {
-            index += 1
-            if index < end && (p[index] == UInt8(ascii: "+") || p[index] == UInt8(ascii: "-")) { index += 1 }
-            guard index < end, Self.isDigit(p[index]) else { return false }
-            while index < end && Self.isDigit(p[index]) { index += 1 }
+        if j < end && (p[j] == UInt8(ascii: "e") || p[j] == UInt8(ascii: "E")) {
+            j += 1
+            if j < end && (p[j] == UInt8(ascii: "+") || p[j] == UInt8(ascii: "-")) { j += 1 }
+            guard j < end, isDigit(p[j]) else { return false }
+            while j < end && isDigit(p[j]) { j += 1 }
         }
+        i = j
         return true
     }
 
-    private mutating func string() -> Bool {
-        index += 1
+    /// A string from its opening quote to past its closing one. Eight plain bytes at a time; in a word
+    /// with a byte that needs a look, straight to that byte (`JSONParser.lookMask`); byte by byte only in
+    /// the document's last seven bytes.
+    @inline(__always) private static func string(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Bool {
+        var j = i + 1
+        defer { i = j }
         while true {
-            // Eight plain bytes at a time; in a word with a byte that needs a look, straight to that byte
-            // (`JSONParser.lookMask`). Byte by byte only in the document's last seven bytes.
-            if index + 8 <= end {
-                let w = UInt64(littleEndian: UnsafeRawPointer(p + index).loadUnaligned(as: UInt64.self))
+            if j + 8 <= end {
+                let w = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
                 let mask = JSONParser.lookMask(w)
-                if mask == 0 { index += 8; continue }
-                index += mask.trailingZeroBitCount >> 3
-            } else if index >= end {
+                if mask == 0 { j += 8; continue }
+                j += mask.trailingZeroBitCount >> 3
+            } else if j >= end {
                 return false
             }
-            let b = p[index]
-            if b == UInt8(ascii: "\"") { index += 1; return true }
+            let b = p[j]
+            if b == UInt8(ascii: "\"") { j += 1; return true }
             if b == UInt8(ascii: "\\") {
-                guard escape() else { return false }
+                guard escape(p, &j, end) else { return false }
             } else if b < 0x20 {
                 return false
             } else if b < 0x80 {
-                index += 1
+                j += 1
             } else {
-                guard utf8Sequence() else { return false }
+                guard utf8Sequence(p, &j, end) else { return false }
             }
         }
     }
 
     /// An escape the serializer writes: `\"`, `\\`, `\n`, `\r`, `\t`, or `\u00xx` (lower-case hex) for a
     /// control character that has no short form.
-    private mutating func escape() -> Bool {
-        guard index + 1 < end else { return false }
-        switch p[index + 1] {
+    private static func escape(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Bool {
+        guard i + 1 < end else { return false }
+        switch p[i + 1] {
         case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-            index += 2
+            i += 2
             return true
         case UInt8(ascii: "u"):
-            guard index + 6 <= end, p[index + 2] == UInt8(ascii: "0"), p[index + 3] == UInt8(ascii: "0") else { return false }
-            let high = p[index + 4], low = p[index + 5]
+            guard i + 6 <= end, p[i + 2] == UInt8(ascii: "0"), p[i + 3] == UInt8(ascii: "0") else { return false }
+            let high = p[i + 4], low = p[i + 5]
             guard high == UInt8(ascii: "0") || high == UInt8(ascii: "1") else { return false }
             let lowValue: UInt8
             switch low {
@@ -334,7 +359,7 @@ struct CanonicalScanner {
             }
             let scalar = (high - UInt8(ascii: "0")) << 4 | lowValue
             guard scalar != 0x09 && scalar != 0x0A && scalar != 0x0D else { return false }
-            index += 6
+            i += 6
             return true
         default:
             return false
@@ -343,18 +368,18 @@ struct CanonicalScanner {
 
     /// One multi-byte UTF-8 sequence, checked as the parser checks it (no overlongs, no surrogates, at
     /// most U+10FFFF).
-    private mutating func utf8Sequence() -> Bool {
-        guard let lead = ByteClass.utf8Lead(p[index]) else { return false }
+    private static func utf8Sequence(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Bool {
+        guard let lead = ByteClass.utf8Lead(p[i]) else { return false }
         let length = lead.continuations + 1
-        guard index + length <= end else { return false }
-        let b1 = p[index + 1]
+        guard i + length <= end else { return false }
+        let b1 = p[i + 1]
         guard b1 >= lead.low && b1 <= lead.high else { return false }
-        var i = 2
-        while i < length {
-            guard p[index + i] & 0xC0 == 0x80 else { return false }
-            i += 1
+        var k = 2
+        while k < length {
+            guard p[i + k] & 0xC0 == 0x80 else { return false }
+            k += 1
         }
-        index += length
+        i += length
         return true
     }
 }
