@@ -196,7 +196,8 @@ enum CanonicalScanner {
             if atKey {
                 guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
                 let keyStart = i
-                guard string(p, &i, end) else { return false }
+                i = stringEnd(p, i, end)
+                guard i > 0 else { return false }
                 let length = i - keyStart
                 let bit: UInt64 = 1 &<< ((UInt64(truncatingIfNeeded: length) &* 7 &+ UInt64(p[keyStart + 1]) &* 3 &+ UInt64(p[i - 2])) & 63)
                 if filter & bit != 0 {
@@ -219,7 +220,8 @@ enum CanonicalScanner {
             guard i < end else { return false }
             switch p[i] {
             case UInt8(ascii: "\""):
-                guard string(p, &i, end) else { return false }
+                i = stringEnd(p, i, end)
+                guard i > 0 else { return false }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 guard number(p, &i, end) else { return false }
             case UInt8(ascii: "{"):
@@ -310,31 +312,42 @@ enum CanonicalScanner {
         return true
     }
 
-    /// A string from its opening quote to past its closing one. Eight plain bytes at a time; in a word
-    /// with a byte that needs a look, straight to that byte (`JSONParser.lookMask`); byte by byte only in
-    /// the document's last seven bytes.
-    @inline(__always) private static func string(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Bool {
+    /// Past the closing quote of the string whose opening quote is at `i`, or -1 (not canonical, or not
+    /// JSON). Eight plain bytes at a time; in a word with a byte that needs a look, straight to that byte
+    /// (`JSONParser.lookMask`): nearly always the closing quote. Anything else (an escape, non-ASCII, the
+    /// document's last seven bytes) goes on in `stringRest`, out of line.
+    @inline(__always) private static func stringEnd(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
         var j = i + 1
-        defer { i = j }
+        while j + 8 <= end {
+            let mask = JSONParser.lookMask(UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self)))
+            if mask == 0 { j += 8; continue }
+            j += mask.trailingZeroBitCount &>> 3
+            if p[j] == UInt8(ascii: "\"") { return j + 1 }
+            break
+        }
+        return stringRest(p, j, end)
+    }
+
+    @inline(never) private static func stringRest(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> Int {
+        var j = i
         while true {
             if j + 8 <= end {
-                let w = UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
-                let mask = JSONParser.lookMask(w)
+                let mask = JSONParser.lookMask(UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self)))
                 if mask == 0 { j += 8; continue }
-                j += mask.trailingZeroBitCount >> 3
+                j += mask.trailingZeroBitCount &>> 3
             } else if j >= end {
-                return false
+                return -1
             }
             let b = p[j]
-            if b == UInt8(ascii: "\"") { j += 1; return true }
+            if b == UInt8(ascii: "\"") { return j + 1 }
             if b == UInt8(ascii: "\\") {
-                guard escape(p, &j, end) else { return false }
+                guard escape(p, &j, end) else { return -1 }
             } else if b < 0x20 {
-                return false
+                return -1
             } else if b < 0x80 {
                 j += 1
             } else {
-                guard utf8Sequence(p, &j, end) else { return false }
+                guard utf8Sequence(p, &j, end) else { return -1 }
             }
         }
     }
