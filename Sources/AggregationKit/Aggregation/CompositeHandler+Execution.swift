@@ -49,7 +49,8 @@ extension CompositeHandler {
             var pathParameters: [String: String] = [:]
             // A path is not a form: `+` is a plus there (only the query string turns `+` into a space).
             for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value), plusIsSpace: false) }
-            scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
+            scope = EvaluationScope(pathParameters: pathParameters, query: handler.readsQuery ? EvaluationScope.parseQuery(request.query) : [:],
+                                    headers: request.headers)
             // `claims.*`: the identity the route's auth stage verified. Only endpoints that read claims take
             // them (a reference copy, no per-request building); the configuration refuses such an endpoint
             // without auth, so an anonymous request never reaches one.
@@ -148,15 +149,17 @@ extension CompositeHandler {
 
         /// A call's outcome: its result (or fallback) joins the scope; a problem ends the request.
         private func take(_ i: Int, _ outcome: Outcome) -> HTTPError? {
-            let call = calls[i]
+            // Fields read where they are: a copy of the whole call retains each of its parts.
+            let calls = handler.endpoint.calls
             switch outcome {
             case .success(let value, let headers):
-                scope.results[call.name] = value
-                if !call.passHeaders.isEmpty { passedByCall[i] = headers }
+                scope.results[calls[i].name] = value
+                if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
             case .text(let text, let headers):
                 texts[i] = text
-                if !call.passHeaders.isEmpty { passedByCall[i] = headers }
+                if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
             case .failure(let failure):
+                let call = calls[i]
                 let loop = context.loop
                 if let metrics = handler.metrics { metrics.callFailed(call: i, shard: loop.index) }
                 if failure.isTimeout && loop.clock.monotonicNanoseconds() >= deadlineAt { return deadlineProblem() }
@@ -178,8 +181,10 @@ extension CompositeHandler {
 
         private func respond() {
             // Contract order, not arrival order: the output never depends on timing.
-            let order = Dictionary(uniqueKeysWithValues: calls.indices.map { (calls[$0].name, $0) })
-            failed.sort { order[$0]! < order[$1]! }
+            if failed.count > 1 {
+                let order = Dictionary(uniqueKeysWithValues: calls.indices.map { (calls[$0].name, $0) })
+                failed.sort { order[$0]! < order[$1]! }
+            }
             end(Result { try handler.response(to: request, context: context, scope: scope, texts: texts, failed: failed, passedByCall: passedByCall) })
         }
 

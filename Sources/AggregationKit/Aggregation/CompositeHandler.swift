@@ -26,6 +26,8 @@ public struct CompositeHandler: Sendable {
     /// How the body is written when some results are placed as they are (nil: from the tree, as always).
     /// Not with a schema check: that reads the whole tree.
     let bodyPlan: ResponseBodyPlan?
+    /// Whether a path reads `query.*`: the request's query is parsed only then.
+    let readsQuery: Bool
     /// Failed calls, partial responses and contract violations of this endpoint (nil: metrics off).
     public var metrics: EndpointMetrics?
 
@@ -38,6 +40,7 @@ public struct CompositeHandler: Sendable {
         }
         self.validation = validation
         bodyPlan = endpoint.schema != nil && validation.mode != .off ? nil : ResponseBodyPlan(endpoint)
+        readsQuery = endpoint.sourcePaths.contains { if case .query = $0.root { return true }; return false }
     }
 
     /// Whether call `i`'s body is kept as canonical text rather than parsed (see `ResponseBodyPlan`).
