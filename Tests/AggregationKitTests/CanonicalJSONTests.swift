@@ -194,9 +194,9 @@ struct SplitMix {
 
 /// JSON text written the many ways JSON allows, so the canonical one is one case among many.
 enum RandomJSON {
-    static let keys = ["id", "name", "a", "b", "c", "items", "price", "é", "😀", "", "k\"q", "x/y", "tab\t", "nul\u{0}", "über", "a b", "A", "id2", "qty", "sku"]
+    static let keys = ["id", "name", "a", "b", "c", "items", "price", "é", "😀", "", "k\"q", "x/y", "tab\t", "nul\u{0}", "über", "a b", "A", "id2", "qty", "sku", "{k}", "[i]"]
     static let strings = ["", "plain", "with \"quotes\"", "back\\slash", "slash/", "new\nline", "cr\r", "tab\t", "bell\u{7}", "bs\u{8}", "ff\u{C}",
-                          "unit\u{1F}", "del\u{7F}", "é", "한국어", "😀 emoji", "mixed é\n😀\"", "long string that is long enough to be scanned in words"]
+                          "unit\u{1F}", "del\u{7F}", "é", "한국어", "😀 emoji", "mixed é\n😀\"", "long string that is long enough to be scanned in words", "br{ack]et[s}, \"quoted\" {[", "\\]\\}\\"]
     static let numbers = ["0", "-0", "1", "-12", "1.5", "0.25", "1e10", "1E+2", "-0.0e-1", "123456789012345678901234567890", "3.14159", "2e-7"]
 
     /// `canonical`: as the serializer writes it; else one spelling in `rarity` (about) is another one, and

@@ -67,6 +67,7 @@ struct CanonicalJSON: Sendable {
         if steps.isEmpty { return range }
         return document.withUnsafeBufferPointer { buffer -> Range<Int>? in
             let p = buffer.baseAddress!
+            let limit = buffer.count  // word loads stay below this
             var start = range.lowerBound, end = range.upperBound
             for step in steps {
                 switch step {
@@ -75,9 +76,9 @@ struct CanonicalJSON: Sendable {
                     var j = start + 1
                     var found = false
                     while !found {
-                        let keyEnd = Self.skipString(p, j)
+                        let keyEnd = Self.skipString(p, j, limit)
                         let valueStart = keyEnd + 1  // past ':'
-                        let valueEnd = Self.skipValue(p, valueStart)
+                        let valueEnd = Self.skipValue(p, valueStart, limit)
                         found = keyEnd - j == key.count && key.withUnsafeBufferPointer { memcmp(p + j, $0.baseAddress!, key.count) == 0 }
                         if found { start = valueStart; end = valueEnd; break }
                         guard p[valueEnd] == UInt8(ascii: ",") else { return nil }
@@ -91,7 +92,7 @@ struct CanonicalJSON: Sendable {
                         var j = start + 1
                         while true {
                             count += 1
-                            j = Self.skipValue(p, j)
+                            j = Self.skipValue(p, j, limit)
                             if p[j] != UInt8(ascii: ",") { break }
                             j += 1
                         }
@@ -100,7 +101,7 @@ struct CanonicalJSON: Sendable {
                     }
                     var j = start + 1
                     while true {
-                        let valueEnd = Self.skipValue(p, j)
+                        let valueEnd = Self.skipValue(p, j, limit)
                         if n == 0 { start = j; end = valueEnd; break }
                         guard p[valueEnd] == UInt8(ascii: ",") else { return nil }
                         n -= 1
@@ -112,26 +113,52 @@ struct CanonicalJSON: Sendable {
         }
     }
 
-    /// Past the string that starts (with its quote) at `i`; the text is valid, so it ends.
-    private static func skipString(_ p: UnsafePointer<UInt8>, _ i: Int) -> Int {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// The high bit of each byte of `v` that is zero; the lowest one set is exact (see `JSONParser.lookMask`).
+    @inline(__always) private static func zeros(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+
+    @inline(__always) private static func word(_ p: UnsafePointer<UInt8>, _ j: Int) -> UInt64 {
+        UInt64(littleEndian: UnsafeRawPointer(p + j).loadUnaligned(as: UInt64.self))
+    }
+
+    /// Past the string that starts (with its quote) at `i`; the text is valid, so it ends. Eight bytes at a
+    /// time to the next quote or backslash.
+    private static func skipString(_ p: UnsafePointer<UInt8>, _ i: Int, _ limit: Int) -> Int {
         var j = i + 1
         while true {
+            if j + 8 <= limit {
+                let w = word(p, j)
+                let mask = zeros(w ^ (ones &* 0x22)) | zeros(w ^ (ones &* 0x5C))
+                if mask == 0 { j += 8; continue }
+                j += mask.trailingZeroBitCount &>> 3
+            }
             let b = p[j]
             if b == UInt8(ascii: "\"") { return j + 1 }
             j += b == UInt8(ascii: "\\") ? 2 : 1
         }
     }
 
-    /// Past the value that starts at `i` in valid canonical text (no whitespace).
-    private static func skipValue(_ p: UnsafePointer<UInt8>, _ i: Int) -> Int {
+    /// Past the value that starts at `i` in valid canonical text (no whitespace). A container is crossed
+    /// eight bytes at a time to the next quote or bracket: `b & 0xDF` is `[` for `{` and `[` only, `]` for
+    /// `}` and `]` only.
+    private static func skipValue(_ p: UnsafePointer<UInt8>, _ i: Int, _ limit: Int) -> Int {
         switch p[i] {
-        case UInt8(ascii: "\""): return skipString(p, i)
+        case UInt8(ascii: "\""): return skipString(p, i, limit)
         case UInt8(ascii: "{"), UInt8(ascii: "["):
-            var depth = 0
-            var j = i
+            var depth = 1
+            var j = i + 1
             while true {
+                if j + 8 <= limit {
+                    let w = word(p, j)
+                    let folded = w & (ones &* 0xDF)
+                    let mask = zeros(w ^ (ones &* 0x22)) | zeros(folded ^ (ones &* 0x5B)) | zeros(folded ^ (ones &* 0x5D))
+                    if mask == 0 { j += 8; continue }
+                    j += mask.trailingZeroBitCount &>> 3
+                }
                 switch p[j] {
-                case UInt8(ascii: "\""): j = skipString(p, j); continue
+                case UInt8(ascii: "\""): j = skipString(p, j, limit); continue
                 case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
                 case UInt8(ascii: "}"), UInt8(ascii: "]"):
                     depth -= 1
