@@ -162,6 +162,27 @@ final class CanonicalJSONTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 5000)
     }
+
+    /// A top-level member asked for is found by the scan exactly where `follow` finds it (absent, not an
+    /// object, present anywhere among the members, with nested values before and in it).
+    func testMemberFoundByTheScanIsWhereFollowFindsIt() {
+        var rng = SplitMix(seed: 4242)
+        var found = 0
+        for n in 0..<4000 {
+            let bytes = Array(RandomJSON.text(&rng, depth: 0, canonical: n % 5 != 0, rarity: 40).utf8)
+            var key = RandomJSON.keys[rng.below(RandomJSON.keys.count)]
+            if rng.below(4) != 0, case .object(let o)? = try? JSONParser.parse(bytes), o.count > 0 { key = o.entries[rng.below(o.count)].key }
+            let encoded = JSONSerializer.serialize(.string(key))
+            let plain = CanonicalJSON.canonical(bytes)
+            let asked = CanonicalJSON.canonical(bytes, member: encoded)
+            XCTAssertEqual(asked?.range, plain?.range, "asking for a member changes no verdict")
+            guard let plain, let asked else { continue }
+            XCTAssertNil(plain.member)
+            XCTAssertEqual(asked.member, plain.follow([.key(encoded)]), "\(key) in \(String(decoding: bytes, as: UTF8.self))")
+            if asked.member != nil { found += 1 }
+        }
+        XCTAssertGreaterThan(found, 200)
+    }
 }
 
 extension RandomJSON {

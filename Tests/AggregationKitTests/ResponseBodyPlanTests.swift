@@ -52,9 +52,10 @@ final class ResponseBodyPlanTests: XCTestCase {
             #"{"a": "$a", "m": {"$merge": ["$c", {"k": 1}], "$collision": "last"}, "b": "$b.id"}"#,
             #"{"a": "$a.a", "m": {"$merge": ["$c", "$c"]}, "b": "$b.b"}"#,
             #"{"whole": "$a", "id": "$a.id", "first": "$a[0]", "last": "$a[-1]", "deep": "$a.a.b", "b": "$b.id", "c": "$c[1]"}"#,
+            #"{"a": "$a.items", "a2": "$a.items[0].name", "a3": "$a.name", "b": "$b.a.b", "b2": "$b.a", "c": "$c.é"}"#,
         ]
         var rng = SplitMix(seed: 7)
-        var compared = 0, texts = 0
+        var compared = 0, texts = 0, members = 0
         for template in templates {
             let e = try endpoint(threeCalls, template)
             let plan = try XCTUnwrap(ResponseBodyPlan(e), template)
@@ -70,13 +71,22 @@ final class ResponseBodyPlanTests: XCTestCase {
                         scope.results[call.name] = fallback
                         full.results[call.name] = fallback
                     default:
-                        let bytes = rng.below(6) == 0 ? Array(RandomJSON.nearlyCanonical[rng.below(RandomJSON.nearlyCanonical.count)].utf8)
+                        var bytes = rng.below(6) == 0 ? Array(RandomJSON.nearlyCanonical[rng.below(RandomJSON.nearlyCanonical.count)].utf8)
                             : Array(RandomJSON.text(&rng, depth: 0, canonical: rng.below(2) == 0, rarity: [12, 60][rng.below(2)]).utf8)
+                        if rng.below(3) == 0 {  // an object with the members the templates read, in some order, sometimes one missing
+                            var members = ["items", "a", "é", "name", "id"].map { key in
+                                JSONSerializer.string(.string(key)) + ":" + RandomJSON.text(&rng, depth: 1, canonical: rng.below(4) != 0, rarity: 40)
+                            }
+                            for k in members.indices.reversed() { members.swapAt(k, rng.below(k + 1)) }
+                            if rng.below(4) == 0 { members.removeLast() }
+                            bytes = Array(("{" + members.joined(separator: ",") + "}").utf8)
+                        }
                         guard let value = try? JSONParser.parse(bytes) else { continue }
                         full.results[call.name] = value
-                        if plan.textCalls[i], let text = CanonicalJSON.canonical(bytes) {
+                        if plan.textCalls[i], let text = CanonicalJSON.canonical(bytes, member: plan.memberKeys[i]) {
                             kept[i] = text
                             texts += 1
+                            if text.member != nil { members += 1 }
                         } else {
                             scope.results[call.name] = value
                         }
@@ -100,6 +110,7 @@ final class ResponseBodyPlanTests: XCTestCase {
             }
         }
         XCTAssertEqual(compared, templates.count * 400)
+        XCTAssertGreaterThan(members, 500, "members found by the scan")
         XCTAssertGreaterThan(texts, 1000)
     }
 }

@@ -118,7 +118,8 @@ extension CompositeHandler {
                     let timeout = min(call.timeout ?? upstream.responseTimeout, deadlineAt - now)
                     inFlight += 1
                     if case .single = call.expansion {
-                        send(call, requests[0], upstream: upstream, timeout: timeout, keepText: handler.keepsText(i)) { [self] outcome in delivered(i, outcome) }
+                        send(call, requests[0], upstream: upstream, timeout: timeout, keepText: handler.keepsText(i),
+                             member: handler.bodyPlan?.memberKeys[i]) { [self] outcome in delivered(i, outcome) }
                     } else {
                         Fanout(execution: self, index: i, call: call, requests: requests, upstream: upstream, timeout: timeout).start()
                     }
@@ -131,10 +132,10 @@ extension CompositeHandler {
         /// by then (a cancelled call's answer is not parsed: nobody waits for it).
         @discardableResult
         fileprivate func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, timeout: UInt64, keepText: Bool = false,
-                              _ completion: @escaping (Outcome) -> Void) -> UpstreamCall {
+                              member: [UInt8]? = nil, _ completion: @escaping (Outcome) -> Void) -> UpstreamCall {
             let upstreamCall = upstream.start(request, on: context.loop, timeout: timeout) { [self] result, _ in
                 guard !isDone else { return }
-                completion(CompositeHandler.outcome(of: call, request, result, keepText: keepText))
+                completion(CompositeHandler.outcome(of: call, request, result, keepText: keepText, member: member))
             }
             if !upstreamCall.isFinished { upstreamCalls.append(upstreamCall) }
             return upstreamCall

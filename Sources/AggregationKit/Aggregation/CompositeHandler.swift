@@ -264,8 +264,10 @@ public struct CompositeHandler: Sendable {
     }
 
     /// What one request of a call came to: a parsed JSON body, or why not.
-    /// `keepText`: a canonical body is kept as text, not parsed (`keepsText`).
-    static func outcome(of call: CompiledCall, _ request: UpstreamRequest, _ result: Result<HTTPResponse, UpstreamError>, keepText: Bool = false) -> Outcome {
+    /// `keepText`: a canonical body is kept as text, not parsed (`keepsText`); `member`: the top-level key
+    /// the scan finds the value of (`ResponseBodyPlan.memberKeys`).
+    static func outcome(of call: CompiledCall, _ request: UpstreamRequest, _ result: Result<HTTPResponse, UpstreamError>, keepText: Bool = false,
+                        member: [UInt8]? = nil) -> Outcome {
         let response: HTTPResponse
         switch result {
         case .success(let r): response = r
@@ -286,7 +288,7 @@ public struct CompositeHandler: Sendable {
             }
             return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream answered \(response.status) with an empty body, which is not JSON"))
         }
-        if keepText, let text = CanonicalJSON.canonical(response.body) { return .text(text, response.headers) }
+        if keepText, let text = CanonicalJSON.canonical(response.body, member: member) { return .text(text, response.headers) }
         do {
             return .success(try JSONParser.parse(response.body), response.headers)
         } catch {

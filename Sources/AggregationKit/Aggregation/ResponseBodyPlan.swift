@@ -18,8 +18,9 @@ struct ResponseBodyPlan: Sendable {
     enum Segment: Sendable {
         /// Template text that does not depend on the request: keys, punctuation, constants.
         case bytes([UInt8])
-        /// A call's result, or the part of it at `steps` (`path` is the same, for a parsed result).
-        case text(call: Int, path: SourcePath, steps: [CanonicalJSON.Step])
+        /// A call's result, or the part of it at `steps` (`path` is the same, for a parsed result). `member`:
+        /// the first step is the call's `memberKeys` entry, found by the scan; `steps` are the rest.
+        case text(call: Int, path: SourcePath, steps: [CanonicalJSON.Step], member: Bool)
         /// Anything else: evaluated and serialized as before.
         case value(ResponseTemplate)
     }
@@ -27,6 +28,9 @@ struct ResponseBodyPlan: Sendable {
     let segments: [Segment]
     /// Per call, in `CompiledEndpoint.calls` order: whether a canonical body is kept as text.
     let textCalls: [Bool]
+    /// Per call: the top-level key (as the serializer writes it) that the scan finds the value of, when a
+    /// text segment starts with a key (the first such key: `"$orders.orders"` is found in the same pass).
+    let memberKeys: [[UInt8]?]
     /// The exact byte count of the `bytes` segments.
     private let constantSize: Int
 
@@ -57,6 +61,7 @@ struct ResponseBodyPlan: Sendable {
         }
         guard textCalls.contains(true) else { return nil }
 
+        var memberKeys = [[UInt8]?](repeating: nil, count: calls.count)
         var segments: [Segment] = []
         var pending: [UInt8] = []
         func flush() {
@@ -83,9 +88,17 @@ struct ResponseBodyPlan: Sendable {
                 }
                 pending.append(UInt8(ascii: "]"))
             case .select(let p):
-                if case .call(let name) = p.root, let i = index[name], textCalls[i], let steps = Self.textSteps(p) {
+                if case .call(let name) = p.root, let i = index[name], textCalls[i], var steps = Self.textSteps(p) {
                     flush()
-                    segments.append(.text(call: i, path: p, steps: steps))
+                    var member = false
+                    if case .key(let key)? = steps.first {
+                        if memberKeys[i] == nil { memberKeys[i] = key }
+                        if memberKeys[i] == key {
+                            member = true
+                            steps.removeFirst()
+                        }
+                    }
+                    segments.append(.text(call: i, path: p, steps: steps, member: member))
                 } else {
                     flush()
                     segments.append(.value(template))
@@ -99,6 +112,7 @@ struct ResponseBodyPlan: Sendable {
         flush()
         self.segments = segments
         self.textCalls = textCalls
+        self.memberKeys = memberKeys
         constantSize = segments.reduce(0) { if case .bytes(let b) = $1 { return $0 + b.count }; return $0 }
     }
 
@@ -128,9 +142,10 @@ struct ResponseBodyPlan: Sendable {
             switch segment {
             case .bytes:
                 pieces.append(.segment(n))
-            case .text(let call, let path, let steps):
+            case .text(let call, let path, let steps, let member):
                 if let text = texts[call] {
-                    if let range = text.follow(steps) {
+                    let found = member ? text.member.flatMap { text.follow(steps, from: $0) } : text.follow(steps)
+                    if let range = found {
                         pieces.append(.text(call, range))
                         size += range.count
                     } else {

@@ -21,9 +21,12 @@ struct CanonicalJSON: Sendable {
     let document: [UInt8]
     /// The value's bytes in `document`.
     let range: Range<Int>
+    /// The bytes of the value of the top-level member asked for (`canonical(_:member:)`), found while
+    /// scanning; nil when the value is not an object or has no such member (or none was asked for).
+    let member: Range<Int>?
 
     /// Nesting beyond this many levels is left to the parser (which allows `JSONParser.defaultMaxDepth`):
-    /// the scanner recurses, and payloads are rarely a tenth as deep.
+    /// the scanner keeps one bit per level in a word, and payloads are rarely a tenth as deep.
     static let maxDepth = 64
     /// Keys of the objects open at one time, kept to find a repeated key, plus two words per open object
     /// (1 KB on the stack: larger temporary allocations go to the heap); a document that needs more is left
@@ -31,10 +34,16 @@ struct CanonicalJSON: Sendable {
     static let maxOpenKeys = 128
 
     /// The document's value, when its text is canonical (see above); nil when it is not, or is not JSON.
-    static func canonical(_ document: [UInt8]) -> CanonicalJSON? {
+    /// `member`: a key as the serializer writes it (quotes included) whose value in the top-level object
+    /// is wanted (`member`): found in the same pass, where `follow` would skip the bytes before and in it.
+    static func canonical(_ document: [UInt8], member key: [UInt8]? = nil) -> CanonicalJSON? {
         guard document.count <= Int(UInt32.max) else { return nil }
-        let range = document.withUnsafeBufferPointer { CanonicalScanner.scan($0) }
-        return range.map { CanonicalJSON(document: document, range: $0) }
+        var member: Range<Int>? = nil
+        let range = document.withUnsafeBufferPointer { buffer in
+            guard let key else { return CanonicalScanner.scan(buffer, member: nil, found: &member) }
+            return key.withUnsafeBufferPointer { CanonicalScanner.scan(buffer, member: $0, found: &member) }
+        }
+        return range.map { CanonicalJSON(document: document, range: $0, member: member) }
     }
 
     /// The value the parser reads from the document: what a consumer that needs a tree gets.
@@ -63,12 +72,15 @@ struct CanonicalJSON: Sendable {
     /// The text of the value at `steps`, or nil where `SourcePath.follow` finds nothing (a key that is not
     /// there, an index out of range, a step into something that is not an object or array). The text is
     /// canonical, so a key matches exactly when its bytes do, and no key is there twice.
-    func follow(_ steps: [Step]) -> Range<Int>? {
-        if steps.isEmpty { return range }
+    func follow(_ steps: [Step]) -> Range<Int>? { follow(steps, from: range) }
+
+    /// The same from a value inside the text (`member`, a result of `follow`).
+    func follow(_ steps: [Step], from value: Range<Int>) -> Range<Int>? {
+        if steps.isEmpty { return value }
         return document.withUnsafeBufferPointer { buffer -> Range<Int>? in
             let p = buffer.baseAddress!
             let limit = buffer.count  // word loads stay below this
-            var start = range.lowerBound, end = range.upperBound
+            var start = value.lowerBound, end = value.upperBound
             for step in steps {
                 switch step {
                 case .key(let key):
@@ -193,14 +205,15 @@ import Glibc
 /// table) is pushed on the key table when an object opens inside it, below the inner object's keys.
 enum CanonicalScanner {
     /// The range of the document's value (surrounding JSON whitespace left out), if it is canonical.
-    static func scan(_ buffer: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+    /// `member`, `found`: see `CanonicalJSON.canonical(_:member:)`.
+    static func scan(_ buffer: UnsafeBufferPointer<UInt8>, member: UnsafeBufferPointer<UInt8>?, found: inout Range<Int>?) -> Range<Int>? {
         guard let p = buffer.baseAddress else { return nil }
         var start = 0, end = buffer.count
         while start < end && isWhitespace(p[start]) { start += 1 }
         while end > start && isWhitespace(p[end - 1]) { end -= 1 }
         guard start < end else { return nil }
         let ok = withUnsafeTemporaryAllocation(of: UInt64.self, capacity: CanonicalJSON.maxOpenKeys) { table in
-            scan(p, start, end, keys: table.baseAddress!)
+            scan(p, start, end, keys: table.baseAddress!, member: member, found: &found)
         }
         return ok ? start..<end : nil
     }
@@ -208,7 +221,8 @@ enum CanonicalScanner {
     @inline(__always) private static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
     @inline(__always) private static func isDigit(_ b: UInt8) -> Bool { b &- 48 < 10 }
 
-    private static func scan(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, keys: UnsafeMutablePointer<UInt64>) -> Bool {
+    private static func scan(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, keys: UnsafeMutablePointer<UInt64>,
+                             member: UnsafeBufferPointer<UInt8>?, found: inout Range<Int>?) -> Bool {
         var i = start
         var depth = 0
         /// Bit `d - 1` set: the container at depth `d` is an object.
@@ -219,6 +233,8 @@ enum CanonicalScanner {
         var filter: UInt64 = 0
         var keyBase = 0, keyTop = 0
         var atKey = false
+        // Where the value of the wanted top-level member starts, while it is being scanned.
+        var memberStart = -1
         while true {
             if atKey {
                 guard i < end, p[i] == UInt8(ascii: "\"") else { return false }
@@ -242,6 +258,7 @@ enum CanonicalScanner {
                 keyTop += 1
                 guard i < end, p[i] == UInt8(ascii: ":") else { return false }
                 i += 1
+                if depth == 1, let member, length == member.count, memcmp(p + keyStart, member.baseAddress!, length) == 0 { memberStart = i }
             }
             // A value.
             guard i < end else { return false }
@@ -286,6 +303,10 @@ enum CanonicalScanner {
             }
             // After a value: the next member or element, or the ends of the containers it closes.
             while true {
+                if depth == 1 && memberStart >= 0 {
+                    found = memberStart..<i
+                    memberStart = -1
+                }
                 if depth == 0 { return i == end }
                 guard i < end else { return false }
                 let c = p[i]
