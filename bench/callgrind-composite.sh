@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# User-space instructions per composite request (three calls, ~4 KB of JSON, the payloads of bench/composite.sh),
-# as bench/callgrind-proxy.sh. Usage: bash bench/callgrind-composite.sh BFFWeb-binary out-prefix
+# User-space instructions per composite request (three calls, ~4 KB of JSON), as bench/callgrind-proxy.sh.
+# Usage: bash bench/callgrind-composite.sh BFFWeb-binary out-prefix [bench|harness]
+#   bench (default): the payloads and template of bench/composite.sh (two results selected by sub-path:
+#     "$orders.orders", "$recs.items");
+#   harness: the outside harness's endpoint (../shared/bench/peers/bffweb/endpoints/composite.json): its three
+#     bodies (bench/payloads-harness: users 585 B object, orders 1976 B array, recommendations 1563 B array,
+#     copied from ../shared/bench/upstreams/bodies without the file's final newline, as its nginx sends them)
+#     each embedded whole ("$user", "$orders", "$recs").
 set -e
-BIN=$1; OUT=$2; REPO=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$1; OUT=$2; SHAPE=${3:-bench}; REPO=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d); chmod 755 $W; DOWN=19740; GW=19741
 mkdir -p $W/payloads
-if [ ! -f ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs ]; then
+if [ "$SHAPE" = harness ]; then
+  cp "$REPO"/bench/payloads-harness/* $W/payloads/
+elif [ ! -f ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs ]; then
   mkdir -p ${PAYLOADS:-/tmp/bff-callgrind-payloads}
   (cd "$REPO" && exec $BIN --demo --port 19799 --threads 1 > /dev/null 2>&1) & DP=$!
   sleep 1.5
@@ -17,7 +25,10 @@ if [ ! -f ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs ]; then
   curl -sf "http://127.0.0.1:19799/api/web/catalog/products?ids=1,2,3,4,5,6" | python3 -c 'import json,sys; print(json.dumps({"items": json.load(sys.stdin)["products"]}, separators=(",",":")))' > ${PAYLOADS:-/tmp/bff-callgrind-payloads}/recs
   kill $DP
 fi
-cp ${PAYLOADS:-/tmp/bff-callgrind-payloads}/* $W/payloads/; chmod -R a+rX $W
+[ "$SHAPE" = harness ] || cp ${PAYLOADS:-/tmp/bff-callgrind-payloads}/* $W/payloads/
+chmod -R a+rX $W
+if [ "$SHAPE" = harness ]; then RESPONSE='{ "user": "$user", "orders": "$orders", "recommendations": "$recs" }'
+else RESPONSE='{ "user": "$user", "orders": "$orders.orders", "recommendations": "$recs.items" }'; fi
 cat > $W/n.conf <<NGX
 worker_processes 1; daemon off; pid $W/n.pid; error_log /dev/null crit;
 events { worker_connections 4096; }
@@ -33,10 +44,11 @@ cat > $W/gw/endpoints/composite.json <<JSON
 { "name": "composite", "method": "GET", "path": "/composite",
   "calls": { "user": {"service": "down", "path": "/user"}, "orders": {"service": "down", "path": "/orders"},
              "recs": {"service": "down", "path": "/recs"} },
-  "response": { "user": "\$user", "orders": "\$orders.orders", "recommendations": "\$recs.items" } }
+  "response": $RESPONSE }
 JSON
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$OUT.%p $BIN --config $W/gw > $W/gw.log 2>&1 & GP=$!
 for i in $(seq 60); do curl -sf -o /dev/null http://127.0.0.1:$GW/composite && break; sleep 0.5; done
+curl -sf http://127.0.0.1:$GW/composite > $OUT.response.json
 wrk -t1 -c16 -d3s http://127.0.0.1:$GW/composite > /dev/null
 callgrind_control -i on $GP >/dev/null
 wrk -t1 -c16 -d5s http://127.0.0.1:$GW/composite > $W/wrk.txt

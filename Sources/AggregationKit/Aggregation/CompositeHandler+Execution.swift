@@ -30,6 +30,8 @@ extension CompositeHandler {
         private var remaining: Int
         private var failed: [String] = []
         private var passedByCall: [Int: HTTPHeaders] = [:]
+        /// Results kept as canonical text (`CompositeHandler.keepsText`), by call; empty when none can be.
+        private var texts: [CanonicalJSON?]
         /// Outcomes delivered and not yet taken, in arrival order.
         private var arrived: [(Int, Outcome)] = []
         /// Calls started whose outcome has not been delivered (a fan-out counts once).
@@ -47,7 +49,8 @@ extension CompositeHandler {
             var pathParameters: [String: String] = [:]
             // A path is not a form: `+` is a plus there (only the query string turns `+` into a space).
             for p in context.pathParameters { pathParameters[p.name] = EvaluationScope.percentDecode(Substring(p.value), plusIsSpace: false) }
-            scope = EvaluationScope(pathParameters: pathParameters, query: EvaluationScope.parseQuery(request.query), headers: request.headers)
+            scope = EvaluationScope(pathParameters: pathParameters, query: handler.readsQuery ? EvaluationScope.parseQuery(request.query) : [:],
+                                    headers: request.headers)
             // `claims.*`: the identity the route's auth stage verified. Only endpoints that read claims take
             // them (a reference copy, no per-request building); the configuration refuses such an endpoint
             // without auth, so an anonymous request never reaches one.
@@ -56,6 +59,7 @@ extension CompositeHandler {
             started = [Bool](repeating: false, count: count)
             finished = [Bool](repeating: false, count: count)
             remaining = count
+            texts = handler.bodyPlan == nil ? [] : [CanonicalJSON?](repeating: nil, count: count)
             // The deadline is enforced by giving every call at most the time that is left, on the loop's
             // own timers. Read from the loop's clock, the one its timers use (a manual one in tests).
             let now = context.loop.clock.monotonicNanoseconds()
@@ -114,7 +118,8 @@ extension CompositeHandler {
                     let timeout = min(call.timeout ?? upstream.responseTimeout, deadlineAt - now)
                     inFlight += 1
                     if case .single = call.expansion {
-                        send(call, requests[0], upstream: upstream, timeout: timeout) { [self] outcome in delivered(i, outcome) }
+                        send(call, requests[0], upstream: upstream, timeout: timeout, keepText: handler.keepsText(i),
+                             member: handler.bodyPlan?.memberKeys[i]) { [self] outcome in delivered(i, outcome) }
                     } else {
                         Fanout(execution: self, index: i, call: call, requests: requests, upstream: upstream, timeout: timeout).start()
                     }
@@ -126,11 +131,11 @@ extension CompositeHandler {
         /// Sends one request of `call`; `completion` gets its outcome on the loop, unless the run has ended
         /// by then (a cancelled call's answer is not parsed: nobody waits for it).
         @discardableResult
-        fileprivate func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, timeout: UInt64,
-                              _ completion: @escaping (Outcome) -> Void) -> UpstreamCall {
+        fileprivate func send(_ call: CompiledCall, _ request: UpstreamRequest, upstream: Upstream, timeout: UInt64, keepText: Bool = false,
+                              member: [UInt8]? = nil, _ completion: @escaping (Outcome) -> Void) -> UpstreamCall {
             let upstreamCall = upstream.start(request, on: context.loop, timeout: timeout) { [self] result, _ in
                 guard !isDone else { return }
-                completion(CompositeHandler.outcome(of: call, request, result))
+                completion(CompositeHandler.outcome(of: call, request, result, keepText: keepText, member: member))
             }
             if !upstreamCall.isFinished { upstreamCalls.append(upstreamCall) }
             return upstreamCall
@@ -145,12 +150,17 @@ extension CompositeHandler {
 
         /// A call's outcome: its result (or fallback) joins the scope; a problem ends the request.
         private func take(_ i: Int, _ outcome: Outcome) -> HTTPError? {
-            let call = calls[i]
+            // Fields read where they are: a copy of the whole call retains each of its parts.
+            let calls = handler.endpoint.calls
             switch outcome {
             case .success(let value, let headers):
-                scope.results[call.name] = value
-                if !call.passHeaders.isEmpty { passedByCall[i] = headers }
+                scope.results[calls[i].name] = value
+                if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
+            case .text(let text, let headers):
+                texts[i] = text
+                if !calls[i].passHeaders.isEmpty { passedByCall[i] = headers }
             case .failure(let failure):
+                let call = calls[i]
                 let loop = context.loop
                 if let metrics = handler.metrics { metrics.callFailed(call: i, shard: loop.index) }
                 if failure.isTimeout && loop.clock.monotonicNanoseconds() >= deadlineAt { return deadlineProblem() }
@@ -172,9 +182,11 @@ extension CompositeHandler {
 
         private func respond() {
             // Contract order, not arrival order: the output never depends on timing.
-            let order = Dictionary(uniqueKeysWithValues: calls.indices.map { (calls[$0].name, $0) })
-            failed.sort { order[$0]! < order[$1]! }
-            end(Result { try handler.response(to: request, context: context, scope: scope, failed: failed, passedByCall: passedByCall) })
+            if failed.count > 1 {
+                let order = Dictionary(uniqueKeysWithValues: calls.indices.map { (calls[$0].name, $0) })
+                failed.sort { order[$0]! < order[$1]! }
+            }
+            end(Result { try handler.response(to: request, context: context, scope: scope, texts: texts, failed: failed, passedByCall: passedByCall) })
         }
 
         private func clientWentAway() {
@@ -261,6 +273,8 @@ extension CompositeHandler {
                     results[r] = value
                     if headers.count == 0 { headers = h }
                     if next < requests.count && failure == nil { startNext() }
+                case .text:
+                    preconditionFailure("a fan-out's bodies are parsed (sent with keepText false)")
                 case .failure(let f):
                     if failure == nil {
                         failure = f

@@ -23,6 +23,11 @@ public struct CompositeHandler: Sendable {
     /// The upstream of each call, in `endpoint.calls` order (looked up once here, not per request).
     let upstreams: [Upstream]
     let validation: ResponseValidation
+    /// How the body is written when some results are placed as they are (nil: from the tree, as always).
+    /// Not with a schema check: that reads the whole tree.
+    let bodyPlan: ResponseBodyPlan?
+    /// Whether a path reads `query.*`: the request's query is parsed only then.
+    let readsQuery: Bool
     /// Failed calls, partial responses and contract violations of this endpoint (nil: metrics off).
     public var metrics: EndpointMetrics?
 
@@ -34,7 +39,12 @@ public struct CompositeHandler: Sendable {
             return upstream
         }
         self.validation = validation
+        bodyPlan = endpoint.schema != nil && validation.mode != .off ? nil : ResponseBodyPlan(endpoint)
+        readsQuery = endpoint.sourcePaths.contains { if case .query = $0.root { return true }; return false }
     }
+
+    /// Whether call `i`'s body is kept as canonical text rather than parsed (see `ResponseBodyPlan`).
+    func keepsText(_ i: Int) -> Bool { bodyPlan?.textCalls[i] ?? false }
 
     /// Why a call failed, twice: `reason` is shown to the client (what went wrong, in words of the
     /// contract: a status, a stable error code), `internalReason` is logged (addresses, errno text, parser
@@ -49,26 +59,65 @@ public struct CompositeHandler: Sendable {
 
     enum Outcome: Sendable {
         case success(JSONValue, HTTPHeaders)
+        /// A body kept as text (`keepsText`): canonical, so it is the value's serialization.
+        case text(CanonicalJSON, HTTPHeaders)
         case failure(CallFailure)
     }
 
     /// The response once every call has an outcome: the template over the results, `_meta` and
     /// `X-Partial-Response` for failed optional calls, the schema check, the body, passed headers, the ETag.
-    /// `failed` in contract order. Loop thread.
-    func response(to request: HTTPRequest, context: RequestContext, scope: EvaluationScope, failed: [String],
+    /// `failed` in contract order; `texts[i]`: call i's body kept as text, if it was (then its result is not in
+    /// `scope`). Loop thread.
+    func response(to request: HTTPRequest, context: RequestContext, scope: EvaluationScope, texts: [CanonicalJSON?] = [], failed: [String],
                   passedByCall: [Int: HTTPHeaders]) throws -> HTTPResponse {
-        let calls = endpoint.calls
+        let partial = !failed.isEmpty
+        let body: [UInt8]
+        if let bodyPlan, !(partial && endpoint.partialMeta) {
+            do {
+                body = try bodyPlan.render(scope, texts: texts)
+            } catch {
+                throw Self.mergeFailed(error)
+            }
+            if partial { countPartialResponse(context.loop) }
+        } else {
+            body = try treeBody(context: context, scope: scope, texts: texts, failed: failed)
+        }
+        return responseWith(body, to: request, partial: partial, passedByCall: passedByCall)
+    }
+
+    private static func mergeFailed(_ error: ResponseTemplate.EvaluationError) -> HTTPError {
+        // The reason names keys that came from downstream data: logged, not shown.
+        HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built",
+                  internalDetail: "the response could not be built: \(error.reason)")
+    }
+
+    private func countPartialResponse(_ loop: EventLoop) {
+        if let metrics { loop.inEventLoop ? metrics.partialResponse(shard: loop.index) : metrics.partialResponse() }
+    }
+
+    /// The body from the tree: the template evaluated, `_meta` added, the schema checked, serialized. Results
+    /// kept as text are parsed first (a partial response with `_meta`: rare).
+    private func treeBody(context: RequestContext, scope: EvaluationScope, texts: [CanonicalJSON?], failed: [String]) throws -> [UInt8] {
         let loop = context.loop
+        var scope = scope
+        for (i, text) in texts.enumerated() {
+            guard let text else { continue }
+            do {
+                scope.results[endpoint.calls[i].name] = try text.parsed()
+            } catch {
+                // Cannot happen (the scanner accepts only what the parser accepts); if it did, the call failed.
+                throw Self.problem(for: endpoint.calls[i], CallFailure(status: nil, upstream: nil, reason: "the downstream body is not valid JSON",
+                                                                      internalReason: "the downstream body is not valid JSON (\(error))"))
+            }
+        }
         var value: JSONValue
         do {
             value = try endpoint.response.evaluate(scope)
         } catch {
-            // The reason names keys that came from downstream data: logged, not shown.
-            throw HTTPError(status: 502, code: "response_merge_failed", detail: "the response could not be built",
-                            internalDetail: "the response could not be built: \(error.reason)")
+            throw Self.mergeFailed(error)
         }
         let partial = !failed.isEmpty
-        if partial, let metrics { loop.inEventLoop ? metrics.partialResponse(shard: loop.index) : metrics.partialResponse() }
+        if partial { countPartialResponse(loop) }
         if partial && endpoint.partialMeta, case .object(var o) = value {
             o["_meta"] = .object(JSONObject([(key: "failed", value: .array(failed.map(JSONValue.string)))]))
             value = .object(o)
@@ -89,7 +138,12 @@ public struct CompositeHandler: Sendable {
                 }
             }
         }
-        let body = JSONSerializer.serialize(value)
+        return JSONSerializer.serialize(value)
+    }
+
+    /// The response around a body: passed headers, Content-Type, X-Partial-Response, the ETag (and a 304).
+    private func responseWith(_ body: [UInt8], to request: HTTPRequest, partial: Bool, passedByCall: [Int: HTTPHeaders]) -> HTTPResponse {
+        let calls = endpoint.calls
         var headers = HTTPHeaders()
         for i in calls.indices {  // contract order: the first call that has a passed header wins
             guard let h = passedByCall[i] else { continue }
@@ -210,7 +264,10 @@ public struct CompositeHandler: Sendable {
     }
 
     /// What one request of a call came to: a parsed JSON body, or why not.
-    static func outcome(of call: CompiledCall, _ request: UpstreamRequest, _ result: Result<HTTPResponse, UpstreamError>) -> Outcome {
+    /// `keepText`: a canonical body is kept as text, not parsed (`keepsText`); `member`: the top-level key
+    /// the scan finds the value of (`ResponseBodyPlan.memberKeys`).
+    static func outcome(of call: CompiledCall, _ request: UpstreamRequest, _ result: Result<HTTPResponse, UpstreamError>, keepText: Bool = false,
+                        member: [UInt8]? = nil) -> Outcome {
         let response: HTTPResponse
         switch result {
         case .success(let r): response = r
@@ -231,6 +288,7 @@ public struct CompositeHandler: Sendable {
             }
             return .failure(CallFailure(status: nil, upstream: nil, reason: "the downstream answered \(response.status) with an empty body, which is not JSON"))
         }
+        if keepText, let text = CanonicalJSON.canonical(response.body, member: member) { return .text(text, response.headers) }
         do {
             return .success(try JSONParser.parse(response.body), response.headers)
         } catch {

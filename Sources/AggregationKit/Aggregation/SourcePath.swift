@@ -49,6 +49,13 @@ public struct SourcePath: Sendable, Equatable, CustomStringConvertible {
         public var description: String { "invalid path '\(text)': \(reason)" }
     }
 
+    /// A path made of parts (tests: keys that the text syntax cannot spell); `text` names it in messages.
+    init(root: Root, steps: [Step], text: String) {
+        self.root = root
+        self.steps = steps
+        self.text = text
+    }
+
     public init(_ text: String) throws(ParseError) {
         self.text = text
         var chars = Substring(text)

@@ -332,13 +332,19 @@ public struct JSONParser {
 
     /// Whether the eight bytes of `w` may include `"`, `\`, a control byte (< 0x20) or a non-ASCII byte:
     /// the classic "has a zero byte" test on `w` XOR the byte, and "has a byte less than n".
-    @inline(__always) static func mayNeedALook(_ w: UInt64) -> Bool {
+    @inline(__always) static func mayNeedALook(_ w: UInt64) -> Bool { lookMask(w) != 0 }
+
+    /// The bytes of `w` (little-endian: the first byte is the lowest) that may need a look, as their high
+    /// bits. Above the first flagged byte a borrow may flag a byte that needs none, but the lowest flagged
+    /// byte is exact: `trailingZeroBitCount / 8` is the offset of the first byte that is `"`, `\`, a
+    /// control byte or non-ASCII.
+    @inline(__always) static func lookMask(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         @inline(__always) func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
         let quote = hasZero(w ^ (ones &* 0x22))
         let backslash = hasZero(w ^ (ones &* 0x5C))
         let control = (w &- ones &* 0x20) & ~w & highs
-        return (quote | backslash | control | (w & highs)) != 0
+        return quote | backslash | control | (w & highs)
     }
 
     private mutating func hex4() throws(Error) -> UInt32 {
