@@ -176,6 +176,11 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     // MARK: Strings
 
     public mutating func add(_ name: String, _ value: String) {
+        // Native Strings' bytes in place: `var` copies for `withUTF8` cost a retain and a release each.
+        let done: Void?? = name.utf8.withContiguousStorageIfAvailable { nb in
+            value.utf8.withContiguousStorageIfAvailable { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) }
+        }
+        if done != nil, done! != nil { return }
         var n = name, v = value
         n.withUTF8 { nb in v.withUTF8 { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) } }
     }
