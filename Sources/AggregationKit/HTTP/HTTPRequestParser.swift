@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// An incremental, strict HTTP/1.1 request parser (RFC 9112). Pure: bytes in, requests or an error out.
 ///
 /// The caller keeps the unconsumed bytes in one buffer and passes all of them on every call; the parser
@@ -142,46 +145,49 @@ public struct HTTPRequestParser: Sendable {
         var i = scanned
         let count = buffer.count
         while i < count {
-            let b = buffer[i]
-            if b == 10 {
-                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
+            if i == lineStart && head.sawRequestLine && (buffer[i] == 32 || buffer[i] == 9) { return .error(.obsFold) }
+            // The next CR or LF, found with memchr (a byte loop cost some 8 instructions a byte): the bytes
+            // between are the line's, looked at by `processLine`.
+            let base = buffer.baseAddress!
+            let cr = memchr(base + i, 13, count - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+            let lf = memchr(base + i, 10, cr - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+            if lf < cr {
+                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<lf) { return .error(e) }
                 return .error(.bareLF)
             }
-            if i == lineStart && head.sawRequestLine && (b == 32 || b == 9) { return .error(.obsFold) }
-            if b == 13 {
-                guard i + 1 < count else { break }
-                guard buffer[i + 1] == 10 else {
-                    if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
-                    return .error(.bareCR)
-                }
-                if i == lineStart {
-                    if !head.sawRequestLine {
-                        // RFC 9112 §2.2: ignore empty lines before the request line.
-                        headStart = i + 2
-                        lineStart = i + 2
-                        if headStart > limits.maxHeaderBytes { return .error(.bad("leading_empty_lines", "too many empty lines before the request")) }
-                        i += 2
-                        continue
-                    }
-                    scanned = i
-                    switch finishHead(UnsafeRawBufferPointer(rebasing: buffer[headStart..<i])) {
-                    case .failure(let e): return .error(e)
-                    case .success(let framing):
-                        position = i + 2
-                        switch framing {
-                        case .none: phase = .lengthBody(0)
-                        case .length(let n): phase = .lengthBody(n)
-                        case .chunked: phase = .chunked
-                        }
-                        return .request
-                    }
-                }
-                if let e = processLine(buffer, lineStart..<i) { return .error(e) }
-                lineStart = i + 2
-                i += 2
-                continue
+            guard cr < count else { i = count; break }
+            i = cr
+            guard i + 1 < count else { break }
+            guard buffer[i + 1] == 10 else {
+                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
+                return .error(.bareCR)
             }
-            i += 1
+            if i == lineStart {
+                if !head.sawRequestLine {
+                    // RFC 9112 §2.2: ignore empty lines before the request line.
+                    headStart = i + 2
+                    lineStart = i + 2
+                    if headStart > limits.maxHeaderBytes { return .error(.bad("leading_empty_lines", "too many empty lines before the request")) }
+                    i += 2
+                    continue
+                }
+                scanned = i
+                switch finishHead(UnsafeRawBufferPointer(rebasing: buffer[headStart..<i])) {
+                case .failure(let e): return .error(e)
+                case .success(let framing):
+                    position = i + 2
+                    switch framing {
+                    case .none: phase = .lengthBody(0)
+                    case .length(let n): phase = .lengthBody(n)
+                    case .chunked: phase = .chunked
+                    }
+                    return .request
+                }
+            }
+            if let e = processLine(buffer, lineStart..<i) { return .error(e) }
+            lineStart = i + 2
+            i += 2
+            continue
         }
         scanned = i
         if !head.sawRequestLine {
