@@ -96,3 +96,20 @@ final class RequestIDFormatTests: XCTestCase {
         XCTAssertEqual(HTTPServerConnection.requestID(prefix: "", counter: 0), "0")
     }
 }
+
+final class HopByHopTests: XCTestCase {
+    /// The length switch in `isHopByHop` names exactly the fields of `hopByHop`, in any case.
+    func testTheSwitchAgreesWithTheList() {
+        let listed = ProxyHandler.hopByHop.map { $0.description }
+        var names = listed + listed.map { $0.uppercased() } + ["Via", "Host", "TEE", "T", "Trailers", "Upgrade-Insecure-Requests",
+                                                                "Proxy-Authorization2", "Keep-Alive-X", "Connectio", "X-Connection"]
+        names += listed.map { String($0.dropLast()) }
+        for name in names {
+            let headers = HTTPHeaders([(name, "v")])
+            let expected = listed.contains(name.lowercased())
+            XCTAssertEqual(ProxyHandler.isHopByHop(headers, 0, connectionTokens: []), expected, name)
+        }
+        let named = HTTPHeaders([("X-Secret", "1")])
+        XCTAssertTrue(ProxyHandler.isHopByHop(named, 0, connectionTokens: ["x-secret"]))
+    }
+}

@@ -27,7 +27,17 @@ public final class ProxyHandler: Sendable {
 
     /// Whether field `i` of `headers` is hop-by-hop, or named by the `Connection` field.
     @inline(__always) static func isHopByHop(_ headers: HTTPHeaders, _ i: Int, connectionTokens: [String]) -> Bool {
-        for h in hopByHop where headers.nameIs(at: i, h) { return true }
+        // By length first: one or two comparisons per field rather than nine (the names of `hopByHop`).
+        switch headers.nameLength(at: i) {
+        case 2: if headers.nameIs(at: i, "te") { return true }
+        case 7: if headers.nameIs(at: i, "trailer") || headers.nameIs(at: i, "upgrade") { return true }
+        case 10: if headers.nameIs(at: i, "connection") || headers.nameIs(at: i, "keep-alive") { return true }
+        case 16: if headers.nameIs(at: i, "proxy-connection") { return true }
+        case 17: if headers.nameIs(at: i, "transfer-encoding") { return true }
+        case 18: if headers.nameIs(at: i, "proxy-authenticate") { return true }
+        case 19: if headers.nameIs(at: i, "proxy-authorization") { return true }
+        default: break
+        }
         for t in connectionTokens where headers.nameEquals(at: i, t) { return true }
         return false
     }

@@ -53,6 +53,10 @@ public struct Router<Value: Sendable>: Sendable {
         @exclusivity(unchecked) var routes: [String: Entry] = [:]
         /// Routes whose template ends in `*` after this node, by method.
         @exclusivity(unchecked) var wildcard: [String: Entry] = [:]
+        /// The lone any-method route of `routes` / `wildcard` (every proxy route without `methods`, `/*`
+        /// among them), kept aside: it answers whatever the method, without touching the dictionary.
+        @exclusivity(unchecked) var onlyRoute: Entry?
+        @exclusivity(unchecked) var onlyWildcard: Entry?
     }
 
     private let root = Node()
@@ -75,6 +79,7 @@ public struct Router<Value: Sendable>: Sendable {
                     throw Conflict(template: template, existing: existing.template, method: key)
                 }
                 node.wildcard[key] = Entry(value: value, names: names, template: template)
+                node.onlyWildcard = node.wildcard.count == 1 ? node.wildcard["*"] : nil
                 count += 1
                 return
             }
@@ -104,6 +109,7 @@ public struct Router<Value: Sendable>: Sendable {
             throw Conflict(template: template, existing: existing.template, method: key)
         }
         node.routes[key] = Entry(value: value, names: names, template: template)
+        node.onlyRoute = node.routes.count == 1 ? node.routes["*"] : nil
         count += 1
     }
 
@@ -118,10 +124,9 @@ public struct Router<Value: Sendable>: Sendable {
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())
     }
 
-    private func pick(_ routes: [String: Entry], _ method: String, allowed: inout Set<String>) -> Entry? {
-        // One any-method route (every proxy route without `methods`, `/*` among them): it is the answer
-        // whatever the method, without hashing the method twice to find it.
-        if routes.count == 1, let only = routes.first, only.key == "*" { return only.value }
+    private func pick(_ routes: [String: Entry], only: Entry?, _ method: String, allowed: inout Set<String>) -> Entry? {
+        // One any-method route: it is the answer whatever the method.
+        if let only { return only }
         if let e = routes[method] { return e }
         if method == "HEAD", let e = routes["GET"] { return e }
         if let e = routes["*"] { return e }
@@ -144,7 +149,7 @@ public struct Router<Value: Sendable>: Sendable {
     private func search(_ node: Node, _ rest: Substring?, method: String,
                         captured: inout [Substring], allowed: inout Set<String>) -> (Entry, [Substring])? {
         guard let rest else {
-            if let e = pick(node.routes, method, allowed: &allowed) { return (e, captured) }
+            if let e = pick(node.routes, only: node.onlyRoute, method, allowed: &allowed) { return (e, captured) }
             return nil
         }
         let slash = Self.firstSlash(rest)
@@ -161,7 +166,7 @@ public struct Router<Value: Sendable>: Sendable {
             if let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) { return found }
             captured.removeLast()
         }
-        if !node.wildcard.isEmpty, let e = pick(node.wildcard, method, allowed: &allowed) {
+        if !node.wildcard.isEmpty, let e = pick(node.wildcard, only: node.onlyWildcard, method, allowed: &allowed) {
             return (e, captured)
         }
         return nil
