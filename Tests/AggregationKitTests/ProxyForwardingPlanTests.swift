@@ -89,11 +89,25 @@ final class ProxyForwardingPlanTests: XCTestCase {
 
 final class RequestIDFormatTests: XCTestCase {
     func testRequestIDsAreThePrefixAndTheCounterInHex() {
-        for counter: UInt64 in [0, 1, 9, 10, 15, 16, 255, 256, 0xabcdef, 0x1234_5678_9abc_def0, UInt64.max] {
-            XCTAssertEqual(HTTPServerConnection.requestID(prefix: "0123456789ab-1-", counter: counter),
-                           "0123456789ab-1-" + String(counter, radix: 16))
+        for prefix in ["0123456789ab-1-", "", "a-much-longer-prefix-than-fifteen-bytes-"] {
+            for counter: UInt64 in [0, 1, 9, 10, 15, 16, 255, 256, 0xabcdef, 0x1234_5678_9abc_def0, UInt64.max] {
+                let id = RequestID(prefix: prefix, counter: counter)
+                let expected = prefix + String(counter, radix: 16)
+                XCTAssertEqual(id.string, expected)
+                XCTAssertEqual(id.utf8Count, expected.utf8.count)
+                var written: [UInt8] = []
+                written.append(head: WrittenID(id: id))
+                XCTAssertEqual(String(decoding: written, as: UTF8.self), expected)
+            }
         }
-        XCTAssertEqual(HTTPServerConnection.requestID(prefix: "", counter: 0), "0")
+        XCTAssertEqual(RequestID("client-id").string, "client-id")
+        XCTAssertEqual(RequestID("client-id").utf8Count, 9)
+    }
+
+    private struct WrittenID: MessageHead {
+        let id: RequestID
+        var maxByteCount: Int { id.utf8Count }
+        func write<Sink: ByteSink>(to sink: inout Sink) { id.write(to: &sink) }
     }
 }
 

@@ -171,6 +171,10 @@ final class UpstreamPoolPoisoningTests: XCTestCase {
         for round in 0..<20 {
             client.send("GET /then-close HTTP/1.1\r\nHost: t\r\nX-Marker: a\(round)\r\n\r\n")
             XCTAssertEqual(client.readResponse()?.text, "a\(round)")
+            // A close that reaches the gateway only after the POST was sent on the connection is a race no
+            // proxy wins (nginx answers 502 too); a moment lets a late close arrive, so what is tested is
+            // the close that came with the response, which the event reported once.
+            usleep(30_000)
             client.send("POST /echo HTTP/1.1\r\nHost: t\r\nX-Marker: b\(round)\r\nContent-Length: 0\r\n\r\n")
             let r = try XCTUnwrap(client.readResponse())
             XCTAssertEqual(r.status, 200, "round \(round): \(r.text)")

@@ -18,7 +18,7 @@ public struct UpstreamRequest: Sendable {
         var forwardedFor: String
         var hostField: Int?
         var via: String
-        var requestID: String
+        var requestID: RequestID
         var preserveHost: Bool
     }
 
@@ -59,7 +59,7 @@ extension UpstreamRequest {
                 // X-Forwarded-For, -Proto, -Host and Host (the client's Host value, twice), Via, X-Request-ID.
                 let host = plan.hostField.map { headers.valueLength(at: $0) } ?? 0
                 bound += 19 + plan.forwardedFor.utf8.count + 25 + 20 + host + 7 + plan.via.utf8.count
-                    + 16 + plan.requestID.utf8.count + 8 + host
+                    + 16 + plan.requestID.utf8Count + 8 + host
             }
             return bound
         }
@@ -95,7 +95,9 @@ extension UpstreamRequest {
                     sink.write("\r\n")
                 }
                 sink.writeField("Via", plan.via)
-                sink.writeField("X-Request-ID", plan.requestID)
+                sink.write("X-Request-ID: ")
+                plan.requestID.write(to: &sink)
+                sink.write("\r\n")
                 if plan.preserveHost, let host = plan.hostField {
                     sink.write("Host: ")
                     sink.write(fields.value(at: host))

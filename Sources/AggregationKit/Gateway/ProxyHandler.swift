@@ -181,7 +181,7 @@ public final class ProxyHandler: Sendable {
         if (sawForwarding || forwardedFor != nil) && forwarding.trusts(client) { return nil }
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
         return UpstreamRequest.ForwardingPlan(skip: skip, forwardedFor: client, hostField: hostField,
-                                              via: via.map { $0 + ", " + hop } ?? hop, requestID: context.requestID,
+                                              via: via.map { $0 + ", " + hop } ?? hop, requestID: context.id,
                                               preserveHost: configuration.preserveHost)
     }
 

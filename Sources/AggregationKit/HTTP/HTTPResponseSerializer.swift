@@ -12,6 +12,13 @@ public enum HTTPResponseSerializer {
     ///     copy of the field list and a grown storage per response.
     public static func serialize(_ response: HTTPResponse, headRequest: Bool, close: Bool, keepAliveHTTP10: Bool = false,
                                  date: String? = nil, requestID: String? = nil, into out: inout [UInt8]) {
+        serialize(response, headRequest: headRequest, close: close, keepAliveHTTP10: keepAliveHTTP10, date: date,
+                  id: requestID.map(RequestID.init), into: &out)
+    }
+
+    /// As above, with the request's ID written from its parts (no String made for it).
+    static func serialize(_ response: HTTPResponse, headRequest: Bool, close: Bool, keepAliveHTTP10: Bool = false,
+                          date: String? = nil, id requestID: RequestID?, into out: inout [UInt8]) {
         out.append(head: Head(response: response, headRequest: headRequest, close: close, keepAliveHTTP10: keepAliveHTTP10,
                               date: date, requestID: requestID))
         if !headRequest && HTTPResponse.statusAllowsBody(response.status) {
@@ -26,14 +33,14 @@ public enum HTTPResponseSerializer {
         let close: Bool
         let keepAliveHTTP10: Bool
         let date: String?
-        let requestID: String?
+        let requestID: RequestID?
 
         var maxByteCount: Int {
             let reason = HTTPStatus.reasonLiteral(response.status).map(\.utf8CodeUnitCount) ?? HTTPStatus.reason(response.status).utf8.count
             // Status line (the status as up to 20 digits), the fields, X-Request-ID, Date, Content-Length
             // (up to 20 digits; a HEAD's given value is one of the fields), Connection, the blank line.
             return 9 + 20 + 1 + reason + 2 + response.headers.serializedFieldBytes
-                + 16 + (requestID?.utf8.count ?? 0) + 8 + (date?.utf8.count ?? 0)
+                + 16 + (requestID?.utf8Count ?? 0) + 8 + (date?.utf8.count ?? 0)
                 + 16 + 20 + 2 + 24 + 2
         }
 
@@ -63,7 +70,11 @@ public enum HTTPResponseSerializer {
                     fields.write(fieldAt: i, to: &sink)
                 }
             }
-            if let requestID { sink.writeField("X-Request-ID", requestID) }
+            if let requestID {
+                sink.write("X-Request-ID: ")
+                requestID.write(to: &sink)
+                sink.write("\r\n")
+            }
             if let date, !hasDate { sink.writeField("Date", date) }
             if HTTPResponse.statusAllowsBody(status) {
                 sink.write("Content-Length: ")

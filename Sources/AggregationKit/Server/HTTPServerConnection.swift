@@ -34,7 +34,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     @exclusivity(unchecked) private var deadlines: ConnectionDeadlines
     // The request being answered.
     @exclusivity(unchecked) private var current: HTTPRequest?
-    @exclusivity(unchecked) private var currentID = ""
+    @exclusivity(unchecked) private var currentID = RequestID("")
 
     init(fd: Int32, peer: SocketAddress, loop: EventLoop, server: HTTPServer, state: ServerLoopState) {
         self.fd = fd
@@ -173,7 +173,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         case .error(let error):
             let id = makeRequestID(nil)
             requestDispatchedAt = Syscall.monotonicNanoseconds()
-            let response = HTTPError(status: error.status, code: error.code, detail: error.detail).response(requestID: id)
+            let response = HTTPError(status: error.status, code: error.code, detail: error.detail).response(requestID: id.string)
             phase = .processing
             server.metrics?.parseRejected(code: error.code, shard: loop.index)
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
@@ -197,35 +197,14 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     private lazy var requestIDPrefix: String = "\(server.requestIDPrefix)-\(loop.index)-"
 
-    private func makeRequestID(_ request: HTTPRequest?) -> String {
+    private func makeRequestID(_ request: HTTPRequest?) -> RequestID {
         if let request, let i = request.headers.firstIndex(named: "x-request-id") {
             let given = request.headers.value(at: i)
-            if RequestIDs.isValid(given) { return given }
+            if RequestIDs.isValid(given) { return RequestID(given) }
         }
-        return Self.requestID(prefix: requestIDPrefix, counter: state.nextRequestID())
+        return RequestID(prefix: requestIDPrefix, counter: state.nextRequestID())
     }
 
-    /// `prefix` followed by `counter` in lower-case hex, made in one allocation (concatenating
-    /// `String(counter, radix: 16)` cost two Strings and a generic radix conversion per request).
-    static func requestID(prefix: String, counter: UInt64) -> String {
-        let digits = max(1, (64 - counter.leadingZeroBitCount + 3) / 4)
-        let prefixCount = prefix.utf8.count
-        return String(unsafeUninitializedCapacity: prefixCount + digits) { buffer in
-            let copied: Void? = prefix.utf8.withContiguousStorageIfAvailable { p in
-                if let base = p.baseAddress, p.count > 0 { buffer.baseAddress!.update(from: base, count: p.count) }
-            }
-            if copied == nil { _ = buffer.initialize(from: prefix.utf8) }
-            var v = counter
-            var k = prefixCount + digits
-            repeat {
-                k -= 1
-                let d = UInt8(truncatingIfNeeded: v & 15)
-                buffer[k] = d < 10 ? 48 + d : 87 + d
-                v >>= 4
-            } while v > 0
-            return prefixCount + digits
-        }
-    }
 
     /// `declaredBodyBytes`: set for a head dispatched before its body is read (refused by the route's
     /// body limit); nothing forwards such a request.
@@ -235,7 +214,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         current = request
         currentID = id
         requestDispatchedAt = Syscall.monotonicNanoseconds()
-        let context = RequestContext(requestID: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
+        let context = RequestContext(id: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
         if let declaredBodyBytes { context.declaredBodyBytes = declaredBodyBytes }
         currentContext = context
         if let metrics = server.metrics {
@@ -268,7 +247,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         currentContext = nil
         // `X-Request-ID` is written by the serializer (`requestID:`), replacing any the response has.
         complete(response, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
-                 routeMetrics: context.routeMetrics, requestID: context.requestID)
+                 routeMetrics: context.routeMetrics, requestID: context.id)
     }
 
     /// Whether the request being answered is counted in `bff_requests_in_flight`.
@@ -311,7 +290,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     /// `requestID`: sent as the response's `X-Request-ID`, replacing any it has.
     private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
-                          requestID: String) {
+                          requestID: RequestID) {
         // Taken, not copied: a copy of a request is a retain and a release of each of its buffers.
         guard phase == .processing, let request = current.take() else { return }
         var response = response
@@ -324,7 +303,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             } else {
                 error = "response_memory_budget_exhausted: a \(response.body.count)-byte response did not fit the budget (limits.maxBufferedResponseBytes, \(budget.limit) bytes, \(budget.inUse) in use)"
                 response = HTTPError(status: 503, code: "response_memory_budget_exhausted",
-                                     detail: "the gateway is holding too many large responses; try again later").response(requestID: currentID)
+                                     detail: "the gateway is holding too many large responses; try again later").response(requestID: currentID.string)
                 response.headers.set("Retry-After", "1")
             }
         }
@@ -336,11 +315,11 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
              keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive, requestID: requestID)
     }
 
-    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false, requestID: String? = nil) {
+    private func send(_ response: HTTPResponse, head: Bool, close: Bool, keepAliveHTTP10: Bool = false, requestID: RequestID? = nil) {
         if close { phase = .writingLast }
         if outgoing.isEmpty { outgoingOffset = 0 }
         HTTPResponseSerializer.serialize(response, headRequest: head, close: close, keepAliveHTTP10: keepAliveHTTP10,
-                                         date: loop.clock.httpDate(), requestID: requestID, into: &outgoing)
+                                         date: loop.clock.httpDate(), id: requestID, into: &outgoing)
         deadlines.writeProgressAt = loop.now
         // Written with the other sends of this batch (see `EventLoop.flushAfterEvents`).
         if !flushQueued {
@@ -491,7 +470,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     private func timeOut(code: String, _ detail: String) {
         let id = makeRequestID(nil)
-        let response = HTTPError(status: 408, code: code, detail: detail).response(requestID: id)
+        let response = HTTPError(status: 408, code: code, detail: detail).response(requestID: id.string)
         phase = .processing
         server.metrics?.parseRejected(code: code, shard: loop.index)
         logLine(method: "-", path: "-", route: nil, upstream: nil, status: 408, bytes: response.body.count, id: id, error: code)
@@ -502,10 +481,10 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     /// `path` is made only when the access log is on.
     private func logLine(method: String, path: @autoclosure () -> Substring, route: String?, upstream: String?, status: Int, bytes: Int,
-                         id: String, error: String?) {
+                         id: RequestID, error: String?) {
         guard server.configuration.accessLog else { return }
         var line = "{\"time\":\"\(loop.clock.iso8601())\",\"request_id\":"
-        JSONText.appendQuoted(id, to: &line)
+        JSONText.appendQuoted(id.string, to: &line)
         line += ",\"method\":"
         JSONText.appendQuoted(method, to: &line)
         line += ",\"path\":"

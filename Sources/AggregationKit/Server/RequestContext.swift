@@ -2,7 +2,16 @@
 /// annotated by stages and the responder (route, upstream, error detail for the access log). Confined to
 /// the request's loop thread (not `Sendable`), including the task the request may take.
 public final class RequestContext {
-    public let requestID: String
+    /// The request's ID (`X-Request-ID`): made into a String when first read (see `RequestID`).
+    public var requestID: String {
+        if let text = requestIDText { return text }
+        let text = id.string
+        requestIDText = text
+        return text
+    }
+    /// The ID as the serializers write it, without making a String.
+    let id: RequestID
+    @exclusivity(unchecked) private var requestIDText: String?
     /// The loop the connection lives on; upstream connections for this request are taken from its pools.
     public let loop: EventLoop
     public let clientAddress: String
@@ -82,8 +91,12 @@ public final class RequestContext {
     /// The client went away before the answer (logged as 499).
     @exclusivity(unchecked) public private(set) var isCancelled = false
 
-    public init(requestID: String, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
-        self.requestID = requestID
+    public convenience init(requestID: String, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
+        self.init(id: RequestID(requestID), loop: loop, clientAddress: clientAddress, startNanos: startNanos)
+    }
+
+    init(id: RequestID, loop: EventLoop, clientAddress: String, startNanos: UInt64) {
+        self.id = id
         self.loop = loop
         self.clientAddress = clientAddress
         self.startNanos = startNanos
