@@ -77,17 +77,8 @@ public final class ProxyHandler: Sendable {
         case .success(let t): timeout = t
         case .failure(let error): return completion(error.response(requestID: context.requestID), error.logText)
         }
-        let call = service.start(consume upstreamRequest, on: context.loop, timeout: timeout) { [self] result, instance in
-            context.pendingCall = nil
-            context.upstream = instance?.authority
-            // Consumed: the response reaches `passBack` and the route's stages unshared, edited in place.
-            switch consume result {
-            case .success(let response): completion(passBack(response), nil)
-            case .failure(let error):
-                let problem = problem(error)
-                completion(problem.response(requestID: context.requestID), problem.logText)
-            }
-        }
+        let call = service.start(consume upstreamRequest, on: context.loop, timeout: timeout, proxy: self, context: context,
+                                 completion: completion)
         // Cancelled (its connection closed, not pooled) if the client goes away first.
         if !call.isFinished {
             context.pendingCall = call
@@ -97,6 +88,20 @@ public final class ProxyHandler: Sendable {
                 let timer = context.loop.schedule(at: deadline) { call.expire() }
                 call.onFinish = { timer.cancel() }
             }
+        }
+    }
+
+    /// The call's answer, on the loop (see `Upstream.start(_:on:timeout:proxy:context:completion:)`).
+    func finished(_ result: consuming Result<HTTPResponse, UpstreamError>, instance: UpstreamInstance?, context: RequestContext,
+                  completion: ResponseCompletion) {
+        context.pendingCall = nil
+        context.upstream = instance?.authority
+        // Consumed: the response reaches `passBack` and the route's stages unshared, edited in place.
+        switch consume result {
+        case .success(let response): completion(passBack(response), nil)
+        case .failure(let error):
+            let problem = problem(error)
+            completion(problem.response(requestID: context.requestID), problem.logText)
         }
     }
 

@@ -72,6 +72,16 @@ public final class Upstream: Sendable {
         return call
     }
 
+    /// `start` for a proxy route: the call tells `handler.finished` (see `UpstreamCall.proxy`).
+    func start(_ request: consuming UpstreamRequest, on loop: EventLoop, timeout: UInt64?, proxy handler: ProxyHandler,
+               context: RequestContext, completion: @escaping ResponseCompletion) -> UpstreamCall {
+        precondition(loop.inEventLoop, "Upstream.start must be called on the loop's thread")
+        let call = UpstreamCall(upstream: self, request: consume request, loop: loop, timeout: timeout)
+        call.proxy = (handler, context, completion)
+        call.start()
+        return call
+    }
+
     /// The same call from a task: connections are taken from `loop`'s pools and the reply resumes the
     /// task. Cancelling the task cancels the call (its connection is closed, never pooled half-used).
     /// Returns the response and the instance that sent it; a thrown error's `authority` names the

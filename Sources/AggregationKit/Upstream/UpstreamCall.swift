@@ -20,6 +20,9 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
     /// Used instead of `continuation` on the fast path.
     /// The result is handed over (`consuming`): a response moves on unshared, so its fields are edited in place.
     @exclusivity(unchecked) var completion: ((consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void)?
+    /// Used instead of `completion` by a proxy route: the handler, the request's context and its
+    /// completion, told through `ProxyHandler.finished` (no closure context to allocate per request).
+    @exclusivity(unchecked) var proxy: (handler: ProxyHandler, context: RequestContext, completion: ResponseCompletion)?
     /// Run once when the call completes, before the caller hears of it (e.g. to cancel a deadline timer).
     @exclusivity(unchecked) public var onFinish: (() -> Void)?
     @exclusivity(unchecked) private var state: Upstream.LoopState?
@@ -152,6 +155,9 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         } else if let finish = completion {
             completion = nil
             finish(consume result, picked)
+        } else if let (handler, context, done) = proxy {
+            proxy = nil
+            handler.finished(consume result, instance: picked, context: context, completion: done)
         }
     }
 }
