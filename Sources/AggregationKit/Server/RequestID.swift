@@ -19,13 +19,11 @@ struct RequestID: Sendable {
     var string: String {
         switch storage {
         case .text(let text): return text
-        case .generated(let prefix, let counter):
-            let digits = Self.digits(counter)
-            let prefixCount = prefix.utf8.count
-            return String(unsafeUninitializedCapacity: prefixCount + digits) { buffer in
-                var out = UnsafeMutableRawBufferPointer(buffer)
-                Self.write(prefix: prefix, counter: counter, digits: digits, into: &out)
-                return prefixCount + digits
+        case .generated:
+            return String(unsafeUninitializedCapacity: utf8Count) { buffer in
+                var writer = ByteWriter(UnsafeMutableRawBufferPointer(buffer))
+                write(to: &writer)
+                return writer.count
             }
         }
     }
@@ -58,22 +56,5 @@ struct RequestID: Sendable {
                 sink.write(UnsafeRawBufferPointer(rebasing: raw[0..<digits]))
             }
         }
-    }
-
-    private static func write(prefix: String, counter: UInt64, digits: Int, into out: inout UnsafeMutableRawBufferPointer) {
-        var i = 0
-        let copied: Void? = prefix.utf8.withContiguousStorageIfAvailable { p in
-            if let base = p.baseAddress, p.count > 0 { out.baseAddress!.copyMemory(from: base, byteCount: p.count) }
-            i = p.count
-        }
-        if copied == nil { for b in prefix.utf8 { out[i] = b; i += 1 } }
-        var v = counter
-        var k = i + digits
-        repeat {
-            k -= 1
-            let d = UInt8(truncatingIfNeeded: v & 15)
-            out[k] = d < 10 ? 48 + d : 87 + d
-            v >>= 4
-        } while v > 0
     }
 }
