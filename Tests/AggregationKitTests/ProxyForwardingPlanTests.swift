@@ -127,3 +127,66 @@ final class HopByHopTests: XCTestCase {
         XCTAssertTrue(ProxyHandler.isHopByHop(named, 0, connectionTokens: ["x-secret"]))
     }
 }
+
+/// On a route with no stage, `passBack` leaves its edits of the upstream's fields to the serializer
+/// (`HTTPResponse.viaHop`); the client must get exactly the bytes the edited response serializes to.
+final class PassBackInSerializerTests: XCTestCase {
+    private static let pool: [(String, String)] = [
+        ("Content-Type", "application/json"), ("Content-Length", "2"), ("Date", "Mon, 02 Nov 2026 10:00:00 GMT"),
+        ("Via", "1.1 upstream-proxy"), ("via", "1.0 old"), ("Via", ""), ("Connection", "keep-alive"), ("Connection", "close"),
+        ("Keep-Alive", "timeout=5"), ("Transfer-Encoding", "chunked"), ("TE", "trailers"), ("Trailer", "X-T"),
+        ("Upgrade", "h2c"), ("Proxy-Connection", "keep-alive"), ("Proxy-Authenticate", "Basic"), ("Proxy-Authorization", "x"),
+        ("X-Request-ID", "upstream-id"), ("Server", "nginx"), ("Set-Cookie", "a=b"), ("ETag", "\"v1\""), ("X-Empty", ""),
+        ("VIA", "2 third"), ("Connection", "X-Drop"), ("X-Drop", "named by Connection"),
+    ]
+
+    func testTheSerializerWritesWhatTheEditedResponseWrites() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: 9, connectTimeout: 1_000_000_000, responseTimeout: 1_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        let proxy = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "bff-test")
+        proxy.compiled(behind: [])
+        var generator = SystemRandomNumberGenerator()
+        var deferred = 0, edited = 0
+        for round in 0..<3000 {
+            var fields: [(String, String)] = []
+            for _ in 0..<Int.random(in: 0...10, using: &generator) { fields.append(Self.pool.randomElement(using: &generator)!) }
+            let status = [200, 201, 204, 304, 404, 500, 502][round % 7]
+            let response = HTTPResponse(status: status, reason: "Whatever", headers: HTTPHeaders(fields), body: Array("ok".utf8))
+            let fast = proxy.passBack(response)
+            if fast.viaHop != nil { deferred += 1 } else { edited += 1 }
+            let slow = proxy.editedForClient(response)
+            XCTAssertNil(slow.viaHop)
+            for (head, close, id) in [(false, false, "gw-1"), (true, false, "gw-2"), (false, true, nil as String?)] {
+                var a: [UInt8] = [], b: [UInt8] = []
+                HTTPResponseSerializer.serialize(fast, headRequest: head, close: close, date: "Fri, 27 Nov 2026 07:00:00 GMT", requestID: id, into: &a)
+                HTTPResponseSerializer.serialize(slow, headRequest: head, close: close, date: "Fri, 27 Nov 2026 07:00:00 GMT", requestID: id, into: &b)
+                XCTAssertEqual(String(decoding: a, as: UTF8.self), String(decoding: b, as: UTF8.self), "\(fields) \(status) head \(head)")
+            }
+        }
+        XCTAssertGreaterThan(deferred, 1000)
+        XCTAssertGreaterThan(edited, 100, "a Connection naming fields takes the edit")
+    }
+
+    /// A handler also used behind stages never defers: a stage may read the response.
+    func testAHandlerBehindStagesEditsTheFields() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: 9, connectTimeout: 1_000_000_000, responseTimeout: 1_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        let response = HTTPResponse(status: 200, headers: HTTPHeaders([("Via", "1.1 a"), ("TE", "x")]))
+        let alone = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "gw")
+        alone.compiled(behind: [])
+        XCTAssertNotNil(alone.passBack(response).viaHop)
+        let both = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "gw")
+        both.compiled(behind: [])
+        both.compiled(behind: [MethodsStage(methods: ["GET"])])
+        let edited = both.passBack(response)
+        XCTAssertNil(edited.viaHop)
+        XCTAssertEqual(edited.headers.count, 1)
+        XCTAssertEqual(edited.headers["via"], "1.1 a, 1.1 gw")
+        let never = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "gw")
+        XCTAssertNil(never.passBack(response).viaHop, "not told of any pipeline: edits")
+    }
+}

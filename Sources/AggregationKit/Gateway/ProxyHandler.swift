@@ -1,3 +1,4 @@
+import Synchronization
 /// A pass-through route: forwards the request to a service and passes its answer back (RFC 9110 §7.6).
 /// A class, so the call's completion closure captures one reference rather than copy every field.
 public final class ProxyHandler: Sendable {
@@ -6,6 +7,16 @@ public final class ProxyHandler: Sendable {
     let configuration: ProxyConfiguration
     let via: String
     let forwarding: ForwardingPolicy
+    /// Whether every pipeline this handler answers in has no stage (see `compiled(behind:)`): then
+    /// nothing reads a response between `passBack` and the serializer. Set at start, read per request.
+    private let noStageSeesResponses = Atomic<Bool>(false)
+    private let toldOfPipelines = Atomic<Bool>(false)
+
+    public func compiled(behind stages: [any RequestStage]) {
+        let first = !toldOfPipelines.exchange(true, ordering: .relaxed)
+        noStageSeesResponses.store(stages.isEmpty && (first || noStageSeesResponses.load(ordering: .relaxed)), ordering: .relaxed)
+    }
+
     /// `Via` entries for this hop, made once: `1.1 name` and `1.0 name`.
     private let viaHop11: String
     private let viaHop10: String
@@ -224,6 +235,19 @@ public final class ProxyHandler: Sendable {
     func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         // Moved, not copied (`var response = upstream` keeps a second reference, and the first edit below
         // would then copy both buffers).
+        var response = consume upstream
+        response.reason = nil
+        // No stage will see the response: the serializer makes the same edits as it writes the fields
+        // (`HTTPResponse.viaHop`), unless the upstream's `Connection` names fields to drop (rare).
+        if noStageSeesResponses.load(ordering: .relaxed) && Self.connectionNamedFields(response.headers).isEmpty {
+            response.viaHop = viaHop11
+            return response
+        }
+        return editedForClient(response)
+    }
+
+    /// `passBack`'s edits made on the fields: hop-by-hop fields out, our `Via` appended.
+    func editedForClient(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         var response = consume upstream
         response.reason = nil
         var via: String? = nil

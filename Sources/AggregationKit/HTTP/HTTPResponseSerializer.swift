@@ -41,7 +41,7 @@ public enum HTTPResponseSerializer {
             // (up to 20 digits; a HEAD's given value is one of the fields), Connection, the blank line.
             return 9 + 20 + 1 + reason + 2 + response.headers.serializedFieldBytes
                 + 16 + (requestID?.utf8Count ?? 0) + 8 + (date?.utf8.count ?? 0)
-                + 16 + 20 + 2 + 24 + 2
+                + 16 + 20 + 2 + 24 + 2 + (response.viaHop.map { 7 + $0.utf8.count } ?? 0)
         }
 
         func write<Sink: ByteSink>(to sink: inout Sink) {
@@ -55,7 +55,13 @@ public enum HTTPResponseSerializer {
             var hasDate = false
             let headers = response.headers
             let hasRequestID = requestID != nil
+            // A proxied response no stage saw (`HTTPResponse.viaHop`): `ProxyHandler.passBack`'s edits are
+            // made here. The upstream's hop-by-hop fields are dropped (RFC 9110 §7.6.1; `Connection` naming
+            // others never takes this path) and its `Via` fields become one, with our hop, after the rest.
+            let viaHop = response.viaHop
+            let passing = viaHop != nil
             headers.withRawFields { fields in
+                var vias = 0
                 for i in 0..<fields.count {
                     switch fields.nameLength(at: i) {
                     case 14 where fields.nameIs(at: i, "content-length"):
@@ -65,10 +71,28 @@ public enum HTTPResponseSerializer {
                     case 10 where fields.nameIs(at: i, "connection") || fields.nameIs(at: i, "keep-alive"): continue
                     case 4 where fields.nameIs(at: i, "date"): hasDate = true
                     case 12 where hasRequestID && fields.nameIs(at: i, "x-request-id"): continue
+                    case 3 where passing && fields.nameIs(at: i, "via"):
+                        vias += 1
+                        continue
+                    case 2 where passing && fields.nameIs(at: i, "te"): continue
+                    case 7 where passing && (fields.nameIs(at: i, "trailer") || fields.nameIs(at: i, "upgrade")): continue
+                    case 16 where passing && fields.nameIs(at: i, "proxy-connection"): continue
+                    case 18 where passing && fields.nameIs(at: i, "proxy-authenticate"): continue
+                    case 19 where passing && fields.nameIs(at: i, "proxy-authorization"): continue
                     default: break
                     }
                     fields.write(fieldAt: i, to: &sink)
                 }
+                guard let viaHop else { return }
+                sink.write("Via: ")
+                if vias > 0 {
+                    for i in 0..<fields.count where fields.nameLength(at: i) == 3 && fields.nameIs(at: i, "via") {
+                        sink.write(fields.value(at: i))
+                        sink.write(", ")
+                    }
+                }
+                sink.write(viaHop)
+                sink.write("\r\n")
             }
             if let requestID {
                 sink.write("X-Request-ID: ")

@@ -52,6 +52,13 @@ public typealias ResponseCompletion = (consuming HTTPResponse, _ errorDetail: St
 /// before returning.
 public protocol Responder: Sendable {
     func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
+    /// Told once per pipeline it is put in, at start, with that pipeline's stages (before any request):
+    /// a responder may answer more cheaply when no stage will see its responses.
+    func compiled(behind stages: [any RequestStage])
+}
+
+extension Responder {
+    public func compiled(behind stages: [any RequestStage]) {}
 }
 
 /// A route's stages and responder, compiled once.
@@ -68,6 +75,7 @@ public final class Pipeline: Sendable {
         self.stages = stages
         self.responder = responder
         boxes = stages.map { Self.box($0) }
+        responder.compiled(behind: stages)
     }
 
     private static func box<S: RequestStage>(_ stage: S) -> AnyStageBox { StageBox(stage) }
