@@ -190,3 +190,42 @@ final class PassBackInSerializerTests: XCTestCase {
         XCTAssertNil(never.passBack(response).viaHop, "not told of any pipeline: edits")
     }
 }
+
+/// From the review: wide mixes (10 to 64 fields, so every skip bit is used), a POST with a body, generated
+/// request IDs, and a `Connection` that names the forwarding fields themselves.
+final class ProxyForwardingPlanWideTests: XCTestCase {
+    func testWideMixes() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let pool: [(String, String)] = [("Host", "h.example"), ("Via", "1.1 a"), ("X-Forwarded-For", "1.2.3.4"), ("Forwarded", "for=x"),
+            ("X-Forwarded-Host", "evil"), ("Connection", "Host, Via, X-Forwarded-For, X-Request-ID, Expect, Forwarded"),
+            ("X-Request-ID", "c"), ("Expect", "100-continue"), ("Proxy-Connection", "x"), ("X_U", "1"), ("A", "b"),
+            ("Content-Length", "3"), ("x-forwarded-", "short"), ("X-FORWARDED-PORT", "1"), ("Te", "x"), ("Keep-Alive", "1")]
+        var generator = SystemRandomNumberGenerator()
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: 9, connectTimeout: 1_000_000_000, responseTimeout: 1_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        for preserveHost in [false, true] {
+            var configuration = ProxyConfiguration(service: "s")
+            configuration.preserveHost = preserveHost
+            let proxy = ProxyHandler(service: upstream, configuration: configuration, via: "gw", forwarding: ForwardingPolicy())
+            for round in 0..<500 {
+                var fields: [(String, String)] = []
+                for _ in 0..<Int.random(in: 10...64, using: &generator) { fields.append(pool.randomElement(using: &generator)!) }
+                let request = HTTPRequest(method: "POST", target: "/p", headers: HTTPHeaders(fields), body: Array("abc".utf8))
+                let context = RequestContext(id: RequestID(prefix: "gw-0-", counter: UInt64(round) &* 0x9E37_79B9), loop: group.loops[0],
+                                             clientAddress: "2001:db8::1", startNanos: 0)
+                let reference = UpstreamRequest(method: "POST", target: "/p", headers: proxy.forwardedHeaders(request, context: context),
+                                                body: request.body)
+                guard let plan = proxy.forwardingPlan(request, context: context) else { XCTFail("no plan"); continue }
+                var fast = UpstreamRequest(method: "POST", target: "/p", headers: request.headers, body: request.body)
+                fast.forwarding = plan
+                for close in [false, true] {
+                    var a: [UInt8] = [], b: [UInt8] = []
+                    fast.serialize(authority: "127.0.0.1:9", closeConnection: close, into: &a)
+                    reference.serialize(authority: "127.0.0.1:9", closeConnection: close, into: &b)
+                    XCTAssertEqual(String(decoding: a, as: UTF8.self), String(decoding: b, as: UTF8.self), "\(fields)")
+                }
+            }
+        }
+    }
+}

@@ -222,7 +222,8 @@ public struct ConnectionPoolStateMachine: Sendable {
                 precondition(slot < 1 << Self.slotBits, "more than 2^24 connections open at once")
                 slots.append((0, nil))
             }
-            let id = generation << Self.slotBits | slot
+            // 39 bits of generation: IDs stay positive; one repeats only after 2^39 connections of one pool.
+            let id = (generation & (1 << 39 - 1)) << Self.slotBits | slot
             slots[slot] = (id, state)
             count += 1
             return id

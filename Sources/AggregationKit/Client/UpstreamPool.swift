@@ -47,7 +47,9 @@ final class UpstreamPool: EventLoopHandler {
                 // `recv(MSG_PEEK)` on every lease cost 6 % of proxy throughput.)
                 // Polled since it went idle, and not reported by this iteration's poll (an event of its own
                 // may still be waiting in the batch, behind the one that led here).
+                // A poll that filled its event array since may have left this socket's event in the kernel.
                 let polled = connection.idleSince != loop.iteration && !loop.isReportedNow(connection.fd)
+                    && loop.lastFullPoll <= connection.idleSince
                 let quiet = polled ? connection.phase == .idle : connection.readyForReuse()
                 guard quiet else {
                     perform(machine.connectionReleased(id, reusable: false, now: loop.now))

@@ -60,6 +60,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
 
     /// Whether this iteration's poll reported `fd` (its handler may not have run yet). Loop thread only.
     func isReportedNow(_ fd: Int32) -> Bool { Int(fd) < reportedAt.count && reportedAt[Int(fd)] == iteration }
+    /// The last iteration whose `epoll_wait` returned as many events as it could take: the kernel may have
+    /// kept more ready descriptors back, so "not reported since" did not mean "nothing to report" then.
+    @exclusivity(unchecked) private(set) var lastFullPoll: UInt64 = 0
     @exclusivity(unchecked) private var lastTick: UInt64 = 0
     /// The monotonic time (of `clock`) at the start of this iteration; cheap to read on the loop thread.
     /// What the loop's timers, ticks, connection deadlines, pool idle expiry and upstream latencies use.
@@ -212,6 +215,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             let n = Syscall.epollWait(epollFD, events, maxEvents, timeoutMilliseconds: timeout)
             now = source.monotonicNanoseconds()
             iteration &+= 1
+            if n == maxEvents { lastFullPoll = iteration }
             for i in 0..<n {
                 let fd = Int(events[i].data.fd)
                 if fd >= reportedAt.count { reportedAt.append(contentsOf: repeatElement(0, count: fd + 1 - reportedAt.count + 64)) }
