@@ -163,4 +163,16 @@ extension ConnectionPoolStateMachineTests {
             previous = c
         }
     }
+
+    /// From the review: a connection that reports its close before it was established (an immediate
+    /// connect whose `connectionEstablished` was deferred) fails like a connect instead of holding its slot.
+    func testACloseBeforeEstablishedFailsTheWaiterAndFreesTheSlot() {
+        var sm = SM(configuration: .init(maxConnections: 1, maxIdle: 1, idleTimeout: 10 * second, maxWaiters: 4))
+        guard case .wait(let w, let c?) = sm.lease(now: 0) else { return XCTFail() }
+        XCTAssertEqual(sm.idleConnectionClosed(c), [.fail(w)])
+        XCTAssertEqual(sm.connectionCount, 0)
+        XCTAssertEqual(sm.connectionEstablished(c, now: 1), [], "its late establishment is ignored")
+        guard case .wait(_, let next?) = sm.lease(now: 2) else { return XCTFail("the slot is free again") }
+        XCTAssertNotEqual(next, c)
+    }
 }

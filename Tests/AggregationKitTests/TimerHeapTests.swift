@@ -1,5 +1,9 @@
 import XCTest
 import Synchronization
+import CLinuxIO
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import AggregationKit
 
 /// The loop's timer heap without a loop: order, cancellation, and a bound on cancelled entries.
@@ -63,5 +67,70 @@ final class LoopTimerTests: XCTestCase {
         clock.advance(by: 5_000)
         XCTAssertTrue(eventually { fired.withLock { $0.count == 3 } })
         XCTAssertEqual(fired.withLock { $0 }, ["outer", "inner, due at once", "inner, later"])
+    }
+}
+
+/// From the review: an event of a batch whose descriptor was closed, and its number reused by a new
+/// registration, earlier in the same batch must not reach the new handler.
+final class LoopStaleEventTests: XCTestCase {
+    final class Recorder: EventLoopHandler, @unchecked Sendable {
+        let onEvent: (Recorder) -> Void
+        var calls = 0
+        init(_ onEvent: @escaping (Recorder) -> Void = { _ in }) { self.onEvent = onEvent }
+        func handleEvents(_ events: UInt32) { calls += 1; onEvent(self) }
+        func tick(now: UInt64) {}
+    }
+
+    func testAnEventForAClosedDescriptorDoesNotReachItsNumbersNextOwner() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        func pair() -> (Int32, Int32) {
+            var fds: [Int32] = [0, 0]
+            precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+            return (fds[0], fds[1])
+        }
+        let (x, xPeer) = pair()
+        let (y, yPeer) = pair()
+        defer { close(xPeer); close(yPeer) }
+        let outcome = Mutex<(reused: Bool, newCalls: Int, done: Bool)>((false, -1, false))
+        nonisolated(unsafe) var newcomer: Recorder? = nil
+        nonisolated(unsafe) var newcomerPeer: Int32 = -1
+        nonisolated(unsafe) var newcomerFD: Int32 = -1
+        let yHandler = Recorder()
+        let xHandler = Recorder { _ in
+            // Y's event is later in this batch: close Y and give its number to a new socket.
+            loop.deregisterAndClose(y, yHandler)
+            let (z, zPeer) = pair()
+            newcomerPeer = zPeer
+            newcomerFD = z
+            let recorder = Recorder()
+            newcomer = recorder
+            try? loop.register(z, recorder, events: EPOLLIN.rawValue)
+            outcome.withLock { $0.reused = z == y }
+        }
+        loop.post {
+            try? loop.register(x, xHandler, events: EPOLLIN.rawValue, edgeTriggered: true)
+            try? loop.register(y, yHandler, events: EPOLLIN.rawValue, edgeTriggered: true)
+            var byte: UInt8 = 1
+            _ = write(xPeer, &byte, 1)
+            _ = write(yPeer, &byte, 1)
+        }
+        loop.settle()
+        loop.settle()
+        loop.post { outcome.withLock { $0.newCalls = newcomer?.calls ?? -1; $0.done = true } }
+        XCTAssertTrue(eventually { outcome.withLock { $0.done } })
+        let result = outcome.withLock { $0 }
+        XCTAssertTrue(result.reused, "the new socket took the closed one's number (else the test shows nothing)")
+        XCTAssertEqual(result.newCalls, 0, "the stale event reached the new handler")
+        XCTAssertEqual(yHandler.calls, 0)
+        let cleaned = Mutex(false)
+        loop.post {
+            if let n = newcomer { loop.deregisterAndClose(newcomerFD, n) }
+            loop.deregisterAndClose(x, xHandler)
+            cleaned.withLock { $0 = true }
+        }
+        XCTAssertTrue(eventually { cleaned.withLock { $0 } })
+        close(newcomerPeer)
     }
 }

@@ -114,10 +114,16 @@ public struct ConnectionPoolStateMachine: Sendable {
     }
 
     /// An idle connection was closed by the peer (or found broken).
-    public mutating func idleConnectionClosed(_ id: ConnectionID) {
-        guard case .idle = connections[id] else { return }
+    /// A connection that connected at once (a Unix socket) reports its close before its deferred
+    /// `connectionEstablished`: it still counts as connecting here, and fails like a connect (its waiter
+    /// is failed), or its slot would stay taken for good.
+    @discardableResult
+    public mutating func idleConnectionClosed(_ id: ConnectionID) -> [Action] {
+        if connections[id] == .connecting { return connectionFailed(id) }
+        guard case .idle = connections[id] else { return [] }
         connections[id] = nil
         idleStack.removeAll { $0 == id }
+        return []
     }
 
     /// A waiter gave up (timeout or cancellation). Returns whether it was still waiting.

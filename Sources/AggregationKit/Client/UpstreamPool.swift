@@ -137,7 +137,8 @@ final class UpstreamPool: EventLoopHandler {
 
     func idleConnectionClosed(_ connection: UpstreamConnection) {
         connections[connection.id] = nil
-        machine.idleConnectionClosed(connection.id)
+        perform(machine.idleConnectionClosed(connection.id),
+                failingWith: UpstreamError(.connectFailed, "\(origin.authority) closed the connection before any request"))
     }
 
     private func open(_ id: Int) {

@@ -47,6 +47,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) private var handlers: [EventLoopHandler?] = []
     /// Whether each registered descriptor is watched edge-triggered (see `register`); as long as `handlers`.
     @exclusivity(unchecked) private var edgeTriggeredFDs: [Bool] = []
+    /// Each registration's tag, sent with its events (`epoll_data`): an event of a batch whose descriptor
+    /// was closed, and its number reused by a new registration, earlier in the same batch, carries the old
+    /// tag and is dropped rather than handed to the new handler.
+    @exclusivity(unchecked) private var registrationTags: [UInt32] = []
+    @exclusivity(unchecked) private var lastRegistrationTag: UInt32 = 0
     @exclusivity(unchecked) private var tickers: [ObjectIdentifier: EventLoopHandler] = [:]
     @exclusivity(unchecked) private var timers = TimerHeap()
     /// The other half of the job queue's double buffer (loop thread only).
@@ -161,16 +166,22 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             let more = Int(fd) + 1 - handlers.count + 64
             handlers.append(contentsOf: repeatElement(nil, count: more))
             edgeTriggeredFDs.append(contentsOf: repeatElement(false, count: more))
+            registrationTags.append(contentsOf: repeatElement(0, count: more))
         }
-        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, fd, events: edgeTriggered ? events | EPOLLET.rawValue : events)
+        lastRegistrationTag = lastRegistrationTag == UInt32.max ? 1 : lastRegistrationTag + 1
+        try Syscall.epollControl(epollFD, EPOLL_CTL_ADD, fd, events: edgeTriggered ? events | EPOLLET.rawValue : events,
+                                 tag: lastRegistrationTag)
         handlers[Int(fd)] = handler
         edgeTriggeredFDs[Int(fd)] = edgeTriggered
+        registrationTags[Int(fd)] = lastRegistrationTag
         tickers[ObjectIdentifier(handler)] = handler
     }
 
     func modify(_ fd: Int32, events: UInt32) {
-        let edge = Int(fd) < edgeTriggeredFDs.count && edgeTriggeredFDs[Int(fd)]
-        try? Syscall.epollControl(epollFD, EPOLL_CTL_MOD, fd, events: edge ? events | EPOLLET.rawValue : events)
+        let known = Int(fd) < edgeTriggeredFDs.count
+        let edge = known && edgeTriggeredFDs[Int(fd)]
+        try? Syscall.epollControl(epollFD, EPOLL_CTL_MOD, fd, events: edge ? events | EPOLLET.rawValue : events,
+                                  tag: known ? registrationTags[Int(fd)] : 0)
     }
 
     /// Removes `fd` and closes it.
@@ -179,6 +190,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
         if Int(fd) < handlers.count {
             handlers[Int(fd)] = nil
             edgeTriggeredFDs[Int(fd)] = false
+            registrationTags[Int(fd)] = 0
         }
         tickers[ObjectIdentifier(handler)] = nil
         Syscall.close(fd)
@@ -217,17 +229,19 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable {
             iteration &+= 1
             if n == maxEvents { lastFullPoll = iteration }
             for i in 0..<n {
-                let fd = Int(events[i].data.fd)
+                let fd = Int(events[i].data.u64 & 0xFFFF_FFFF)
                 if fd >= reportedAt.count { reportedAt.append(contentsOf: repeatElement(0, count: fd + 1 - reportedAt.count + 64)) }
                 reportedAt[fd] = iteration
             }
             for i in 0..<n {
-                let fd = events[i].data.fd
+                let data = events[i].data.u64
+                let fd = Int32(truncatingIfNeeded: data & 0xFFFF_FFFF)
                 let ev = events[i].events
                 if fd == wakeFD {
                     var value: UInt64 = 0
                     _ = try? Syscall.read(wakeFD, &value, 8)
-                } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)] {
+                } else if Int(fd) < handlers.count, let handler = handlers[Int(fd)],
+                          registrationTags[Int(fd)] == UInt32(truncatingIfNeeded: data >> 32) {
                     handler.handleEvents(ev)
                 }
             }

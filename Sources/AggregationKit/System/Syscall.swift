@@ -186,10 +186,11 @@ enum Syscall {
         Int32(try call("epoll_create1") { Int(epoll_create1(Int32(EPOLL_CLOEXEC))) }!)
     }
 
-    static func epollControl(_ epfd: Int32, _ op: Int32, _ fd: Int32, events: UInt32) throws(SystemError) {
+    /// `tag` travels with the descriptor's events, in the high half of `data.u64` (the low half is `fd`).
+    static func epollControl(_ epfd: Int32, _ op: Int32, _ fd: Int32, events: UInt32, tag: UInt32 = 0) throws(SystemError) {
         var ev = epoll_event()
         ev.events = events
-        ev.data.fd = fd
+        ev.data.u64 = UInt64(UInt32(bitPattern: fd)) | UInt64(tag) << 32
         _ = try call("epoll_ctl") { Int(epoll_ctl(epfd, op, fd, &ev)) }
     }
 
