@@ -235,15 +235,15 @@ public final class ProxyHandler: Sendable {
     func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         // Moved, not copied (`var response = upstream` keeps a second reference, and the first edit below
         // would then copy both buffers).
-        var response = consume upstream
-        response.reason = nil
         // No stage will see the response: the serializer makes the same edits as it writes the fields
         // (`HTTPResponse.viaHop`), unless the upstream's `Connection` names fields to drop (rare).
-        if noStageSeesResponses.load(ordering: .relaxed) && Self.connectionNamedFields(response.headers).isEmpty {
+        if noStageSeesResponses.load(ordering: .relaxed) && Self.connectionNamedFields(upstream.headers).isEmpty {
+            var response = consume upstream
+            response.reason = nil
             response.viaHop = viaHop11
             return response
         }
-        return editedForClient(response)
+        return editedForClient(upstream)
     }
 
     /// `passBack`'s edits made on the fields: hop-by-hop fields out, our `Via` appended.

@@ -227,8 +227,8 @@ public struct HTTPResponseParser: Sendable {
         keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
         // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) and the fields a route's stages add
         // (CORS, `headers`, `Vary`: some 100 bytes) without growing the storage.
-        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256)
-        response = HTTPResponse(status: status, reason: reason, headers: headers)
+        response = HTTPResponse(status: status, reason: reason,
+                                headers: HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256))
         if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
         if sawTransferEncoding {
             if contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }

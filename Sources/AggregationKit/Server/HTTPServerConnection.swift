@@ -223,12 +223,11 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         }
         insideRespond = true
         server.responder.respond(to: request, context: context) { [self] response, error in
-            answered(response, error: error)
+            answered(consume response, error: error)
         }
         insideRespond = false
-        if let (response, error) = earlyAnswer {
+        if let (response, error) = earlyAnswer.take() {
             // Answered before `respond` returned: finished after it, not inside it.
-            earlyAnswer = nil
             answered(response, error: error)
         }
     }
@@ -238,15 +237,17 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     @exclusivity(unchecked) private var insideRespond = false
     @exclusivity(unchecked) private var earlyAnswer: (HTTPResponse, String?)?
 
-    private func answered(_ response: HTTPResponse, error: String?) {
+    /// The response is handed over (`consuming`) to the serializer: a copy of it would be a retain and a
+    /// release of each of its buffers and Strings.
+    private func answered(_ response: consuming HTTPResponse, error: String?) {
         if insideRespond {
-            earlyAnswer = (response, error)
+            earlyAnswer = (consume response, error)
             return
         }
         guard let context = currentContext else { return }
         currentContext = nil
         // `X-Request-ID` is written by the serializer (`requestID:`), replacing any the response has.
-        complete(response, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
+        complete(consume response, route: context.route, upstream: context.upstream, error: error ?? context.errorDetail,
                  routeMetrics: context.routeMetrics, requestID: context.id)
     }
 
@@ -289,11 +290,11 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     }
 
     /// `requestID`: sent as the response's `X-Request-ID`, replacing any it has.
-    private func complete(_ response: HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
+    private func complete(_ response: consuming HTTPResponse, route: String?, upstream: String?, error: String?, routeMetrics: RouteMetrics?,
                           requestID: RequestID) {
         // Taken, not copied: a copy of a request is a retain and a release of each of its buffers.
         guard phase == .processing, let request = current.take() else { return }
-        var response = response
+        var response = consume response
         var error = error
         if response.body.count > MemoryBudget.untrackedBytes {
             // A large body waits in this connection's output until the client reads it: hold budget for it.

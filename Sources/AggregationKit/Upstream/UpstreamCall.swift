@@ -135,17 +135,21 @@ public final class UpstreamCall: UpstreamPoolWaiter, UpstreamExchange, @unchecke
         var result = consume result
         let picked = instance.map { upstream.instances[$0] }
         if let i = instance { state!.finished(i) }
-        if case .failure(var error) = result, let picked {
-            error.authority = picked.authority
+        // Taken apart and put back, never copied: a copy of a response (through `Result`'s generic value
+        // witnesses) is a retain and a release of each of its buffers and Strings.
+        var status: Int? = nil, kind: UpstreamError.Kind? = nil
+        switch consume result {
+        case .success(let response):
+            status = response.status
+            result = .success(response)
+        case .failure(var error):
+            if let picked { error.authority = picked.authority }
+            kind = error.kind
             result = .failure(error)
         }
         if !upstream.observers.isEmpty {
-            var status: Int? = nil, kind: UpstreamError.Kind? = nil
-            switch result {
-            case .success(let response): status = response.status
-            case .failure(let error): kind = error.kind
-            }
-            let outcome = UpstreamOutcome(instance: instance, authority: picked?.authority, result: UpstreamOutcome.Result(result),
+            let outcomeResult = status.map { UpstreamOutcome.Result(status: $0) } ?? UpstreamOutcome.Result(kind ?? .cancelled)
+            let outcome = UpstreamOutcome(instance: instance, authority: picked?.authority, result: outcomeResult,
                                           status: status, error: kind, latencyNanoseconds: loop.now &- startedAt)
             for observer in upstream.observers { observer.callCompleted(outcome, upstream: upstream, loop: loop) }
         }

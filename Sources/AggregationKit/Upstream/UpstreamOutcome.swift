@@ -39,11 +39,14 @@ public struct UpstreamOutcome: Sendable, Equatable {
         /// The result of a call that ended with `result`.
         public init(_ result: Swift.Result<HTTPResponse, UpstreamError>) {
             switch result {
-            case .success(let response):
-                self = response.status >= 500 ? .serverError : .success
-            case .failure(let error):
-                self.init(error.kind)
+            case .success(let response): self.init(status: response.status)
+            case .failure(let error): self.init(error.kind)
             }
+        }
+
+        /// The result of a call answered with `status`.
+        public init(status: Int) {
+            self = status >= 500 ? .serverError : .success
         }
 
         /// The result of a call that failed with `kind`.
