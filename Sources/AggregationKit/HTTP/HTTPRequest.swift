@@ -29,7 +29,10 @@ public struct HTTPRequest: Sendable {
     }
 
     /// The path part of the target (before `?` or `#`).
-    public var path: Substring {
+    public var path: Substring { Self.path(of: target) }
+
+    /// The path part of `target` (before `?` or `#`).
+    static func path(of target: String) -> Substring {
         let utf8 = target.utf8
         // Over the bytes of a native String where it has them (the parser's targets): the generic index
         // walk cost some 200 instructions per request.

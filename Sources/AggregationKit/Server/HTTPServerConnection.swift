@@ -33,7 +33,18 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     @exclusivity(unchecked) private var continueSent = false
     @exclusivity(unchecked) private var deadlines: ConnectionDeadlines
     // The request being answered.
-    @exclusivity(unchecked) private var current: HTTPRequest?
+    /// What the connection keeps of the request being answered (see `Answering`).
+    @exclusivity(unchecked) private var current: Answering?
+
+    /// What the answer, the log and the metrics read of the request being answered. Not the request
+    /// itself: holding its header buffers here would make the first edit of a request stage copy them.
+    private struct Answering {
+        let method: String
+        let target: String
+        let versionMinor: Int
+        let keepAlive: Bool
+        var path: Substring { HTTPRequest.path(of: target) }
+    }
     @exclusivity(unchecked) private var currentID = RequestID("")
 
     init(fd: Int32, peer: SocketAddress, loop: EventLoop, server: HTTPServer, state: ServerLoopState) {
@@ -211,7 +222,8 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     private func dispatch(_ request: HTTPRequest, declaredBodyBytes: Int? = nil) {
         phase = .processing
         let id = makeRequestID(request)
-        current = request
+        current = Answering(method: request.method, target: request.target, versionMinor: request.versionMinor,
+                            keepAlive: request.keepAlive)
         currentID = id
         requestDispatchedAt = Syscall.monotonicNanoseconds()
         let context = RequestContext(id: id, loop: loop, clientAddress: peerIP, startNanos: loop.now)
@@ -255,7 +267,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     @exclusivity(unchecked) private var countedInFlight = false
 
     /// Counts the request being answered as done: its route's requests and duration, and one fewer in flight.
-    private func recordRequest(_ request: HTTPRequest, status: Int, routeMetrics: RouteMetrics?) {
+    private func recordRequest(_ request: Answering, status: Int, routeMetrics: RouteMetrics?) {
         guard countedInFlight, let metrics = server.metrics else { return }
         countedInFlight = false
         metrics.requestsInFlight.add(-1, shard: loop.index)
