@@ -49,7 +49,7 @@ public final class GatewayFront: Responder {
         readyzMetrics = metrics?.route("readyz")
     }
 
-    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    public func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         // Copied only when it must change: a copy of a request is a retain and a release of each of its buffers.
         let absoluteOrAsterisk = request.target.utf8.first != UInt8(ascii: "/")
         let dropUnderscores = !underscoresInHeaders && Self.hasUnderscoreField(request.headers)
@@ -86,7 +86,7 @@ public final class GatewayFront: Responder {
 
     /// The built-in answers and the route lookup, for an origin-form request (absolute-form rewritten,
     /// `*` answered).
-    private func route(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    private func route(_ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         let path = request.path
         if path.utf8.count == 8, path == "/healthz" {
             context.route = "healthz"

@@ -51,7 +51,9 @@ public typealias ResponseCompletion = (consuming HTTPResponse, _ errorDetail: St
 /// composite endpoint (a task), a built-in endpoint. Called on the loop thread; may call `completion`
 /// before returning.
 public protocol Responder: Sendable {
-    func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
+    /// The request is handed over (`consuming`): a responder that passes it on unshared lets the stages
+    /// edit its buffers in place.
+    func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
     /// Told once per pipeline it is put in, at start, with that pipeline's stages (before any request):
     /// a responder may answer more cheaply when no stage will see its responses.
     func compiled(behind stages: [any RequestStage])
@@ -85,7 +87,7 @@ public final class Pipeline: Sendable {
 
     /// Runs `request` through the stages and the responder. Loop thread only; `completion` runs once, on
     /// the loop, possibly before this returns.
-    public func run(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    public func run(_ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         // No stage: straight to the responder, without the copy of the request that `inout` stages need.
         if stages.isEmpty {
             if context.declaredBodyBytes != nil {

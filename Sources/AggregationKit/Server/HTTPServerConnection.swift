@@ -219,7 +219,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     /// `declaredBodyBytes`: set for a head dispatched before its body is read (refused by the route's
     /// body limit); nothing forwards such a request.
-    private func dispatch(_ request: HTTPRequest, declaredBodyBytes: Int? = nil) {
+    private func dispatch(_ request: consuming HTTPRequest, declaredBodyBytes: Int? = nil) {
         phase = .processing
         let id = makeRequestID(request)
         current = Answering(method: request.method, target: request.target, versionMinor: request.versionMinor,
