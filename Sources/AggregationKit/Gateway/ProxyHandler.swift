@@ -164,40 +164,13 @@ public final class ProxyHandler: Sendable {
     func forwardingPlan(_ request: HTTPRequest, context: RequestContext) -> UpstreamRequest.ForwardingPlan? {
         let headers = request.headers
         guard headers.count <= 64 else { return nil }
-        let named = Self.connectionNamedFields(headers)
-        let underscores = forwarding.underscoresInHeaders
-        var skip: UInt64 = 0
-        var forwardedFor: String? = nil
-        var via: String? = nil
-        var hostField: Int? = nil
-        var sawForwarding = false
-        for i in 0..<headers.count {
-            switch headers.nameLength(at: i) {
-            case 4 where headers.nameIs(at: i, "host"):
-                hostField = i
-            case 3 where headers.nameIs(at: i, "via"):
-                let v = headers.value(at: i)
-                via = via.map { $0 + ", " + v } ?? v
-            case 15 where headers.nameIs(at: i, "x-forwarded-for"):
-                let v = headers.value(at: i)
-                forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
-            case 9 where headers.nameIs(at: i, "forwarded") || headers.nameIs(at: i, "x-real-ip"):
-                sawForwarding = true
-            case 12 where headers.nameIs(at: i, "x-request-id"): break
-            case 6 where headers.nameIs(at: i, "expect"): break
-            default:
-                if Self.isXForwarded(headers, i) { sawForwarding = true; break }
-                if Self.isHopByHop(headers, i, connectionTokens: named) { break }
-                if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { break }
-                continue
-            }
-            skip |= 1 << UInt64(i)
-        }
+        var skip: UInt64 = headers.count == 64 ? ~0 : (1 << UInt64(headers.count)) - 1
+        let seen = readClientFields(headers) { kept in skip &= ~(1 << UInt64(kept)) }
         let client = context.clientAddress
-        if (sawForwarding || forwardedFor != nil) && forwarding.trusts(client) { return nil }
+        if (seen.sawForwarding || seen.forwardedFor != nil) && forwarding.trusts(client) { return nil }
         let hop = request.versionMinor == 1 ? viaHop11 : viaHop10
-        return UpstreamRequest.ForwardingPlan(skip: skip, forwardedFor: client, hostField: hostField,
-                                              via: via.map { $0 + ", " + hop } ?? hop, requestID: context.id,
+        return UpstreamRequest.ForwardingPlan(skip: skip, forwardedFor: client, hostField: seen.host,
+                                              via: seen.via.map { $0 + ", " + hop } ?? hop, requestID: context.id,
                                               preserveHost: configuration.preserveHost)
     }
 
@@ -264,6 +237,43 @@ public final class ProxyHandler: Sendable {
         return response
     }
 
+    /// What the client's fields say that the forwarding fields are made from, in one pass: the `Host`
+    /// field, its `Via` and `X-Forwarded-For` values (joined), whether it sent other forwarding fields; and
+    /// `keep` is called with each field that goes upstream as it is (not hop-by-hop or named by
+    /// `Connection`, not a forwarding field, not `X-Request-ID` or `Expect`, no `_` in its name unless
+    /// allowed). The one reading of the fields that both `forwardedHeaders` and `forwardingPlan` use.
+    private func readClientFields(_ headers: HTTPHeaders, keep: (Int) -> Void)
+        -> (host: Int?, via: String?, forwardedFor: String?, sawForwarding: Bool) {
+        let named = Self.connectionNamedFields(headers)
+        let underscores = forwarding.underscoresInHeaders
+        var host: Int? = nil, via: String? = nil, forwardedFor: String? = nil, sawForwarding = false
+        for i in 0..<headers.count {
+            switch headers.nameLength(at: i) {
+            case 4 where headers.nameIs(at: i, "host"):
+                host = i
+            case 3 where headers.nameIs(at: i, "via"):
+                let v = headers.value(at: i)
+                via = via.map { $0 + ", " + v } ?? v
+            case 15 where headers.nameIs(at: i, "x-forwarded-for"):
+                let v = headers.value(at: i)
+                forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
+            case 9 where headers.nameIs(at: i, "forwarded") || headers.nameIs(at: i, "x-real-ip"):
+                sawForwarding = true
+            case 12 where headers.nameIs(at: i, "x-request-id"):
+                break
+            case 6 where headers.nameIs(at: i, "expect"):
+                // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
+                break
+            default:
+                if Self.isXForwarded(headers, i) { sawForwarding = true; break }
+                if Self.isHopByHop(headers, i, connectionTokens: named) { break }
+                if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { break }
+                keep(i)
+            }
+        }
+        return (host, via, forwardedFor, sawForwarding)
+    }
+
     /// The request's fields for upstream, in one pass over bytes: hop-by-hop fields and names with `_`
     /// dropped, forwarding fields (the de-facto `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, and `Via`) set
     /// from what the gateway saw, and `X-Request-ID` set. `Host` is the client's with `preserveHost`, and
@@ -282,38 +292,9 @@ public final class ProxyHandler: Sendable {
         var out = HTTPHeaders()
         out.fieldList.reserveCapacity(headers.count + 6)
         out.storage.reserveCapacity(headers.storage.count + 256)
-        var forwardedFor: String? = nil
-        var via: String? = nil
-        var clientHost: String? = nil
-        var sawForwarding = false
-        for i in 0..<headers.count {
-            switch headers.nameLength(at: i) {
-            case 4 where headers.nameIs(at: i, "host"):
-                clientHost = headers.value(at: i)
-                continue
-            case 3 where headers.nameIs(at: i, "via"):
-                let v = headers.value(at: i)
-                via = via.map { $0 + ", " + v } ?? v
-                continue
-            case 15 where headers.nameIs(at: i, "x-forwarded-for"):
-                let v = headers.value(at: i)
-                forwardedFor = forwardedFor.map { $0 + ", " + v } ?? v
-                continue
-            case 9 where headers.nameIs(at: i, "forwarded") || headers.nameIs(at: i, "x-real-ip"):
-                sawForwarding = true
-                continue
-            case 12 where headers.nameIs(at: i, "x-request-id"):
-                continue
-            case 6 where headers.nameIs(at: i, "expect"):
-                // The gateway answered `100-continue` itself and has the whole body: nothing to expect upstream.
-                continue
-            default:
-                if Self.isXForwarded(headers, i) { sawForwarding = true; continue }
-                if Self.isHopByHop(headers, i, connectionTokens: named) { continue }
-                if !underscores && headers.nameContains(UInt8(ascii: "_"), at: i) { continue }
-            }
-            out.append(fieldAt: i, of: headers)
-        }
+        let seen = readClientFields(headers) { out.append(fieldAt: $0, of: headers) }
+        let forwardedFor = seen.forwardedFor, via = seen.via, sawForwarding = seen.sawForwarding
+        let clientHost = seen.host.map { headers.value(at: $0) }
         let client = context.clientAddress
         let trusted = (sawForwarding || forwardedFor != nil) && forwarding.trusts(client)
         out.add("X-Forwarded-For", value: trusted ? forwardedFor.map { $0 + ", " + client } ?? client : client)
