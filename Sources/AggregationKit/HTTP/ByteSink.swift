@@ -17,11 +17,8 @@ extension ByteSink {
         write(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
-    /// A native String's bytes are read in place (a `var` copy for `withUTF8` costs a retain and a release).
     @inline(__always) mutating func write(_ text: String) {
-        if text.utf8.withContiguousStorageIfAvailable({ write(UnsafeRawBufferPointer($0)) }) != nil { return }
-        var text = text
-        text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
+        text.withUTF8Bytes { write($0) }
     }
 
     @inline(__always) mutating func write(_ bytes: [UInt8]) {
@@ -100,5 +97,15 @@ extension Array where Element == UInt8 {
         }
         assert({ var counter = ByteCounter(); head.write(to: &counter); return counter.count <= bound }(),
                "MessageHead.maxByteCount is below what the head writes")
+    }
+}
+
+extension String {
+    /// Calls `body` with the String's UTF-8 bytes: a native String's in place (a `var` copy for `withUTF8`
+    /// costs a retain and a release), any other's through `withUTF8`.
+    @inline(__always) func withUTF8Bytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let done = try utf8.withContiguousStorageIfAvailable({ try body(UnsafeRawBufferPointer($0)) }) { return done }
+        var copy = self
+        return try copy.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
 }

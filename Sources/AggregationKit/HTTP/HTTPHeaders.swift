@@ -176,23 +176,13 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
     // MARK: Strings
 
     public mutating func add(_ name: String, _ value: String) {
-        // Native Strings' bytes in place: `var` copies for `withUTF8` cost a retain and a release each.
-        let done: Void?? = name.utf8.withContiguousStorageIfAvailable { nb in
-            value.utf8.withContiguousStorageIfAvailable { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) }
-        }
-        if done != nil, done! != nil { return }
-        var n = name, v = value
-        n.withUTF8 { nb in v.withUTF8 { vb in add(name: UnsafeRawBufferPointer(nb), value: UnsafeRawBufferPointer(vb)) } }
+        name.withUTF8Bytes { n in value.withUTF8Bytes { v in add(name: n, value: v) } }
     }
 
     /// Appends a field whose name is a literal (the proxy's forwarding fields): no String to open for
     /// the name.
     mutating func add(_ name: StaticString, value: String) {
-        let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        // A native String's bytes in place: a `var` copy for `withUTF8` costs a retain and a release.
-        if value.utf8.withContiguousStorageIfAvailable({ add(name: nameBytes, value: UnsafeRawBufferPointer($0)) }) != nil { return }
-        var value = value
-        value.withUTF8 { v in add(name: nameBytes, value: UnsafeRawBufferPointer(v)) }
+        value.withUTF8Bytes { add(name: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value: $0) }
     }
 
     /// Replaces every field called `name` with one field.
