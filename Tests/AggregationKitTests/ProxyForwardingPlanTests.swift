@@ -169,7 +169,69 @@ final class PassBackInSerializerTests: XCTestCase {
         XCTAssertGreaterThan(edited, 100, "a Connection naming fields takes the edit")
     }
 
-    /// A handler also used behind stages never defers: a stage may read the response.
+    /// Behind stages that leave the hop fields alone (CORS, headers without `Via`, methods), the deferral
+    /// holds: the stages see the upstream's fields before the hop edits, and the client still gets the
+    /// bytes of the edited response run through the same stages.
+    func testBehindStagesThatLeaveHopFieldsAloneTheBytesAreTheSame() throws {
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let loop = group.loops[0]
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: 9, connectTimeout: 1_000_000_000, responseTimeout: 1_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        var headers = HeaderPolicy()
+        headers.response.set = [("X-Served-By", try HeaderTemplate("gateway"))]
+        headers.response.remove = ["Server", "X-Request-ID"]
+        headers.response.add = [("Vary", try HeaderTemplate("Accept")), ("X-Id", try HeaderTemplate("{requestId}"))]
+        let cors = CORSStage(policy: CORSPolicy(allowOrigins: [try PolicyConfiguration.originRule("https://app.example.com").get()],
+                                                allowMethods: ["GET"], allowHeaders: [], exposeHeaders: ["ETag"],
+                                                allowCredentials: true, maxAgeSeconds: 600))
+        let stages: [any RequestStage] = [MethodsStage(methods: ["GET"]), cors, HeadersStage(policy: headers)]
+        XCTAssertTrue(stages.allSatisfy(\.leavesHopFieldsAlone))
+        let proxy = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "bff-test")
+        proxy.compiled(behind: stages)
+        let pool = Self.pool + [("Access-Control-Allow-Origin", "*"), ("Vary", "Accept-Encoding"), ("Vary", "*"),
+                                ("Connection", "Vary"), ("Server", "x"), ("X-Served-By", "upstream")]
+        var generator = SystemRandomNumberGenerator()
+        var deferred = 0
+        for round in 0..<2000 {
+            var fields: [(String, String)] = []
+            for _ in 0..<Int.random(in: 0...10, using: &generator) { fields.append(pool.randomElement(using: &generator)!) }
+            let status = [200, 204, 304, 404, 502][round % 5]
+            let response = HTTPResponse(status: status, reason: "Whatever", headers: HTTPHeaders(fields), body: Array("ok".utf8))
+            let origins = [[("Origin", "https://app.example.com")], [("Origin", "https://evil.example")], []][round % 3]
+            let request = HTTPRequest(method: "GET", target: "/x", headers: HTTPHeaders([("Host", "gw")] + origins))
+            let (fast, slow) = loop.execute(sync: { () -> (HTTPResponse, HTTPResponse) in
+                let context = RequestContext(requestID: "req-\(round)", loop: loop, clientAddress: "127.0.0.1", startNanos: loop.now)
+                var fast = proxy.passBack(response), slow = proxy.editedForClient(response)
+                for stage in stages.reversed() {
+                    stage.processResponse(&fast, request: request, context: context)
+                    stage.processResponse(&slow, request: request, context: context)
+                }
+                return (fast, slow)
+            })
+            if fast.viaHop != nil { deferred += 1 }
+            XCTAssertNil(slow.viaHop)
+            var a: [UInt8] = [], b: [UInt8] = []
+            HTTPResponseSerializer.serialize(fast, headRequest: false, close: false, date: "Fri, 27 Nov 2026 07:00:00 GMT", requestID: "gw-1", into: &a)
+            HTTPResponseSerializer.serialize(slow, headRequest: false, close: false, date: "Fri, 27 Nov 2026 07:00:00 GMT", requestID: "gw-1", into: &b)
+            // Our `Via` comes last of the upstream's fields on one path and before the stages' on the other:
+            // the order of fields of different names carries no meaning (RFC 9110 §5.3), so `Via` is
+            // compared apart; everything else, in order, byte for byte.
+            XCTAssertEqual(Self.viaLast(a), Self.viaLast(b), "\(fields) \(status) \(origins)")
+        }
+        XCTAssertGreaterThan(deferred, 500)
+    }
+
+    /// The serialized response with its `Via` lines moved to the end of the head (kept in their order).
+    private static func viaLast(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return text }
+        let lines = text[..<end.lowerBound].components(separatedBy: "\r\n")
+        let via = lines.filter { $0.lowercased().hasPrefix("via:") }
+        return (lines.filter { !$0.lowercased().hasPrefix("via:") } + via).joined(separator: "\r\n") + String(text[end.lowerBound...])
+    }
+
+    /// A handler also used behind a stage that may read or edit the hop fields never defers.
     func testAHandlerBehindStagesEditsTheFields() throws {
         let group = try EventLoopGroup(threads: 1)
         defer { group.shutdown() }
@@ -181,7 +243,12 @@ final class PassBackInSerializerTests: XCTestCase {
         XCTAssertNotNil(alone.passBack(response).viaHop)
         let both = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "gw")
         both.compiled(behind: [])
-        both.compiled(behind: [MethodsStage(methods: ["GET"])])
+        var viaEdit = HeaderPolicy()
+        viaEdit.response.remove = ["via"]
+        XCTAssertFalse(HeadersStage(policy: viaEdit).leavesHopFieldsAlone)
+        XCTAssertTrue(MethodsStage(methods: ["GET"]).leavesHopFieldsAlone)
+        XCTAssertFalse(TraceStage(name: "t").leavesHopFieldsAlone, "a stage that says nothing")
+        both.compiled(behind: [MethodsStage(methods: ["GET"]), HeadersStage(policy: viaEdit)])
         let edited = both.passBack(response)
         XCTAssertNil(edited.viaHop)
         XCTAssertEqual(edited.headers.count, 1)

@@ -7,14 +7,17 @@ public final class ProxyHandler: Sendable {
     let configuration: ProxyConfiguration
     let via: String
     let forwarding: ForwardingPolicy
-    /// Whether every pipeline this handler answers in has no stage (see `compiled(behind:)`): then
-    /// nothing reads a response between `passBack` and the serializer. Set at start, read per request.
-    private let noStageSeesResponses = Atomic<Bool>(false)
+    /// Whether every stage of every pipeline this handler answers in leaves a response's hop-by-hop
+    /// fields and `Via` alone (see `compiled(behind:)` and `RequestStage.leavesHopFieldsAlone`; true of a
+    /// pipeline with no stage): then nothing between `passBack` and the serializer depends on those
+    /// fields, and the serializer makes `passBack`'s edits. Set at start, read per request.
+    private let serializerPassesBack = Atomic<Bool>(false)
     private let toldOfPipelines = Atomic<Bool>(false)
 
     public func compiled(behind stages: [any RequestStage]) {
         let first = !toldOfPipelines.exchange(true, ordering: .relaxed)
-        noStageSeesResponses.store(stages.isEmpty && (first || noStageSeesResponses.load(ordering: .relaxed)), ordering: .relaxed)
+        let allLeaveHopFields = stages.allSatisfy(\.leavesHopFieldsAlone)
+        serializerPassesBack.store(allLeaveHopFields && (first || serializerPassesBack.load(ordering: .relaxed)), ordering: .relaxed)
     }
 
     /// `Via` entries for this hop, made once: `1.1 name` and `1.0 name`.
@@ -208,9 +211,9 @@ public final class ProxyHandler: Sendable {
     func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         // Moved, not copied (`var response = upstream` keeps a second reference, and the first edit below
         // would then copy both buffers).
-        // No stage will see the response: the serializer makes the same edits as it writes the fields
-        // (`HTTPResponse.viaHop`), unless the upstream's `Connection` names fields to drop (rare).
-        if noStageSeesResponses.load(ordering: .relaxed) && Self.connectionNamedFields(upstream.headers).isEmpty {
+        // No stage will read or edit the fields these edits touch: the serializer makes them as it writes
+        // the fields (`HTTPResponse.viaHop`), unless the upstream's `Connection` names fields to drop (rare).
+        if serializerPassesBack.load(ordering: .relaxed) && Self.connectionNamedFields(upstream.headers).isEmpty {
             var response = consume upstream
             response.reason = nil
             response.viaHop = viaHop11

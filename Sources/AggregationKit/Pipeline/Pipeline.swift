@@ -34,11 +34,18 @@ public protocol RequestStage: Sendable {
     /// Every response to a request this stage let pass (from the responder, a later stage or an error)
     /// comes back through here, in reverse stage order, on the loop thread.
     func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext)
+    /// Whether `processResponse` neither reads nor edits a response's hop-by-hop fields or `Via`. When
+    /// every stage of a proxy route says so, the proxy leaves its own edits of those fields (drop the
+    /// hop-by-hop ones, append our `Via` hop) to the serializer, as on a route with no stage, instead of
+    /// editing the fields before the stages see them (`ProxyHandler.passBack`). A stage must opt in: the
+    /// default is `false`, the safe answer for a stage that does not know.
+    var leavesHopFieldsAlone: Bool { get }
 }
 
 extension RequestStage {
     public func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? { nil }
     public func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {}
+    public var leavesHopFieldsAlone: Bool { false }
 }
 
 /// Called exactly once with the response and, when the request failed, the log's full account of why

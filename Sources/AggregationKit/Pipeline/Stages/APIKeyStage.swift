@@ -17,6 +17,8 @@
 /// No thread, no timer in the stage: an idle loop does not look at all, and catches up on its first request.
 public struct APIKeyStage: RequestStage {
     public var name: String { "apiKey" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
 
     let policy: APIKeyPolicy
     let source: any APIKeySource

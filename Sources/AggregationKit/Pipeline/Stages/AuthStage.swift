@@ -20,6 +20,8 @@
 /// security event (code, route, client, request id; never the token).
 public struct AuthStage: RequestStage {
     public var name: String { "auth" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
 
     let policy: AuthPolicy
     let caches: LoopSlots<AuthCaches.Shard>

@@ -4,6 +4,8 @@
 /// already bounded by `limits.maxBodyBytes`, is in.
 public struct BodyLimitStage: RequestStage {
     public var name: String { "maxBodyBytes" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
     let maxBodyBytes: Int
 
     public init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }

@@ -16,6 +16,8 @@
 /// the request's own `Origin`, copied byte for byte. Everything else is built once, here.
 public struct CORSStage: RequestStage {
     public var name: String { "cors" }
+    /// `processResponse` touches `Access-Control-*` and `Vary` only.
+    public var leavesHopFieldsAlone: Bool { true }
 
     enum Rule: Sendable {
         case exact([UInt8])

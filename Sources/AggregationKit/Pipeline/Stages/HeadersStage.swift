@@ -73,6 +73,9 @@ public struct HeadersStage: RequestStage {
     let usesRequestID: Bool
     /// Templates with `{claims.…}`: checked once per request.
     let claimTemplates: [HeaderTemplate]
+    /// The response edits name no `Via` (hop-by-hop names are refused by the configuration): then the
+    /// stage may see a proxied response before the proxy's hop edits (`RequestStage.leavesHopFieldsAlone`).
+    public let leavesHopFieldsAlone: Bool
 
     public init(policy: HeaderPolicy) {
         request = Edits(policy.request)
@@ -80,6 +83,7 @@ public struct HeadersStage: RequestStage {
         checkedParameters = policy.parameterNames.sorted()
         usesRequestID = (request.appended + response.appended).contains { $0.value.usesRequestID }
         claimTemplates = (request.appended + response.appended).map(\.value).filter(\.usesClaims)
+        leavesHopFieldsAlone = !(response.removed + response.appended.map(\.name)).contains { $0.lowercased() == "via" }
     }
 
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {

@@ -8,6 +8,8 @@
 /// the compiler whenever the gateway has identity headers the route would not replace.
 public struct IdentityHeadersStage: RequestStage {
     public var name: String { "identityHeaders" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
     let removal: HeadersStage.Edits
 
     /// `names`: the header names to remove (any case).

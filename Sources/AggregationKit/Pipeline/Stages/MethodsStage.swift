@@ -3,6 +3,8 @@
 /// stage runs first and answers it.
 public struct MethodsStage: RequestStage {
     public var name: String { "methods" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
     /// The accepted methods, HEAD added when GET is there.
     let allowed: [String]
     /// The `Allow` field of the 405, built once.

@@ -3,6 +3,8 @@
 /// so the deadline also bounds the stages that may suspend (auth, rate limit) later in the pipeline.
 public struct TimeoutStage: RequestStage {
     public var name: String { "timeout" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
     /// Nanoseconds.
     let timeout: UInt64
 

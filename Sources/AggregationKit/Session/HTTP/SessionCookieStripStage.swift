@@ -3,6 +3,8 @@
 /// browser's refresh or access token. No allocation when the request has none of them.
 public struct SessionCookieStripStage: RequestStage {
     public var name: String { "sessionCookies" }
+    /// No `processResponse`.
+    public var leavesHopFieldsAlone: Bool { true }
     public init() {}
     public func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
         SessionCookies.strip(&request.headers)
