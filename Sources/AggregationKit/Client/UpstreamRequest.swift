@@ -7,7 +7,9 @@ public struct UpstreamRequest: Sendable {
     /// Set by a proxy route: `headers` are the client's own, and the plan says which of them go upstream
     /// and which forwarding fields follow (see `ProxyHandler.forwardingPlan`). The serializer writes them
     /// straight into the connection's output, with no second field list.
-    var forwarding: ForwardingPlan?
+    /// Spelled `Optional<…>`, not `…?`, so that it has no implicit `nil` default: an init that stores a plan
+    /// then stores it once, and returns its value without the copy-and-destroy the second store left behind.
+    var forwarding: Optional<ForwardingPlan>
 
     /// The proxy's forwarding fields over the client's: `skip` bit `i` drops the client's field `i`; then
     /// `X-Forwarded-For`, `X-Forwarded-Proto: http`, `X-Forwarded-Host` (the value of the client's `Host`,
@@ -27,6 +29,17 @@ public struct UpstreamRequest: Sendable {
         self.target = target
         self.headers = headers
         self.body = body
+        forwarding = nil
+    }
+
+    /// A proxy route's request: the client's method, fields and body, moved out of it (the request is
+    /// consumed), and the plan of what goes upstream (see `forwarding`).
+    init(_ request: consuming HTTPRequest, target: String, forwarding: ForwardingPlan) {
+        method = request.method
+        self.target = target
+        headers = request.headers
+        body = request.body
+        self.forwarding = forwarding
     }
 
     var isIdempotent: Bool { ["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"].contains(method) }

@@ -77,12 +77,14 @@ public final class ProxyHandler: Sendable {
 
     /// Forwards the request and answers through `completion` on the loop, with no task.
     /// The completion gets the response and, for a failure, the log's account of it.
-    func start(_ request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    /// The request is handed over (`consuming`): its method, fields and body move into the upstream
+    /// request rather than being retained for it and released with it.
+    func start(_ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         // Thrown rather than returned in a `Result`: a `Result` of the request is copied and destroyed
         // through generic witnesses (a retain and a release of each of its buffers and Strings).
         let upstreamRequest: UpstreamRequest
         do {
-            upstreamRequest = try prepare(request, context: context)
+            upstreamRequest = try prepare(consume request, context: context)
         } catch {
             return completion(error.response(requestID: context.requestID), error.logText)
         }
@@ -112,7 +114,10 @@ public final class ProxyHandler: Sendable {
         context.upstream = instance?.authority
         // Consumed: the response reaches `passBack` and the route's stages unshared, edited in place.
         switch consume result {
-        case .success(let response): completion(passBack(response), nil)
+        case .success(var response):
+            passBack(&response)
+            // `consume`: without it the value is retained for the call and the local destroyed after it.
+            completion(consume response, nil)
         case .failure(let error):
             let problem = problem(error)
             completion(problem.response(requestID: context.requestID), problem.logText)
@@ -133,7 +138,7 @@ public final class ProxyHandler: Sendable {
 
     /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless
     /// `preserveHost` passes the client's).
-    private func prepare(_ request: HTTPRequest, context: RequestContext) throws(HTTPError) -> UpstreamRequest {
+    private func prepare(_ request: consuming HTTPRequest, context: RequestContext) throws(HTTPError) -> UpstreamRequest {
         let target: String
         switch upstreamTarget(request, context: context) {
         case .success(let t): target = t
@@ -152,9 +157,7 @@ public final class ProxyHandler: Sendable {
         // go upstream as they are, with a plan of which to skip and what follows them, written straight into
         // the upstream connection's output (`UpstreamRequest.forwarding`). Otherwise the fields are built.
         if let plan = forwardingPlan(request, context: context) {
-            var upstream = UpstreamRequest(method: request.method, target: target, headers: request.headers, body: request.body)
-            upstream.forwarding = plan
-            return upstream
+            return UpstreamRequest(request, target: target, forwarding: plan)
         }
         return UpstreamRequest(method: request.method, target: target, headers: forwardedHeaders(request, context: context),
                                body: request.body)
@@ -209,22 +212,32 @@ public final class ProxyHandler: Sendable {
     /// Edits the fields in place (`keepFieldsInPlace`): the parser left room for `Via`, so a response
     /// whose buffers are not shared gets no new allocation here.
     func passBack(_ upstream: consuming HTTPResponse) -> HTTPResponse {
-        // Moved, not copied (`var response = upstream` keeps a second reference, and the first edit below
-        // would then copy both buffers).
+        var response = consume upstream
+        passBack(&response)
+        return response
+    }
+
+    /// `passBack` in place: edited where it lies, so no copy of the response is made on the way (a copy is
+    /// a retain and a release of each of its buffers and Strings).
+    func passBack(_ response: inout HTTPResponse) {
         // No stage will read or edit the fields these edits touch: the serializer makes them as it writes
         // the fields (`HTTPResponse.viaHop`), unless the upstream's `Connection` names fields to drop (rare).
-        if serializerPassesBack.load(ordering: .relaxed) && Self.connectionNamedFields(upstream.headers).isEmpty {
-            var response = consume upstream
+        if serializerPassesBack.load(ordering: .relaxed) && Self.connectionNamedFields(response.headers).isEmpty {
             response.reason = nil
             response.viaHop = viaHop11
-            return response
+            return
         }
-        return editedForClient(upstream)
+        editForClient(&response)
     }
 
     /// `passBack`'s edits made on the fields: hop-by-hop fields out, our `Via` appended.
     func editedForClient(_ upstream: consuming HTTPResponse) -> HTTPResponse {
         var response = consume upstream
+        editForClient(&response)
+        return response
+    }
+
+    private func editForClient(_ response: inout HTTPResponse) {
         response.reason = nil
         var via: String? = nil
         let named = Self.connectionNamedFields(response.headers)
@@ -237,7 +250,6 @@ public final class ProxyHandler: Sendable {
             return !Self.isHopByHop(headers, i, connectionTokens: named)
         }
         response.headers.add("Via", value: via.map { $0 + ", " + viaHop11 } ?? viaHop11)
-        return response
     }
 
     /// What the client's fields say that the forwarding fields are made from, in one pass: the `Host`

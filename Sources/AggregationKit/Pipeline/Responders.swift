@@ -1,6 +1,6 @@
 /// A pass-through route answers on the loop with no task: the upstream call completes through callbacks.
 extension ProxyHandler: Responder {
-    public func respond(to request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+    public func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         start(request, context: context, completion: completion)
     }
 }
