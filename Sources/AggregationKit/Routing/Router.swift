@@ -35,16 +35,28 @@ public struct Router<Value: Sendable>: Sendable {
         public var description: String { "invalid path template '\(template)': \(reason)" }
     }
 
-    private struct Entry: Sendable {
+    /// A class: a lookup hands one reference around, not a retain of each of three fields.
+    private final class Entry: Sendable {
         let value: Value
         let names: [String]
         let template: String
+        init(value: Value, names: [String], template: String) {
+            self.value = value
+            self.names = names
+            self.template = template
+        }
     }
 
     private final class Node: @unchecked Sendable {
         // `@exclusivity(unchecked)` here and below: see docs/dev-notes/exclusivity.md (no access to these
         // properties may span a call that can reach back into this object; each such access is audited).
-        @exclusivity(unchecked) var literals: [Substring: Node] = [:]
+        @exclusivity(unchecked) var literals: [Substring: Node] = [:] {
+            didSet { literalList = literals.count <= 8 ? literals.map { (Array($0.key.utf8), $0.value) } : nil }
+        }
+        /// `literals` as bytes while there are few of them: compared by length and bytes, no hashing.
+        /// (Byte equality and the dictionary's String equality agree on what reaches a lookup: the request
+        /// parser lets only visible ASCII into a target.)
+        @exclusivity(unchecked) var literalList: [(name: [UInt8], node: Node)]? = []
         /// Bit `n` set when some literal child is `n` bytes long (bit 63: 63 or more): a segment of
         /// another length skips the dictionary, whose hashing is most of a lookup's cost.
         @exclusivity(unchecked) var literalLengths: UInt64 = 0
@@ -57,9 +69,21 @@ public struct Router<Value: Sendable>: Sendable {
         /// among them), kept aside: it answers whatever the method, without touching the dictionary.
         @exclusivity(unchecked) var onlyRoute: Entry?
         @exclusivity(unchecked) var onlyWildcard: Entry?
+
+        /// The literal child named `segment`, if any.
+        func literal(_ segment: UnsafeBufferPointer<UInt8>) -> Node? {
+            guard let list = literalList else {
+                return literals[Substring(String(decoding: segment, as: UTF8.self))]
+            }
+            for (name, node) in list where name.count == segment.count {
+                if name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, segment.baseAddress!, segment.count) == 0 }) { return node }
+            }
+            return nil
+        }
     }
 
     private let root = Node()
+
     public private(set) var count = 0
 
     public init() {}
@@ -114,11 +138,30 @@ public struct Router<Value: Sendable>: Sendable {
     }
 
     public func lookup(method: String, path: Substring) -> Lookup {
-        guard path.first == "/" else { return .notFound }
-        var captured: [Substring] = []
+        // Through the base String's bytes (the Substring's own view is a generic `Slice`, not specialized).
+        let base = path.base.utf8
+        let found = base.withContiguousStorageIfAvailable { bytes -> Lookup in
+            let from = base.distance(from: base.startIndex, to: path.startIndex)
+            let to = base.distance(from: base.startIndex, to: path.endIndex)
+            return lookup(method, UnsafeBufferPointer(rebasing: bytes[from..<to]))
+        }
+        if let found { return found }
+        var native = String(path)
+        native.makeContiguousUTF8()
+        return native.utf8.withContiguousStorageIfAvailable { lookup(method, $0) } ?? .notFound
+    }
+
+    /// The lookup over the path's bytes: segments are offsets (a Substring index step costs a validation
+    /// and, by Character, grapheme breaking); a Substring is made only to look a literal segment up, when
+    /// some literal child has its length.
+    private func lookup(_ method: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Lookup {
+        guard bytes.first == UInt8(ascii: "/") else { return .notFound }
+        var captured: [Range<Int>] = []
         var allowed: Set<String> = []
-        if let (entry, values) = search(root, path.dropFirst(), method: method, captured: &captured, allowed: &allowed) {
-            let parameters = entry.names.isEmpty ? [] : zip(entry.names, values).map { (name: $0, value: String($1)) }
+        if let entry = search(root, from: 1, bytes, method: method, captured: &captured, allowed: &allowed) {
+            let parameters = entry.names.isEmpty ? [] : zip(entry.names, captured).map {
+                (name: $0, value: String(decoding: UnsafeBufferPointer(rebasing: bytes[$1]), as: UTF8.self))
+            }
             return .matched(Match(value: entry.value, parameters: parameters, template: entry.template))
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed.sorted())
@@ -134,40 +177,29 @@ public struct Router<Value: Sendable>: Sendable {
         return nil
     }
 
-    /// The index of the first `/` in `text` (memchr over a native string's bytes).
-    @inline(__always) private static func firstSlash(_ text: Substring) -> Substring.Index? {
-        let utf8 = text.utf8
-        let offset: Int?? = utf8.withContiguousStorageIfAvailable { bytes -> Int? in
-            guard let base = bytes.baseAddress, let hit = memchr(base, 0x2F, bytes.count) else { return nil }
-            return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+    /// `start` is the offset of the segment after a `/`; nil when the path ended. A segment runs to the
+    /// next `/` (memchr) or the end.
+    private func search(_ node: Node, from start: Int?, _ bytes: UnsafeBufferPointer<UInt8>, method: String,
+                        captured: inout [Range<Int>], allowed: inout Set<String>) -> Entry? {
+        guard let start else { return pick(node.routes, only: node.onlyRoute, method, allowed: &allowed) }
+        var end = bytes.count
+        if start < bytes.count, let base = bytes.baseAddress, let hit = memchr(base + start, 0x2F, bytes.count - start) {
+            end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
         }
-        if let offset { return offset.map { utf8.index(utf8.startIndex, offsetBy: $0) } }
-        return utf8.firstIndex(of: UInt8(ascii: "/"))
-    }
-
-    /// `rest` is what follows a `/`: the current segment, then possibly `/` and more; nil when the path ended.
-    private func search(_ node: Node, _ rest: Substring?, method: String,
-                        captured: inout [Substring], allowed: inout Set<String>) -> (Entry, [Substring])? {
-        guard let rest else {
-            if let e = pick(node.routes, only: node.onlyRoute, method, allowed: &allowed) { return (e, captured) }
-            return nil
-        }
-        let slash = Self.firstSlash(rest)
-        let segment = slash.map { rest[..<$0] } ?? rest
-        // Past the `/` by one byte: `index(after:)` on the Substring would step a whole Character, with
-        // grapheme breaking (some 400 instructions per lookup); a target is visible ASCII (the parser
-        // refuses anything else), so the two agree.
-        let tail: Substring? = slash.map { rest[rest.utf8.index(after: $0)...] }
-        if node.literalLengths & (1 << UInt64(min(segment.utf8.count, 63))) != 0, let next = node.literals[segment], let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) {
+        let next: Int? = end < bytes.count ? end + 1 : nil
+        let length = end - start
+        if node.literalLengths & (1 << UInt64(min(length, 63))) != 0,
+           let child = node.literal(UnsafeBufferPointer(rebasing: bytes[start..<end])),
+           let found = search(child, from: next, bytes, method: method, captured: &captured, allowed: &allowed) {
             return found
         }
-        if !segment.isEmpty, let next = node.parameter {
-            captured.append(segment)
-            if let found = search(next, tail, method: method, captured: &captured, allowed: &allowed) { return found }
+        if length > 0, let child = node.parameter {
+            captured.append(start..<end)
+            if let found = search(child, from: next, bytes, method: method, captured: &captured, allowed: &allowed) { return found }
             captured.removeLast()
         }
         if !node.wildcard.isEmpty, let e = pick(node.wildcard, only: node.onlyWildcard, method, allowed: &allowed) {
-            return (e, captured)
+            return e
         }
         return nil
     }
