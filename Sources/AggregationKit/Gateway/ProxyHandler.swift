@@ -136,16 +136,27 @@ public final class ProxyHandler: Sendable {
         return .success(min(own, deadline - now))
     }
 
-    /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless
-    /// `preserveHost` passes the client's).
-    private func prepare(_ request: consuming HTTPRequest, context: RequestContext) throws(HTTPError) -> UpstreamRequest {
-        let target: String
+    /// The target a `target` template or `stripPrefix` makes of the client's; a 400 when it cannot be made.
+    private func rewrittenTarget(_ request: HTTPRequest, context: RequestContext) throws(HTTPError) -> String {
         switch upstreamTarget(request, context: context) {
-        case .success(let t): target = t
+        case .success(let t): return t
         case .failure(let failure) where failure.reason == .repeatedQueryParameter:
             throw HTTPError(status: 400, code: "invalid_query", detail: "the query cannot be forwarded: \(failure)")
         case .failure(let failure):
             throw HTTPError(status: 400, code: "invalid_path", detail: "the path cannot be forwarded: \(failure)")
+        }
+    }
+
+    /// Builds the request for upstream (the upstream picks the instance and sets `Host` for it, unless
+    /// `preserveHost` passes the client's).
+    private func prepare(_ request: consuming HTTPRequest, context: RequestContext) throws(HTTPError) -> UpstreamRequest {
+        let target: String
+        // No rewrite configured (the usual pass-through): the client's target as it is, with no `Result`
+        // to copy out of.
+        if configuration.target == nil && configuration.stripPrefix == nil {
+            target = request.target
+        } else {
+            target = try rewrittenTarget(request, context: context)
         }
         // Always origin-form, never `//host/…` (a network-path reference to many URL parsers) nor `*`. The
         // request parser refuses empty segments and the gateway answers `*` itself; this is the last guard.

@@ -3,7 +3,7 @@ import Synchronization
 /// Feeds every upstream call's outcome report into `bff_upstream_requests_total` and
 /// `bff_upstream_request_duration_seconds`: one handle per service, resolved at start, recorded on the
 /// loop that made the call (its own shard, no lock).
-struct UpstreamMetricsObserver: UpstreamObserver {
+final class UpstreamMetricsObserver: UpstreamObserver {
     /// By service name; built once.
     let handles: [String: UpstreamMetrics]
     /// The same handles in service order: an upstream's `index` is its position in the registry, which

@@ -90,6 +90,8 @@ public struct UpstreamOutcome: Sendable, Equatable {
 /// Called synchronously on the loop thread that made the call, after every call and before its caller
 /// hears of it: it must be quick and must not block. It may keep state per loop (indexed by
 /// `loop.index`) without a lock; anything shared between loops needs atomics.
-public protocol UpstreamObserver: Sendable {
+/// Class-bound: an observer is one reference, so walking the list per call is a retain each, not a copy
+/// through the value witnesses of whatever type conforms.
+public protocol UpstreamObserver: AnyObject, Sendable {
     func callCompleted(_ outcome: UpstreamOutcome, upstream: Upstream, loop: EventLoop)
 }
