@@ -137,10 +137,14 @@ public final class Pipeline: Sendable {
             // A head whose body was never read is not forwarded, whatever the stages decided.
             return finish(Self.unreadBody.response(requestID: context.requestID), error: Self.unreadBody.logText, passed: passed, request, context, completion)
         }
-        // The request moves into the object that takes the response back through the stages: no copy of
-        // it, and the completion captures that one reference.
-        let back = ResponsePath(pipeline: self, passed: passed, request: request, context: context, completion: completion)
-        responder.respond(to: back.request, context: context) { response, error in back.finish(response, error) }
+        // The way back through the stages is kept in the request's context (allocated anyway), and the
+        // responder's completion captures only the context: no object or closure context to allocate.
+        // (The stages need the request on the way back: the responder gets a copy of it.)
+        context.returnPath = ReturnPath(pipeline: self, passed: passed, request: copy request, completion: completion)
+        responder.respond(to: request, context: context) { [context] response, error in
+            guard let back = context.returnPath.take() else { return }
+            back.pipeline.finish(response, error: error, passed: back.passed, back.request, context, back.completion)
+        }
     }
 
     /// The answer to a head dispatched without its body that no stage refused (cannot happen with a route
@@ -148,7 +152,7 @@ public final class Pipeline: Sendable {
     static let unreadBody = HTTPError(status: 413, code: "body_too_large", detail: "the request body is larger than this route accepts")
 
     /// Sends `response` back through stages `0..<passed` in reverse, then to the connection.
-    fileprivate func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
+    func finish(_ response: consuming HTTPResponse, error: String?, passed: Int, _ request: HTTPRequest,
                         _ context: RequestContext, _ completion: ResponseCompletion) {
         var response = consume response
         var i = passed
@@ -160,25 +164,13 @@ public final class Pipeline: Sendable {
     }
 }
 
-/// What a response needs on its way back through the stages that let its request pass.
-private final class ResponsePath {
+/// What a response needs on its way back through the stages that let its request pass (kept in the
+/// request's context while the responder works: `RequestContext.returnPath`).
+struct ReturnPath {
     let pipeline: Pipeline
     let passed: Int
     let request: HTTPRequest
-    let context: RequestContext
     let completion: ResponseCompletion
-
-    init(pipeline: Pipeline, passed: Int, request: HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
-        self.pipeline = pipeline
-        self.passed = passed
-        self.request = request
-        self.context = context
-        self.completion = completion
-    }
-
-    func finish(_ response: consuming HTTPResponse, _ error: String?) {
-        pipeline.finish(response, error: error, passed: passed, request, context, completion)
-    }
 }
 
 /// A stage behind a class method (see `Pipeline.boxes`).

@@ -88,6 +88,8 @@ public final class RequestContext {
     @exclusivity(unchecked) public var cancellation: (() -> Void)?
     /// The upstream call a task-free proxy request waits on, cancelled with it (no closure to allocate).
     @exclusivity(unchecked) public var pendingCall: UpstreamCall?
+    /// While the responder works: the pipeline's way back through the stages (see `Pipeline.run`).
+    @exclusivity(unchecked) var returnPath: ReturnPath?
     /// The client went away before the answer (logged as 499).
     @exclusivity(unchecked) public private(set) var isCancelled = false
 
