@@ -466,4 +466,48 @@ final class ParserDifferentialTests: XCTestCase {
                            Self.responseEvents(response, pieces: [response.count], limits: HTTPParserLimits(), head: false, reference: false), "\(response)")
         }
     }
+
+    /// Plain messages with the limits set around their sizes: the head, the request line and the field
+    /// count exactly at, one below and one above each limit, fed whole and split at every byte.
+    func testLimitsAtTheEdgesAgreeWithTheReference() {
+        var rng = RNG(state: 7)
+        let requests = ["GET /api/users/7 HTTP/1.1\r\nHost: 127.0.0.1:19721\r\nOrigin: https://app.example.com\r\n\r\n",
+                        "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab",
+                        "GET / HTTP/1.1\r\nHost: h\r\n\r\n"].map { Array($0.utf8) }
+        let responses = ["HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 21 Oct 2026 07:28:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}",
+                         "HTTP/1.1 204 No Content\r\n\r\n",
+                         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"].map { Array($0.utf8) }
+        func around(_ n: Int) -> ClosedRange<Int> { max(0, n - 3)...(n + 3) }
+        for bytes in requests {
+            let headLength = bytes.indices.first { bytes[$0...].starts(with: Array("\r\n\r\n".utf8)) }!
+            let lineLength = bytes.firstIndex(of: 13)!
+            let fieldCount = bytes[..<headLength].filter { $0 == 10 }.count
+            var cases: [HTTPParserLimits] = []
+            for n in around(headLength) { var l = HTTPParserLimits(); l.maxHeaderBytes = n; cases.append(l) }
+            for n in around(lineLength) { var l = HTTPParserLimits(); l.maxRequestLineBytes = n; cases.append(l) }
+            for n in around(fieldCount) { var l = HTTPParserLimits(); l.maxHeaderCount = n; cases.append(l) }
+            for limits in cases {
+                for pieces in Self.schedules(count: bytes.count, everySplit: true, rng: &rng) {
+                    let old = Self.requestEvents(bytes, pieces: pieces, limits: limits, reference: true)
+                    let new = Self.requestEvents(bytes, pieces: pieces, limits: limits, reference: false)
+                    if old != new { return XCTFail("request \(bytes) pieces \(pieces) limits \(limits):\nold \(old)\nnew \(new)") }
+                }
+            }
+        }
+        for bytes in responses {
+            let headLength = bytes.indices.first { bytes[$0...].starts(with: Array("\r\n\r\n".utf8)) }!
+            let fieldCount = bytes[..<headLength].filter { $0 == 10 }.count
+            var cases: [HTTPParserLimits] = []
+            for n in around(headLength) { var l = HTTPParserLimits(); l.maxHeaderBytes = n; cases.append(l) }
+            for n in around(fieldCount) { var l = HTTPParserLimits(); l.maxHeaderCount = n; cases.append(l) }
+            for n in [0, 1, 2, 3] { var l = HTTPParserLimits(); l.maxBodyBytes = n; cases.append(l) }
+            for limits in cases {
+                for pieces in Self.schedules(count: bytes.count, everySplit: true, rng: &rng) {
+                    let old = Self.responseEvents(bytes, pieces: pieces, limits: limits, head: false, reference: true)
+                    let new = Self.responseEvents(bytes, pieces: pieces, limits: limits, head: false, reference: false)
+                    if old != new { return XCTFail("response \(bytes) pieces \(pieces) limits \(limits):\nold \(old)\nnew \(new)") }
+                }
+            }
+        }
+    }
 }

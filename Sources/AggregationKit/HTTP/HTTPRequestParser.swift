@@ -345,8 +345,8 @@ public struct HTTPRequestParser: Sendable {
     private mutating func acceptRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>, sp1: Int, sp2: Int) -> HTTPParseError? {
         head.minor = Int(buffer[sp2 + 8] - 48)
         if let method = Self.commonMethod(buffer, range.lowerBound..<sp1) {
-            head.method = method
-            head.isConnect = method == "CONNECT"
+            head.method = method.name
+            head.isConnect = method.isConnect
         } else {
             head.method = buffer.string(range.lowerBound..<sp1)
             guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
@@ -362,24 +362,25 @@ public struct HTTPRequestParser: Sendable {
     }
 
     /// The common methods as literals (a String literal costs nothing to make; building one from the bytes
-    /// cost some 100 instructions, and comparing it with the known ones as many again). Nil for any other
-    /// bytes, which are then made a String and looked up in `knownMethods` (which holds these too).
+    /// cost some 100 instructions, and comparing it with the known ones as many again), and whether it is
+    /// CONNECT. Nil for any other bytes, which are then made a String and looked up in `knownMethods`
+    /// (which holds these too).
     @inline(__always)
-    private static func commonMethod(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> String? {
+    private static func commonMethod(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> (name: String, isConnect: Bool)? {
         switch range.count {
         case 3:
-            if buffer.equals(range, "GET") { return "GET" }
-            if buffer.equals(range, "PUT") { return "PUT" }
+            if buffer.equals(range, "GET") { return ("GET", false) }
+            if buffer.equals(range, "PUT") { return ("PUT", false) }
         case 4:
-            if buffer.equals(range, "POST") { return "POST" }
-            if buffer.equals(range, "HEAD") { return "HEAD" }
+            if buffer.equals(range, "POST") { return ("POST", false) }
+            if buffer.equals(range, "HEAD") { return ("HEAD", false) }
         case 5:
-            if buffer.equals(range, "PATCH") { return "PATCH" }
+            if buffer.equals(range, "PATCH") { return ("PATCH", false) }
         case 6:
-            if buffer.equals(range, "DELETE") { return "DELETE" }
+            if buffer.equals(range, "DELETE") { return ("DELETE", false) }
         case 7:
-            if buffer.equals(range, "OPTIONS") { return "OPTIONS" }
-            if buffer.equals(range, "CONNECT") { return "CONNECT" }
+            if buffer.equals(range, "OPTIONS") { return ("OPTIONS", false) }
+            if buffer.equals(range, "CONNECT") { return ("CONNECT", true) }
         default: break
         }
         return nil
@@ -388,8 +389,10 @@ public struct HTTPRequestParser: Sendable {
     /// Framing and semantics once the head is complete (RFC 9112 §6.3, §3.2). `headBytes`: the head, from
     /// the request line to the CR of its final CRLF CRLF.
     private mutating func finishHead(_ headBytes: UnsafeRawBufferPointer) -> Swift.Result<Framing, HTTPParseError> {
-        let h = head
-        head = HeadState()
+        // Moved out, the parser's left empty for the next request (a copy then a reset cost a retain and a
+        // release of each of its Strings and arrays).
+        var h = HeadState()
+        swap(&h, &head)
         if h.minor == 1 && h.hostCount == 0 { return .failure(.missingHost) }
         var framing = Framing.none
         if h.sawTransferEncoding {

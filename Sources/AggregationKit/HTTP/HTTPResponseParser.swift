@@ -66,15 +66,25 @@ public struct HTTPResponseParser: Sendable {
             case .failed(let e):
                 return .error(e)
             case .head:
-                guard let end = findHeadEnd(buffer) else {
-                    if buffer.count >= limits.maxHeaderBytes + 4 { return .error(.headersTooLarge) }
-                    return .needMore
+                var outcome = HeadOutcome.notPlain
+                if scanned == 0 {
+                    // The first look at this head: if it is a plain one, whole in the buffer, its lines are read
+                    // in one pass that finds its end too (the empty line after them), with no search first.
+                    outcome = parseHead(buffer, headEnd: nil)
                 }
-                if case .failure(let e) = end { return .error(e) }
-                guard case .success(let headEnd) = end else { return .needMore }
-                switch parseHead(buffer, headEnd: headEnd) {
-                case .failure(let e): return .error(e)
-                case .success(let next):
+                if case .notPlain = outcome {
+                    guard let end = findHeadEnd(buffer) else {
+                        if buffer.count >= limits.maxHeaderBytes + 4 { return .error(.headersTooLarge) }
+                        return .needMore
+                    }
+                    if case .failure(let e) = end { return .error(e) }
+                    guard case .success(let headEnd) = end else { return .needMore }
+                    outcome = parseHead(buffer, headEnd: headEnd)
+                }
+                switch outcome {
+                case .notPlain: return .needMore  // not returned when the end is given
+                case .failed(let e): return .error(e)
+                case .parsed(let next, let headEnd):
                     position = headEnd + 4
                     if case .head = next {
                         // An interim (1xx) response: drop it and read the next head.
@@ -196,29 +206,50 @@ public struct HTTPResponseParser: Sendable {
         }
     }
 
-    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {
+    private enum HeadOutcome {
+        /// The head ends at `headEnd` (the CR of its final CR LF CR LF); `next` is the phase after it.
+        case parsed(Phase, headEnd: Int)
+        case failed(HTTPParseError)
+        /// (When the end was not given) not a plain head whole in the buffer: find its end and parse again.
+        case notPlain
+    }
+
+    /// Parses the head that ends at `knownEnd` (the CR of its final CR LF CR LF, from `findHeadEnd`).
+    ///
+    /// With `knownEnd` nil, the head is read only if it is plain: the status line and every field line
+    /// taken by the one-pass scans, up to an empty line within `maxHeaderBytes`, and no error in it.
+    /// Anything else gives `notPlain` and changes nothing; the caller then finds the end and parses with
+    /// it, which gives every verdict. A plain head's end is where `findHeadEnd` finds it: its lines hold
+    /// no CR or LF but their CR LF, so the first CR LF CR LF is the one before the empty line.
+    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd knownEnd: Int?) -> HeadOutcome {
+        let discovering = knownEnd == nil
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]
         let lineEnd: Int
-        if headEnd >= 13, Self.statusLinePrefixIsValid(buffer), buffer[12] == 32, let end = HTTPWire.valueEnd(buffer, from: 13) {
+        if (knownEnd.map { $0 >= 13 } ?? (buffer.count > 13)), Self.statusLinePrefixIsValid(buffer), buffer[12] == 32,
+           let end = HTTPWire.valueEnd(buffer, from: 13) {
             // The usual line, in one pass: its prefix valid, and from byte 13 the reason phrase's bytes (those
             // of a field value, `valueEnd`) up to a CR LF, which is the line's first CR (bytes 0-12 hold none)
             // with no LF before it. The checks below would find the same end and pass.
             lineEnd = end
         } else {
+            guard let headEnd = knownEnd else { return .notPlain }
             switch Self.lineEnd(buffer, from: 0, headEnd: headEnd) {
-            case .failure(let e): return .failure(e)
+            case .failure(let e): return .failed(e)
             case .success(let end): lineEnd = end
             }
             guard lineEnd >= 12, Self.statusLinePrefixIsValid(buffer), lineEnd == 12 || buffer[12] == 32
-            else { return .failure(.invalidStatusLine) }
+            else { return .failed(.invalidStatusLine) }
             // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): the same bytes as a field value.
             if lineEnd > 13 {
-                for j in 13..<lineEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidReasonPhrase) }
+                for j in 13..<lineEnd where !ByteClass.isFieldValue(buffer[j]) { return .failed(.invalidReasonPhrase) }
             }
         }
+        // While discovering, an error is not given before the head is known to be whole: `notPlain`, and the
+        // parse with the end found gives it.
+        func fail(_ e: HTTPParseError) -> HeadOutcome { discovering ? .notPlain : .failed(e) }
         let minor = Int(buffer[7] - 48)
         let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
-        if status == 101 { return .failure(.switchingProtocols) }
+        if status == 101 { return fail(.switchingProtocols) }
         let reason = lineEnd > 13 ? Self.reason(buffer, 13..<lineEnd, status: status) : ""
         // Ranges into the head, which becomes the headers' storage in one copy at the end.
         var fields: [HTTPHeaders.Field] = []
@@ -228,19 +259,30 @@ public struct HTTPResponseParser: Sendable {
         var sawTransferEncoding = false
         var connection = HTTPWire.ConnectionOptions()
         var cursor = lineEnd + 2
-        while cursor < headEnd {
+        var headEnd = knownEnd ?? 0
+        while true {
+            if let knownEnd {
+                if cursor >= knownEnd { break }
+            } else if cursor + 1 < buffer.count && buffer[cursor] == 13 && buffer[cursor + 1] == 10 {
+                // The empty line: the head ends with the line before it, where `findHeadEnd` would find its end,
+                // and within the limit it applies.
+                headEnd = cursor - 2
+                guard headEnd <= limits.maxHeaderBytes else { return .notPlain }
+                break
+            }
             let name: Range<Int>, value: Range<Int>, end: Int
             if let line = HTTPWire.scanPlainField(buffer, from: cursor) {
                 // Every line ends by `headEnd` (its CR is the first after `cursor`, and there is one at `headEnd`).
                 (name, value, end) = (line.name, line.value, line.end)
             } else {
-                if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
-                switch Self.lineEnd(buffer, from: cursor, headEnd: headEnd) {
-                case .failure(let e): return .failure(e)
+                guard let knownEnd else { return .notPlain }
+                if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failed(.obsFold) }
+                switch Self.lineEnd(buffer, from: cursor, headEnd: knownEnd) {
+                case .failure(let e): return .failed(e)
                 case .success(let e): end = e
                 }
                 switch HTTPWire.parseField(buffer, cursor..<end) {
-                case .failure(let e): return .failure(e)
+                case .failure(let e): return .failed(e)
                 case .success(let field): (name, value) = (field.name, field.value)
                 }
             }
@@ -248,8 +290,8 @@ public struct HTTPResponseParser: Sendable {
             switch name.count {
             case 14 where buffer.equalsLowercaseLiteral(name, "content-length"):
                 // One Content-Length, as nginx requires of an upstream: a repeat is a framing dispute.
-                guard contentLength == nil else { return .failure(.duplicateContentLength) }
-                guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return .failure(.invalidContentLength) }
+                guard contentLength == nil else { return fail(.duplicateContentLength) }
+                guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return fail(.invalidContentLength) }
                 contentLength = n
             case 17 where buffer.equalsLowercaseLiteral(name, "transfer-encoding"):
                 sawTransferEncoding = true
@@ -259,38 +301,34 @@ public struct HTTPResponseParser: Sendable {
             default: break
             }
             fields.append(HTTPHeaders.field(name: name, value: value))
-            if fields.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
+            if fields.count > limits.maxHeaderCount { return fail(.tooManyHeaders) }
             cursor = end + 2
         }
         if status < 200 {
             // 100, 102, 103: interim, the final response follows.
-            return .success(.head)
+            return .parsed(.head, headEnd: headEnd)
         }
         keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
         // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) and the fields a route's stages add
         // (CORS, `headers`, `Vary`: some 100 bytes) without growing the storage.
         let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256)
-        // Built in place: assigning a whole new `HTTPResponse` to the optional went through a copy of it and
-        // the destruction of another (a retain and a release of each of its buffers).
-        response = HTTPResponse(status: status)
-        response!.reason = reason
-        response!.headers = headers
-        if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
+        response = HTTPResponse(receivedStatus: status, reason: reason, headers: headers)
+        if requestWasHead || status == 204 || status == 304 { return .parsed(.length(0), headEnd: headEnd) }
         if sawTransferEncoding {
-            if contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }
+            if contentLength != nil { return .failed(.contentLengthAndTransferEncoding) }
             // Only a lone `chunked`, as nginx accepts from an upstream. `gzip, chunked` would need the
             // gzip passed on as a Content-Encoding (which it is not: a transfer coding is hop-by-hop), and a
             // list not ending in chunked is delimited by the close alone (RFC 9112 §6.3), which a
             // gateway cannot tell from a truncated answer. HTTP/1.0 has no Transfer-Encoding (§6.1).
-            guard minor == 1, codings.count == 1, codings[0] == "chunked" else { return .failure(.unsupportedResponseTransferCoding) }
-            return .success(.chunked)
+            guard minor == 1, codings.count == 1, codings[0] == "chunked" else { return .failed(.unsupportedResponseTransferCoding) }
+            return .parsed(.chunked, headEnd: headEnd)
         }
         if let n = contentLength {
-            if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
-            return .success(.length(n))
+            if n > limits.maxBodyBytes { return .failed(.bodyTooLarge) }
+            return .parsed(.length(n), headEnd: headEnd)
         }
         keepAlive = false
-        return .success(.untilClose)
+        return .parsed(.untilClose, headEnd: headEnd)
     }
 }
 
