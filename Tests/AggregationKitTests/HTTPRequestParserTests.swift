@@ -244,6 +244,16 @@ final class HTTPRequestParserTests: XCTestCase {
     }
 }
 
+extension HTTPRequestParserTests {
+    func testHostByteSetIsExactlyTheAllowedBytes() {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:[]".utf8)
+        for b in 0...255 {
+            XCTAssertEqual(withUnsafeBytes(of: UInt8(b)) { HTTPRequestParser.validHost($0) }, allowed.contains(UInt8(b)), "byte \(b)")
+        }
+        XCTAssertTrue(HTTPRequestParser.validHost(UnsafeRawBufferPointer(start: nil, count: 0)))
+    }
+}
+
 final class ByteClassTests: XCTestCase {
     func testTokenSetIsExactlyRFC9110tchar() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)

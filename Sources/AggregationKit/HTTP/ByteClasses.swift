@@ -69,6 +69,46 @@ extension UnsafeRawBufferPointer {
         String(decoding: UnsafeRawBufferPointer(rebasing: self[range]), as: UTF8.self)
     }
 
+    /// Whether bytes `range` equal `literal` exactly (no case folding).
+    @inline(__always) func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        guard range.count == literal.utf8CodeUnitCount else { return false }
+        let lit = literal.utf8Start
+        for i in 0..<range.count where self[range.lowerBound + i] != lit[i] { return false }
+        return true
+    }
+
+    /// `equalsIgnoringCase` a word at a time, for a `literal` of lower-case letters, digits and `-`
+    /// compared with bytes that hold no control byte but HTAB (a validated name or value).
+    ///
+    /// Each byte is OR-ed with 0x20 and compared: that maps `A`-`Z` to `a`-`z` and leaves other letters,
+    /// digits and `-` alone, as `equalsIgnoringCase` does. The only other bytes it maps onto such a literal
+    /// byte are 0x10-0x19 (onto a digit) and CR (onto `-`), controls, which a validated name or value does
+    /// not hold: so the verdict is the same. (HTAB maps to `)`, in no literal.)
+    @inline(__always) func equalsLowercaseLiteral(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard range.count == n else { return false }
+        let lit = UnsafeRawPointer(literal.utf8Start)
+        let base = range.lowerBound
+        if n >= 8 {
+            // Whole words, the last one overlapping the one before when n is not a multiple of 8.
+            var k = 0
+            while true {
+                let a = loadUnaligned(fromByteOffset: base + k, as: UInt64.self) | 0x2020_2020_2020_2020
+                if a != lit.loadUnaligned(fromByteOffset: k, as: UInt64.self) { return false }
+                if k + 8 == n { return true }
+                k = Swift.min(k + 8, n - 8)
+            }
+        }
+        if n >= 4 {
+            let a = loadUnaligned(fromByteOffset: base, as: UInt32.self) | 0x2020_2020
+            let b = loadUnaligned(fromByteOffset: base + n - 4, as: UInt32.self) | 0x2020_2020
+            return a == lit.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+                && b == lit.loadUnaligned(fromByteOffset: n - 4, as: UInt32.self)
+        }
+        for i in 0..<n where self[base + i] | 0x20 != lit.load(fromByteOffset: i, as: UInt8.self) { return false }
+        return true
+    }
+
     /// Whether bytes `range` equal `literal`, ignoring ASCII case.
     @inline(__always) func equalsIgnoringCase(_ range: Range<Int>, _ literal: StaticString) -> Bool {
         guard range.count == literal.utf8CodeUnitCount else { return false }

@@ -82,6 +82,14 @@ public struct HTTPResponse: Sendable {
         self.body = body
     }
 
+    /// A response head as the response parser reads it, without a body yet.
+    init(receivedStatus status: Int, reason: String, headers: HTTPHeaders) {
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = []
+    }
+
     public init(status: Int, contentType: String, body: String) {
         self.init(status: status, headers: HTTPHeaders([("Content-Type", contentType)]), body: Array(body.utf8))
     }

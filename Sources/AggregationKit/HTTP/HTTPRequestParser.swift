@@ -80,7 +80,8 @@ public struct HTTPRequestParser: Sendable {
                 }
             case .lengthBody(let length):
                 guard buffer.count - position >= length else { return .needMore }
-                pending!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + length]))
+                // No body (a GET): the request's is already empty.
+                if length > 0 { pending!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + length])) }
                 position += length
                 return finish()
             case .chunked:
@@ -124,6 +125,8 @@ public struct HTTPRequestParser: Sendable {
     /// refused without waiting for the rest of the head.
     private struct HeadState: Sendable {
         var method = ""
+        /// `method == "CONNECT"`, known from the bytes without a String comparison.
+        var isConnect = false
         var target = ""
         var minor = 1
         var sawRequestLine = false
@@ -145,22 +148,43 @@ public struct HTTPRequestParser: Sendable {
         var i = scanned
         let count = buffer.count
         while i < count {
-            if i == lineStart && head.sawRequestLine && (buffer[i] == 32 || buffer[i] == 9) { return .error(.obsFold) }
-            // The next CR or LF, found with memchr (a byte loop cost some 8 instructions a byte): the bytes
-            // between are the line's, looked at by `processLine`.
-            let base = buffer.baseAddress!
-            let cr = memchr(base + i, 13, count - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
-            let lf = memchr(base + i, 10, cr - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
-            if lf < cr {
-                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<lf) { return .error(e) }
-                return .error(.bareLF)
+            // At the start of a line whose bytes are all here, the usual lines are taken in one pass; they
+            // are what the search below and `processLine` would accept, with the same ranges and state.
+            var atEmptyLine = false
+            if i == lineStart {
+                if i + 1 < count && buffer[i] == 13 && buffer[i + 1] == 10 {
+                    // The end of the head (or an empty line before the request line), as the search finds it.
+                    atEmptyLine = true
+                } else if head.sawRequestLine, let field = HTTPWire.scanPlainField(buffer, from: i) {
+                    if let e = processLine(buffer, i..<field.end, plainField: field) { return .error(e) }
+                    lineStart = field.end + 2
+                    i = lineStart
+                    continue
+                } else if !head.sawRequestLine, let line = HTTPWire.scanPlainRequestLine(buffer, from: i) {
+                    if let e = processLine(buffer, i..<line.end, plainRequestLine: (line.sp1, line.sp2)) { return .error(e) }
+                    lineStart = line.end + 2
+                    i = lineStart
+                    continue
+                }
             }
-            guard cr < count else { i = count; break }
-            i = cr
-            guard i + 1 < count else { break }
-            guard buffer[i + 1] == 10 else {
-                if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
-                return .error(.bareCR)
+            if !atEmptyLine {
+                if i == lineStart && head.sawRequestLine && (buffer[i] == 32 || buffer[i] == 9) { return .error(.obsFold) }
+                // The next CR or LF, found with memchr (a byte loop cost some 8 instructions a byte): the bytes
+                // between are the line's, looked at by `processLine`.
+                let base = buffer.baseAddress!
+                let cr = memchr(base + i, 13, count - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+                let lf = memchr(base + i, 10, cr - i).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+                if lf < cr {
+                    if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<lf) { return .error(e) }
+                    return .error(.bareLF)
+                }
+                guard cr < count else { i = count; break }
+                i = cr
+                guard i + 1 < count else { break }
+                guard buffer[i + 1] == 10 else {
+                    if !head.sawRequestLine, let e = checkRequestLinePrefix(buffer, headStart..<i) { return .error(e) }
+                    return .error(.bareCR)
+                }
             }
             if i == lineStart {
                 if !head.sawRequestLine {
@@ -238,39 +262,50 @@ public struct HTTPRequestParser: Sendable {
         return nil
     }
 
-    private mutating func processLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> HTTPParseError? {
+    /// One complete line of the head (`range`, without its CR LF). `plainField` / `plainRequestLine`: what
+    /// the one-pass scan found on it (`HTTPWire.scanPlainField`, `scanPlainRequestLine`), which the
+    /// line-level checks here would find again; the limits are checked all the same, in the same order.
+    private mutating func processLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>,
+                                      plainField: HTTPWire.PlainFieldLine? = nil,
+                                      plainRequestLine: (sp1: Int, sp2: Int)? = nil) -> HTTPParseError? {
         if range.upperBound - headStart > limits.maxHeaderBytes {
             return head.sawRequestLine ? .headersTooLarge : .uriTooLong
         }
         if !head.sawRequestLine {
             if range.count > limits.maxRequestLineBytes { return .uriTooLong }
+            if let plain = plainRequestLine { return acceptRequestLine(buffer, range, sp1: plain.sp1, sp2: plain.sp2) }
             return parseRequestLine(buffer, range)
         }
         if head.fields.count >= limits.maxHeaderCount { return .tooManyHeaders }
         let name: Range<Int>, value: Range<Int>
-        switch HTTPWire.parseField(buffer, range) {
-        case .failure(let e): return e
-        case .success(let field): (name, value) = (field.name, field.value)
+        if let plainField {
+            (name, value) = (plainField.name, plainField.value)
+        } else {
+            switch HTTPWire.parseField(buffer, range) {
+            case .failure(let e): return e
+            case .success(let field): (name, value) = (field.name, field.value)
+            }
         }
+        // The name is tchars and the value holds no control byte but HTAB, as `equalsLowercaseLiteral` requires.
         switch name.count {
-        case 4 where buffer.equalsIgnoringCase(name, "host"):
+        case 4 where buffer.equalsLowercaseLiteral(name, "host"):
             head.hostCount += 1
             if head.hostCount > 1 { return .multipleHost }
             if !Self.validHost(UnsafeRawBufferPointer(rebasing: buffer[value])) { return .invalidHost }
-        case 14 where buffer.equalsIgnoringCase(name, "content-length"):
+        case 14 where buffer.equalsLowercaseLiteral(name, "content-length"):
             guard let n = Self.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return .invalidContentLength }
             if head.contentLength != nil { return .duplicateContentLength }
             head.contentLength = n
-        case 17 where buffer.equalsIgnoringCase(name, "transfer-encoding"):
+        case 17 where buffer.equalsLowercaseLiteral(name, "transfer-encoding"):
             head.sawTransferEncoding = true
             for part in buffer.string(value).split(separator: ",", omittingEmptySubsequences: false) {
                 head.transferCodings.append(part.trimmingHTTPWhitespace().lowercased())
             }
-        case 10 where buffer.equalsIgnoringCase(name, "connection"):
+        case 10 where buffer.equalsLowercaseLiteral(name, "connection"):
             head.connection.add(buffer, value)
-        case 7 where buffer.equalsIgnoringCase(name, "upgrade"):
+        case 7 where buffer.equalsLowercaseLiteral(name, "upgrade"):
             head.hasUpgrade = true
-        case 6 where buffer.equalsIgnoringCase(name, "expect"):
+        case 6 where buffer.equalsLowercaseLiteral(name, "expect"):
             guard buffer.equalsIgnoringCase(value, "100-continue") else { return .unsupportedExpectation }
             head.expectContinue = true
         default: break
@@ -302,24 +337,62 @@ public struct HTTPRequestParser: Sendable {
         else { return .invalidVersion }
         guard buffer[v + 5] == UInt8(ascii: "1"), buffer[v + 7] == UInt8(ascii: "0") || buffer[v + 7] == UInt8(ascii: "1")
         else { return .unsupportedVersion }
-        head.minor = Int(buffer[v + 7] - 48)
-        head.method = buffer.string(range.lowerBound..<sp1)
-        switch head.method {
-        case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS": break
-        default: guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
+        return acceptRequestLine(buffer, range, sp1: sp1, sp2: sp2)
+    }
+
+    /// The rest of a request line whose syntax is checked (`parseRequestLine`, or the one-pass scan of a
+    /// plain line): the version, the method, the target. `sp1`, `sp2`: the indices of its two spaces.
+    private mutating func acceptRequestLine(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>, sp1: Int, sp2: Int) -> HTTPParseError? {
+        head.minor = Int(buffer[sp2 + 8] - 48)
+        if let method = Self.commonMethod(buffer, range.lowerBound..<sp1) {
+            head.method = method.name
+            head.isConnect = method.isConnect
+        } else {
+            head.method = buffer.string(range.lowerBound..<sp1)
+            guard Self.knownMethods.contains(head.method) else { return .unknownMethod }
         }
         head.target = buffer.string((sp1 + 1)..<sp2)
-        guard Self.validTargetForm(head.target, method: head.method) else { return .invalidTarget }
+        // A target starting with `/` is origin-form: `validTargetForm` says so first, without a look at the method.
+        if buffer[sp1 + 1] != UInt8(ascii: "/") {
+            guard Self.validTargetForm(head.target, method: head.method) else { return .invalidTarget }
+        }
         if let e = Self.pathProblem(UnsafeRawBufferPointer(rebasing: buffer[(sp1 + 1)..<sp2]), allowEncodedSlashes: limits.allowEncodedSlashes) { return e }
         head.sawRequestLine = true
+        return nil
+    }
+
+    /// The common methods as literals (a String literal costs nothing to make; building one from the bytes
+    /// cost some 100 instructions, and comparing it with the known ones as many again), and whether it is
+    /// CONNECT. Nil for any other bytes, which are then made a String and looked up in `knownMethods`
+    /// (which holds these too).
+    @inline(__always)
+    private static func commonMethod(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>) -> (name: String, isConnect: Bool)? {
+        switch range.count {
+        case 3:
+            if buffer.equals(range, "GET") { return ("GET", false) }
+            if buffer.equals(range, "PUT") { return ("PUT", false) }
+        case 4:
+            if buffer.equals(range, "POST") { return ("POST", false) }
+            if buffer.equals(range, "HEAD") { return ("HEAD", false) }
+        case 5:
+            if buffer.equals(range, "PATCH") { return ("PATCH", false) }
+        case 6:
+            if buffer.equals(range, "DELETE") { return ("DELETE", false) }
+        case 7:
+            if buffer.equals(range, "OPTIONS") { return ("OPTIONS", false) }
+            if buffer.equals(range, "CONNECT") { return ("CONNECT", true) }
+        default: break
+        }
         return nil
     }
 
     /// Framing and semantics once the head is complete (RFC 9112 §6.3, §3.2). `headBytes`: the head, from
     /// the request line to the CR of its final CRLF CRLF.
     private mutating func finishHead(_ headBytes: UnsafeRawBufferPointer) -> Swift.Result<Framing, HTTPParseError> {
-        let h = head
-        head = HeadState()
+        // Moved out, the parser's left empty for the next request (a copy then a reset cost a retain and a
+        // release of each of its Strings and arrays).
+        var h = HeadState()
+        swap(&h, &head)
         if h.minor == 1 && h.hostCount == 0 { return .failure(.missingHost) }
         var framing = Framing.none
         if h.sawTransferEncoding {
@@ -336,7 +409,7 @@ public struct HTTPRequestParser: Sendable {
             framing = .length(n)
         }
         let keepAlive = h.connection.close ? false : (h.minor == 1 || h.connection.keepAlive)
-        let isUpgrade = h.method == "CONNECT" || (h.hasUpgrade && h.connection.upgrade)
+        let isUpgrade = h.isConnect || (h.hasUpgrade && h.connection.upgrade)
         pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor,
                               headers: HTTPHeaders(head: headBytes, fields: h.fields),
                               keepAlive: keepAlive, isUpgrade: isUpgrade, expectsContinue: h.expectContinue)
@@ -504,21 +577,18 @@ public struct HTTPRequestParser: Sendable {
         return allDots && (length == 1 || length == 2) ? .dotSegment : nil
     }
 
-    /// Host = uri-host [ ":" port ] (RFC 9110 §7.2); empty is allowed.
+    /// Host = uri-host [ ":" port ] (RFC 9110 §7.2); empty is allowed. The bytes allowed: ALPHA, DIGIT,
+    /// `-._~%!$&'()*+,;=:[]`, as a 128-bit set in two constants (a `switch` over ranges cost some 16
+    /// instructions a byte; `HTTPRequestParserTests.testHostByteSetIsExactlyTheAllowedBytes` checks the set).
     static func validHost(_ value: UnsafeRawBufferPointer) -> Bool {
         for b in value {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                continue
-            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
-                 UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
-                 UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["),
-                 UInt8(ascii: "]"):
-                // Spelled out rather than looked up in a String literal: that was a scan of the literal per byte.
-                continue
-            default:
-                return false
+            let word: UInt64
+            switch b >> 6 {
+            case 0: word = 0x2FFF_7FF2_0000_0000  // ! $ % & ' ( ) * + , - . 0-9 : ; =
+            case 1: word = 0x47FF_FFFE_AFFF_FFFE  // A-Z [ ] _ a-z ~
+            default: return false
             }
+            if (word >> UInt64(b & 63)) & 1 == 0 { return false }
         }
         return true
     }

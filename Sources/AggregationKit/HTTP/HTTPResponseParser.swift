@@ -66,15 +66,25 @@ public struct HTTPResponseParser: Sendable {
             case .failed(let e):
                 return .error(e)
             case .head:
-                guard let end = findHeadEnd(buffer) else {
-                    if buffer.count >= limits.maxHeaderBytes + 4 { return .error(.headersTooLarge) }
-                    return .needMore
+                var outcome = HeadOutcome.notPlain
+                if scanned == 0 {
+                    // The first look at this head: if it is a plain one, whole in the buffer, its lines are read
+                    // in one pass that finds its end too (the empty line after them), with no search first.
+                    outcome = parseHead(buffer, headEnd: nil)
                 }
-                if case .failure(let e) = end { return .error(e) }
-                guard case .success(let headEnd) = end else { return .needMore }
-                switch parseHead(buffer, headEnd: headEnd) {
-                case .failure(let e): return .error(e)
-                case .success(let next):
+                if case .notPlain = outcome {
+                    guard let end = findHeadEnd(buffer) else {
+                        if buffer.count >= limits.maxHeaderBytes + 4 { return .error(.headersTooLarge) }
+                        return .needMore
+                    }
+                    if case .failure(let e) = end { return .error(e) }
+                    guard case .success(let headEnd) = end else { return .needMore }
+                    outcome = parseHead(buffer, headEnd: headEnd)
+                }
+                switch outcome {
+                case .notPlain: return .needMore  // not returned when the end is given
+                case .failed(let e): return .error(e)
+                case .parsed(let next, let headEnd):
                     position = headEnd + 4
                     if case .head = next {
                         // An interim (1xx) response: drop it and read the next head.
@@ -87,7 +97,9 @@ public struct HTTPResponseParser: Sendable {
                 }
             case .length(let n):
                 guard buffer.count - position >= n else { return .needMore }
-                response!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + n]))
+                // Not `[UInt8](unsafeUninitializedCapacity:)`: that finds the array's class through the runtime
+                // (some 300 instructions more than this copy, whose class is cached in the caller).
+                if n > 0 { response!.body = Array(UnsafeRawBufferPointer(rebasing: buffer[position..<position + n])) }
                 position += n
                 return finish()
             case .chunked:
@@ -163,26 +175,82 @@ public struct HTTPResponseParser: Sendable {
         return buffer[cr + 1] == 10 ? .success(cr) : .failure(.bareCR)
     }
 
-    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd: Int) -> Swift.Result<Phase, HTTPParseError> {
+    /// Whether the status line's first 12 bytes are `HTTP/1.x ddd` as the guard in `parseHead` requires.
+    @inline(__always)
+    private static func statusLinePrefixIsValid(_ buffer: UnsafeRawBufferPointer) -> Bool {
+        buffer.equalsIgnoringCase(0..<5, "http/") && buffer[5] == 49 && buffer[6] == 46
+            && (buffer[7] == 48 || buffer[7] == 49) && buffer[8] == 32
+            && (49...53).contains(buffer[9]) && (48...57).contains(buffer[10]) && (48...57).contains(buffer[11])
+    }
+
+    /// The reason phrase as a String: a literal for the usual phrase of the usual statuses (no String to
+    /// build: that was some 130 instructions for `OK`), otherwise the bytes decoded. The same value either way.
+    @inline(__always)
+    private static func reason(_ buffer: UnsafeRawBufferPointer, _ range: Range<Int>, status: Int) -> String {
+        switch status {
+        case 200 where buffer.equals(range, "OK"): return "OK"
+        case 201 where buffer.equals(range, "Created"): return "Created"
+        case 204 where buffer.equals(range, "No Content"): return "No Content"
+        case 206 where buffer.equals(range, "Partial Content"): return "Partial Content"
+        case 301 where buffer.equals(range, "Moved Permanently"): return "Moved Permanently"
+        case 302 where buffer.equals(range, "Found"): return "Found"
+        case 304 where buffer.equals(range, "Not Modified"): return "Not Modified"
+        case 400 where buffer.equals(range, "Bad Request"): return "Bad Request"
+        case 401 where buffer.equals(range, "Unauthorized"): return "Unauthorized"
+        case 403 where buffer.equals(range, "Forbidden"): return "Forbidden"
+        case 404 where buffer.equals(range, "Not Found"): return "Not Found"
+        case 500 where buffer.equals(range, "Internal Server Error"): return "Internal Server Error"
+        case 502 where buffer.equals(range, "Bad Gateway"): return "Bad Gateway"
+        case 503 where buffer.equals(range, "Service Unavailable"): return "Service Unavailable"
+        default: return range.isEmpty ? "" : buffer.string(range)
+        }
+    }
+
+    private enum HeadOutcome {
+        /// The head ends at `headEnd` (the CR of its final CR LF CR LF); `next` is the phase after it.
+        case parsed(Phase, headEnd: Int)
+        case failed(HTTPParseError)
+        /// (When the end was not given) not a plain head whole in the buffer: find its end and parse again.
+        case notPlain
+    }
+
+    /// Parses the head that ends at `knownEnd` (the CR of its final CR LF CR LF, from `findHeadEnd`).
+    ///
+    /// With `knownEnd` nil, the head is read only if it is plain: the status line and every field line
+    /// taken by the one-pass scans, up to an empty line within `maxHeaderBytes`, and no error in it.
+    /// Anything else gives `notPlain` and changes nothing; the caller then finds the end and parses with
+    /// it, which gives every verdict. A plain head's end is where `findHeadEnd` finds it: its lines hold
+    /// no CR or LF but their CR LF, so the first CR LF CR LF is the one before the empty line.
+    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, headEnd knownEnd: Int?) -> HeadOutcome {
+        let discovering = knownEnd == nil
         // status-line = HTTP-version SP status-code SP [ reason-phrase ]
         let lineEnd: Int
-        switch Self.lineEnd(buffer, from: 0, headEnd: headEnd) {
-        case .failure(let e): return .failure(e)
-        case .success(let end): lineEnd = end
+        if (knownEnd.map { $0 >= 13 } ?? (buffer.count > 13)), Self.statusLinePrefixIsValid(buffer), buffer[12] == 32,
+           let end = HTTPWire.valueEnd(buffer, from: 13) {
+            // The usual line, in one pass: its prefix valid, and from byte 13 the reason phrase's bytes (those
+            // of a field value, `valueEnd`) up to a CR LF, which is the line's first CR (bytes 0-12 hold none)
+            // with no LF before it. The checks below would find the same end and pass.
+            lineEnd = end
+        } else {
+            guard let headEnd = knownEnd else { return .notPlain }
+            switch Self.lineEnd(buffer, from: 0, headEnd: headEnd) {
+            case .failure(let e): return .failed(e)
+            case .success(let end): lineEnd = end
+            }
+            guard lineEnd >= 12, Self.statusLinePrefixIsValid(buffer), lineEnd == 12 || buffer[12] == 32
+            else { return .failed(.invalidStatusLine) }
+            // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): the same bytes as a field value.
+            if lineEnd > 13 {
+                for j in 13..<lineEnd where !ByteClass.isFieldValue(buffer[j]) { return .failed(.invalidReasonPhrase) }
+            }
         }
-        guard lineEnd >= 12, buffer.equalsIgnoringCase(0..<5, "http/"), buffer[5] == 49, buffer[6] == 46,
-              buffer[7] == 48 || buffer[7] == 49, buffer[8] == 32,
-              (49...53).contains(buffer[9]), (48...57).contains(buffer[10]), (48...57).contains(buffer[11]),
-              lineEnd == 12 || buffer[12] == 32
-        else { return .failure(.invalidStatusLine) }
-        // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): the same bytes as a field value.
-        if lineEnd > 13 {
-            for j in 13..<lineEnd where !ByteClass.isFieldValue(buffer[j]) { return .failure(.invalidReasonPhrase) }
-        }
+        // While discovering, an error is not given before the head is known to be whole: `notPlain`, and the
+        // parse with the end found gives it.
+        func fail(_ e: HTTPParseError) -> HeadOutcome { discovering ? .notPlain : .failed(e) }
         let minor = Int(buffer[7] - 48)
         let status = Int(buffer[9] - 48) * 100 + Int(buffer[10] - 48) * 10 + Int(buffer[11] - 48)
-        if status == 101 { return .failure(.switchingProtocols) }
-        let reason = lineEnd > 13 ? buffer.string(13..<lineEnd) : ""
+        if status == 101 { return fail(.switchingProtocols) }
+        let reason = lineEnd > 13 ? Self.reason(buffer, 13..<lineEnd, status: status) : ""
         // Ranges into the head, which becomes the headers' storage in one copy at the end.
         var fields: [HTTPHeaders.Field] = []
         fields.reserveCapacity(16)
@@ -191,60 +259,76 @@ public struct HTTPResponseParser: Sendable {
         var sawTransferEncoding = false
         var connection = HTTPWire.ConnectionOptions()
         var cursor = lineEnd + 2
-        while cursor < headEnd {
-            if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failure(.obsFold) }
-            let end: Int
-            switch Self.lineEnd(buffer, from: cursor, headEnd: headEnd) {
-            case .failure(let e): return .failure(e)
-            case .success(let e): end = e
+        var headEnd = knownEnd ?? 0
+        while true {
+            if let knownEnd {
+                if cursor >= knownEnd { break }
+            } else if cursor + 1 < buffer.count && buffer[cursor] == 13 && buffer[cursor + 1] == 10 {
+                // The empty line: the head ends with the line before it, where `findHeadEnd` would find its end,
+                // and within the limit it applies.
+                headEnd = cursor - 2
+                guard headEnd <= limits.maxHeaderBytes else { return .notPlain }
+                break
             }
-            switch HTTPWire.parseField(buffer, cursor..<end) {
-            case .failure(let e): return .failure(e)
-            case .success(let field):
-                let name = field.name, value = field.value
-                switch name.count {
-                case 14 where buffer.equalsIgnoringCase(name, "content-length"):
-                    // One Content-Length, as nginx requires of an upstream: a repeat is a framing dispute.
-                    guard contentLength == nil else { return .failure(.duplicateContentLength) }
-                    guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return .failure(.invalidContentLength) }
-                    contentLength = n
-                case 17 where buffer.equalsIgnoringCase(name, "transfer-encoding"):
-                    sawTransferEncoding = true
-                    codings += buffer.string(value).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHTTPWhitespace().lowercased() }
-                case 10 where buffer.equalsIgnoringCase(name, "connection"):
-                    connection.add(buffer, value)
-                default: break
+            let name: Range<Int>, value: Range<Int>, end: Int
+            if let line = HTTPWire.scanPlainField(buffer, from: cursor) {
+                // Every line ends by `headEnd` (its CR is the first after `cursor`, and there is one at `headEnd`).
+                (name, value, end) = (line.name, line.value, line.end)
+            } else {
+                guard let knownEnd else { return .notPlain }
+                if buffer[cursor] == 32 || buffer[cursor] == 9 { return .failed(.obsFold) }
+                switch Self.lineEnd(buffer, from: cursor, headEnd: knownEnd) {
+                case .failure(let e): return .failed(e)
+                case .success(let e): end = e
                 }
-                fields.append(HTTPHeaders.field(name: name, value: value))
-                if fields.count > limits.maxHeaderCount { return .failure(.tooManyHeaders) }
+                switch HTTPWire.parseField(buffer, cursor..<end) {
+                case .failure(let e): return .failed(e)
+                case .success(let field): (name, value) = (field.name, field.value)
+                }
             }
+            // Names are tchars here, as `equalsLowercaseLiteral` requires.
+            switch name.count {
+            case 14 where buffer.equalsLowercaseLiteral(name, "content-length"):
+                // One Content-Length, as nginx requires of an upstream: a repeat is a framing dispute.
+                guard contentLength == nil else { return fail(.duplicateContentLength) }
+                guard let n = HTTPRequestParser.parseContentLength(UnsafeRawBufferPointer(rebasing: buffer[value])) else { return fail(.invalidContentLength) }
+                contentLength = n
+            case 17 where buffer.equalsLowercaseLiteral(name, "transfer-encoding"):
+                sawTransferEncoding = true
+                codings += buffer.string(value).split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHTTPWhitespace().lowercased() }
+            case 10 where buffer.equalsLowercaseLiteral(name, "connection"):
+                connection.add(buffer, value)
+            default: break
+            }
+            fields.append(HTTPHeaders.field(name: name, value: value))
+            if fields.count > limits.maxHeaderCount { return fail(.tooManyHeaders) }
             cursor = end + 2
         }
         if status < 200 {
             // 100, 102, 103: interim, the final response follows.
-            return .success(.head)
+            return .parsed(.head, headEnd: headEnd)
         }
         keepAlive = !connection.close && (minor == 1 || connection.keepAlive)
         // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) and the fields a route's stages add
         // (CORS, `headers`, `Vary`: some 100 bytes) without growing the storage.
-        response = HTTPResponse(status: status, reason: reason,
-                                headers: HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256))
-        if requestWasHead || status == 204 || status == 304 { return .success(.length(0)) }
+        let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256)
+        response = HTTPResponse(receivedStatus: status, reason: reason, headers: headers)
+        if requestWasHead || status == 204 || status == 304 { return .parsed(.length(0), headEnd: headEnd) }
         if sawTransferEncoding {
-            if contentLength != nil { return .failure(.contentLengthAndTransferEncoding) }
+            if contentLength != nil { return .failed(.contentLengthAndTransferEncoding) }
             // Only a lone `chunked`, as nginx accepts from an upstream. `gzip, chunked` would need the
             // gzip passed on as a Content-Encoding (which it is not: a transfer coding is hop-by-hop), and a
             // list not ending in chunked is delimited by the close alone (RFC 9112 §6.3), which a
             // gateway cannot tell from a truncated answer. HTTP/1.0 has no Transfer-Encoding (§6.1).
-            guard minor == 1, codings.count == 1, codings[0] == "chunked" else { return .failure(.unsupportedResponseTransferCoding) }
-            return .success(.chunked)
+            guard minor == 1, codings.count == 1, codings[0] == "chunked" else { return .failed(.unsupportedResponseTransferCoding) }
+            return .parsed(.chunked, headEnd: headEnd)
         }
         if let n = contentLength {
-            if n > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
-            return .success(.length(n))
+            if n > limits.maxBodyBytes { return .failed(.bodyTooLarge) }
+            return .parsed(.length(n), headEnd: headEnd)
         }
         keepAlive = false
-        return .success(.untilClose)
+        return .parsed(.untilClose, headEnd: headEnd)
     }
 }
 
