@@ -410,8 +410,10 @@ public struct HTTPRequestParser: Sendable {
         }
         let keepAlive = h.connection.close ? false : (h.minor == 1 || h.connection.keepAlive)
         let isUpgrade = h.isConnect || (h.hasUpgrade && h.connection.upgrade)
+        // Room for the fields a route's request stages add (`headers`, identity headers: some 100 bytes)
+        // without growing the storage; the proxy writes its forwarding fields from a plan, not into it.
         pending = HTTPRequest(method: h.method, target: h.target, versionMinor: h.minor,
-                              headers: HTTPHeaders(head: headBytes, fields: h.fields),
+                              headers: HTTPHeaders(head: headBytes, fields: h.fields, spareBytes: 128),
                               keepAlive: keepAlive, isUpgrade: isUpgrade, expectsContinue: h.expectContinue)
         return .success(framing)
     }
