@@ -147,6 +147,8 @@ extension HTTPHeaders {
 /// release of each buffer, some 30 per serialized head); this view opens them once for the whole loop.
 struct RawHeaderFields {
     let storage: UnsafeRawPointer
+    /// The bytes of `storage`.
+    let storageCount: Int
     let fields: UnsafeBufferPointer<HTTPHeaders.Field>
 
     var count: Int { fields.count }
@@ -171,8 +173,19 @@ struct RawHeaderFields {
                                 UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
-    /// Writes field `i` as `name: value\r\n`.
+    /// Writes field `i` as `name: value\r\n`. A field a parser read as exactly that (one space after the
+    /// colon, CR LF right after the value: what nginx, wrk and most clients send) is those very bytes of
+    /// the stored head, written in one copy; any other in four pieces.
     @inline(__always) func write<Sink: ByteSink>(fieldAt i: Int, to sink: inout Sink) {
+        let f = fields[i]
+        let nameEnd = Int(f.nameStart) + Int(f.nameLength), valueEnd = Int(f.valueStart) + Int(f.valueLength)
+        if Int(f.valueStart) == nameEnd + 2 && valueEnd + 2 <= storageCount
+            && storage.load(fromByteOffset: nameEnd, as: UInt8.self) == UInt8(ascii: ":")
+            && storage.load(fromByteOffset: nameEnd + 1, as: UInt8.self) == UInt8(ascii: " ")
+            && storage.load(fromByteOffset: valueEnd, as: UInt8.self) == 13
+            && storage.load(fromByteOffset: valueEnd + 1, as: UInt8.self) == 10 {
+            return sink.write(UnsafeRawBufferPointer(start: storage + Int(f.nameStart), count: valueEnd + 2 - Int(f.nameStart)))
+        }
         sink.write(name(at: i))
         sink.write(": ")
         sink.write(value(at: i))
@@ -198,7 +211,7 @@ extension HTTPHeaders {
         try storage.withUnsafeBytes { s in
             try fieldList.withUnsafeBufferPointer { f in
                 // An empty storage has no base address; then there are no fields either (or only empty ones).
-                try body(RawHeaderFields(storage: s.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, fields: f))
+                try body(RawHeaderFields(storage: s.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, storageCount: s.count, fields: f))
             }
         }
     }
