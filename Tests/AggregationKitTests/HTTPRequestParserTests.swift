@@ -255,6 +255,10 @@ extension HTTPRequestParserTests {
 }
 
 final class ByteClassTests: XCTestCase {
+    func testByteClassTableCoversEveryByte() {
+        XCTAssertEqual(ByteClass.tableCount, 256)
+    }
+
     func testTokenSetIsExactlyRFC9110tchar() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
         for b in 0...255 {

@@ -312,7 +312,8 @@ public struct HTTPResponseParser: Sendable {
         // Room for the `Via` a proxy appends (`ProxyHandler.passBack`) and the fields a route's stages add
         // (CORS, `headers`, `Vary`: some 100 bytes) without growing the storage.
         let headers = HTTPHeaders(head: UnsafeRawBufferPointer(rebasing: buffer[0..<headEnd]), fields: fields, spareBytes: 256)
-        response = HTTPResponse(receivedStatus: status, reason: reason, headers: headers)
+        // The memberwise initializer: see the note on `HTTPResponse`'s initializers.
+        response = HTTPResponse(status: status, reason: reason, headers: headers, body: [], viaHop: nil)
         if requestWasHead || status == 204 || status == 304 { return .parsed(.length(0), headEnd: headEnd) }
         if sawTransferEncoding {
             if contentLength != nil { return .failed(.contentLengthAndTransferEncoding) }
