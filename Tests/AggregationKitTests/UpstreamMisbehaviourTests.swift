@@ -332,3 +332,49 @@ final class UpstreamResponseLimitTests: XCTestCase {
         XCTAssertEqual(ok.body.count, 4096)
     }
 }
+
+/// Responses that arrive in pieces: the first read of a response is parsed where it lies (no copy into
+/// the connection's buffer), and whatever it leaves unconsumed must carry on as if it had been copied.
+final class UpstreamSplitResponseTests: XCTestCase {
+    private static let scripts: [(name: String, steps: [ScriptedUpstream.Step], body: String)] = {
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kind: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+        let length = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Kind: length\r\n\r\nhello world"
+        func pieces(_ text: String, at cuts: [Int]) -> [ScriptedUpstream.Step] {
+            let bytes = Array(text.utf8)
+            var steps: [ScriptedUpstream.Step] = [], from = 0
+            for cut in cuts + [bytes.count] {
+                steps.append(.send(Array(bytes[from..<cut])))
+                steps.append(.pause(milliseconds: 3))
+                from = cut
+            }
+            return steps
+        }
+        return [
+            ("head split mid-field", pieces(length, at: [20]), "hello world"),
+            ("head whole, body split", pieces(length, at: [55, 60]), "hello world"),
+            ("chunked split mid-chunk", pieces(chunked, at: [70, 75, 84]), "hello world"),
+            ("byte by byte", pieces(length, at: Array(1..<Array(length.utf8).count)), "hello world"),
+            ("interim and final in one write", [.send("HTTP/1.1 100 Continue\r\n\r\n" + length)], "hello world"),
+            ("interim, then the final in pieces", [.send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-"), .pause(milliseconds: 3),
+                                                   .send("Length: 11\r\n\r\nhello"), .pause(milliseconds: 3), .send(" world")], "hello world"),
+        ]
+    }()
+
+    func testEverySplitIsAnsweredAndTheConnectionKept() throws {
+        let upstream = try ScriptedUpstream { request in
+            let i = Int(request.target.dropFirst(3)) ?? 0
+            return Self.scripts[i % Self.scripts.count].steps
+        }
+        defer { upstream.stop() }
+        let gateway = try TestGateway(onePoolConfig(port: upstream.port))
+        defer { gateway.stop() }
+        for round in 0..<2 {
+            for (i, script) in Self.scripts.enumerated() {
+                let r = try gateway.get("/s/\(i)")
+                XCTAssertEqual(r.status, 200, "\(script.name), round \(round): \(r.text)")
+                XCTAssertEqual(r.text, script.body, script.name)
+            }
+        }
+        XCTAssertEqual(upstream.accepted, 1, "one connection carried every response")
+    }
+}

@@ -64,10 +64,11 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         precondition(phase == .idle)
         phase = .busy
         self.exchange = exchange
-        parser = HTTPResponseParser(limits: origin.limits, requestWasHead: request.method == "HEAD")
+        let method = request.method
+        parser = HTTPResponseParser(limits: origin.limits, requestWasHead: method.utf8.count == 4 && method == "HEAD")
         peerHungUp = false
         lastReadFilled = false
-        incoming.removeAll(keepingCapacity: true)
+        if !incoming.isEmpty { incoming.removeAll(keepingCapacity: true) }
         output.reset()
         request.serialize(authority: origin.authority, closeConnection: !origin.reuseConnections, into: &output.bytes)
         deadline = loop.now + timeout
@@ -138,7 +139,6 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
                 }
                 return
             }
-            incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
             // A read that filled the scratch may have left bytes in the socket; if the response ends in it,
             // they are not reported again (edge-triggered): `parse` asks the socket before reuse.
             lastReadFilled = n == scratch.count
@@ -152,7 +152,38 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
                 }
                 reserved += more
             }
+            let read = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
+            if incoming.isEmpty {
+                // The usual case, a whole response in one read: parsed where it lies, not copied into
+                // `incoming` first (see `parseInPlace`).
+                parseInPlace(read)
+            } else {
+                incoming.append(contentsOf: read)
+                parse()
+            }
+        }
+    }
+
+    /// `parse` over a read that starts a response, with `incoming` empty: the parser sees exactly the
+    /// bytes `incoming` would hold, so the outcome is the same; only what it leaves unconsumed is kept in
+    /// `incoming` (the parser's offsets stay valid, as after `parse`'s own `removeFirst`).
+    private func parseInPlace(_ read: UnsafeRawBufferPointer) {
+        let result = parser.parse(read)
+        switch consume result {
+        case .needMore:
+            let done = parser.takeConsumedPrefix()
+            incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[done...]))
+        case .interim(let consumed):
+            incoming.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[consumed...]))
             parse()
+        case .error(let e):
+            fail(upstreamError(e))
+        case .response(let r, let consumed, let keepAlive):
+            var reusable = Self.mayReuse(status: r.status, requestWasHead: parser.requestWasHead, keepAlive: keepAlive,
+                                         leftoverBytes: read.count - consumed, requestFullySent: output.isDrained,
+                                         reuseConnections: origin.reuseConnections)
+            if reusable && (peerHungUp || (lastReadFilled && !socketIsQuiet())) { reusable = false }
+            finish(r, reusable: reusable)
         }
     }
 
@@ -245,7 +276,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         releaseBudget()
         requestsServed += 1
         phase = reusable ? .idle : .busy
-        incoming.removeAll(keepingCapacity: incoming.capacity <= 65536)
+        if !incoming.isEmpty || incoming.capacity > 65536 { incoming.removeAll(keepingCapacity: incoming.capacity <= 65536) }
         let done = exchange
         exchange = nil
         if !reusable { close() }
