@@ -78,6 +78,8 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
     private func readAvailable(hangUp: Bool) {
         let scratch = loop.readScratch
         var gotBytes = false
+        /// Bytes of the scratch not copied into `buffer`, to be parsed in place.
+        var inPlace: Int? = nil
         while phase != .closed {
             if phase != .lingering && buffer.count >= maxBuffered {
                 pauseReading()
@@ -110,16 +112,24 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             deadlines.lastActivity = loop.now
             if phase == .lingering { continue }
             gotBytes = true
-            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
             // A short read emptied the socket (TCP copies all it has): new bytes will be a new event.
-            if n < scratch.count && !hangUp { break }
+            let last = n < scratch.count && !hangUp
+            if last && buffer.isEmpty && phase == .reading {
+                // The usual case, a whole request in one read: parsed where it lies (`processBuffer(read:)`).
+                inPlace = n
+                break
+            }
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
+            if last { break }
         }
         if phase == .lingering {
             if peerClosedRead { closeNow() }
             return
         }
         if gotBytes && phase == .reading && deadlines.requestStartedAt == 0 { deadlines.requestStartedAt = loop.now }
-        if phase == .reading { processBuffer() }
+        if phase == .reading {
+            if let n = inPlace { processBuffer(read: UnsafeRawBufferPointer(rebasing: scratch[0..<n])) } else { processBuffer() }
+        }
         if peerClosedRead && phase == .processing && current != nil && !server.configuration.ignoreClientAbort {
             // The end of stream came in the same event as the request (edge-triggered, it is not reported
             // again): the client went away as its request started, as the next event would have said.
@@ -152,14 +162,26 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
 
     // MARK: Requests
 
-    private func processBuffer() {
-        guard phase == .reading, !buffer.isEmpty else { return }
-        let result = buffer.withUnsafeBytes { parser.parse($0) }
+    /// Parses what `buffer` holds, or `read`: a read that found `buffer` empty, parsed where it lies (the
+    /// loop's read scratch) rather than copied in first. The parser sees exactly the bytes `buffer` would
+    /// hold; only what it leaves unconsumed is copied into `buffer`, before anything else runs (the scratch
+    /// is the loop's, reused by the next read).
+    private func processBuffer(read: UnsafeRawBufferPointer? = nil) {
+        guard phase == .reading else { return }
+        let result: HTTPRequestParser.Result
+        if let read {
+            result = parser.parse(read)
+        } else {
+            guard !buffer.isEmpty else { return }
+            result = buffer.withUnsafeBytes { parser.parse($0) }
+        }
         // Consumed: the request is bound out of the result, not copied (a retain of each of its buffers).
         switch consume result {
         case .needMore:
             let decoded = parser.discardDecodedPrefix()
-            if decoded > 0 {
+            if let read {
+                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[decoded...]))
+            } else if decoded > 0 {
                 buffer.removeSubrange(0..<decoded)
                 if readPaused && buffer.count < maxBuffered { resumeReading() }
             }
@@ -190,8 +212,14 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             logLine(method: "-", path: "-", route: nil, upstream: nil, status: error.status, bytes: response.body.count, id: id, error: error.code)
             send(response, head: false, close: true)
         case .request(let request, let consumed):
-            // The usual case, the whole buffer: no shifting (`removeSubrange` costs some 300 instructions).
-            if consumed == buffer.count { buffer.removeAll(keepingCapacity: true) } else { buffer.removeSubrange(0..<consumed) }
+            if let read {
+                if consumed < read.count { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: read[consumed...])) }
+            } else if consumed == buffer.count {
+                // The usual case, the whole buffer: no shifting (`removeSubrange` costs some 300 instructions).
+                buffer.removeAll(keepingCapacity: true)
+            } else {
+                buffer.removeSubrange(0..<consumed)
+            }
             if buffer.isEmpty && buffer.capacity > 65536 { buffer = [] }
             deadlines.requestStartedAt = buffer.isEmpty ? 0 : loop.now
             deadlines.bodyStartedAt = 0
