@@ -86,9 +86,19 @@ taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NGINX_PORT/api/users/7" 
 taskset -c 1 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$GW_PORT/api/users/7" > /dev/null
 : > "$OUT/rounds.txt"
 for round in $(seq "$ROUNDS"); do
-  echo "nginx $(run_wrk nginx $NGINX_PORT "$NGW")" >> "$OUT/rounds.txt"
-  echo "gateway $(run_wrk gateway $GW_PORT "$(cat "$WORK/gw.pid")")" >> "$OUT/rounds.txt"
+  # Alternating which goes first (ABBA), so neither always runs on a machine a few seconds warmer.
+  if [ $((round % 2)) -eq 1 ]; then
+    echo "nginx $(run_wrk nginx $NGINX_PORT "$NGW")" >> "$OUT/rounds.txt"
+    echo "gateway $(run_wrk gateway $GW_PORT "$(cat "$WORK/gw.pid")")" >> "$OUT/rounds.txt"
+  else
+    echo "gateway $(run_wrk gateway $GW_PORT "$(cat "$WORK/gw.pid")")" >> "$OUT/rounds.txt"
+    echo "nginx $(run_wrk nginx $NGINX_PORT "$NGW")" >> "$OUT/rounds.txt"
+  fi
 done
+# This VM's speed drifts by up to 20 % within minutes: each round's own pair (back to back) cancels it;
+# the median of those ratios is the steadier figure, reported beside the ratio of the medians.
+PAIR_RATIO=$(awk '{ r = int((NR - 1) / 2); v[r, $1] = $2 } END { for (i = 0; i <= r; i++) printf "%.4f\n", v[i, "gateway"] / v[i, "nginx"] }' "$OUT/rounds.txt" | sort -g | awk '{ x[NR] = $1 } END { printf "%.2f", x[int((NR + 1) / 2)] }')
+PAIR_CPU=$(awk '{ r = int((NR - 1) / 2); v[r, $1] = $5 + $6 } END { for (i = 0; i <= r; i++) printf "%.4f\n", v[i, "nginx"] / v[i, "gateway"] }' "$OUT/rounds.txt" | sort -g | awk '{ x[NR] = $1 } END { printf "%.2f", x[int((NR + 1) / 2)] }')
 # wrk prints latencies as 735.00us, 1.02ms or 1.10s: everything in ms before the median.
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v }'; }
 col() { awk -v who="$1" -v c="$2" '$1 == who { print $c }' "$OUT/rounds.txt" | to_ms | median; }
@@ -136,6 +146,9 @@ cat > "$OUT/proxy.md" <<MD
 | nginx $($NGINX -v 2>&1 | sed 's/.*nginx\///') (1 worker, upstream keepalive 64) | $NG_RPS | ${NG_P50}ms | ${NG_P99}ms | ${NG_US} + ${NG_SYS} µs | $((NG_RSS / 1024)) MB |
 | BFFWeb (1 loop thread, pool 64) | $GW_RPS | ${GW_P50}ms | ${GW_P99}ms | ${GW_US} + ${GW_SYS} µs | $((GW_RSS / 1024)) MB |
 | **gateway / nginx** | **$(ratio "$GW_RPS" "$NG_RPS")×** | $(ratio "$GW_P50" "$NG_P50")× | $(ratio "$GW_P99" "$NG_P99")× | | |
+
+Per round (each round's pair, back to back; median over rounds): requests/s **${PAIR_RATIO}×** nginx's; CPU per request
+nginx's / ours **${PAIR_CPU}×** (above 1: we spend less).
 
 Rounds (name rps p50 p99 user_us sys_us):
 \`\`\`

@@ -89,6 +89,11 @@ done
 cp "$W/rounds.txt" "$OUT/stages-rounds.txt"
 col() { awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$W/rounds.txt" | to_ms | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+# per_round A B column: the median over rounds of (A's value / B's value) within each round (3 lines a round).
+per_round() {
+  awk -v a="$1" -v b="$2" -v c="$3" '{ r = int((NR - 1) / 3); v[r, $1] = $c } END { for (i = 0; i <= r; i++) if (v[i, b] > 0) printf "%.4f\n", v[i, a] / v[i, b] }' "$W/rounds.txt" \
+    | median | awk '{ printf "%.3f", $1 }'
+}
 {
   echo "### Metrics and stages ($(date -u +%Y-%m-%d), wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS rotating rounds)"
   echo
@@ -98,6 +103,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
   echo
   echo "- metrics on / off (plain): **$(ratio "$(col plain-on 2)" "$(col plain-off 2)")×** requests/s (issue: ≥ 0.97×)"
   echo "- three sync stages / none (metrics on): **$(ratio "$(col staged-on 2)" "$(col plain-on 2)")×** requests/s (issue: ≥ 0.95×)"
+  # This VM's speed drifts by up to 20 % within minutes, more than the effects measured: the ratio of
+  # each round's own cases (run back to back, some 20 s apart at most) cancels the drift; their median
+  # is the steadier figure. CPU per request is a second view that does not depend on the drift as much.
+  echo "- per round (the cases of one round compared with each other, then the median over rounds):"
+  echo "  metrics on / off **$(per_round plain-on plain-off 2)×** requests/s, stages / none **$(per_round staged-on plain-on 2)×** requests/s;"
+  echo "  by CPU per request (none / stages, off / on): stages **$(per_round plain-on staged-on 5)×**, metrics **$(per_round plain-off plain-on 5)×**"
   echo
   echo "Rounds (case rps p50 p99 cpu_us):"
   echo '```'

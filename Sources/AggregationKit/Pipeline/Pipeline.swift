@@ -89,6 +89,23 @@ public final class Pipeline: Sendable {
 
     private static func box<S: RequestStage>(_ stage: S) -> AnyStageBox { StageBox(stage) }
 
+    /// Stage `i`'s box, not retained for the call: the pipeline holds its boxes for its whole life, and
+    /// it is alive while it runs them (a retain and a release per stage and direction otherwise).
+    @inline(__always) private func box(_ i: Int) -> Unowned {
+        Unowned(reference: Unmanaged.passUnretained(boxes[i]))
+    }
+
+    /// A box reference that calls without retaining (see `box(_:)`).
+    private struct Unowned {
+        let reference: Unmanaged<AnyStageBox>
+        @inline(__always) func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+            reference._withUnsafeGuaranteedRef { $0.process(&request, context: context) }
+        }
+        @inline(__always) func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+            reference._withUnsafeGuaranteedRef { $0.processResponse(&response, request: request, context: context) }
+        }
+    }
+
     /// The stage names in order (for logs and tests).
     public var stageNames: [String] { stages.map(\.name) }
 
@@ -109,7 +126,7 @@ public final class Pipeline: Sendable {
     private func runStages(from first: Int, _ request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
         var i = first
         while i < boxes.count {
-            switch boxes[i].process(&request, context: context) {
+            switch box(i).process(&request, context: context) {
             case .proceed:
                 i += 1
             case .respond(let response):
@@ -158,7 +175,7 @@ public final class Pipeline: Sendable {
         var i = passed
         while i > 0 {
             i -= 1
-            boxes[i].processResponse(&response, request: request, context: context)
+            box(i).processResponse(&response, request: request, context: context)
         }
         completion(consume response, error)
     }
