@@ -11,6 +11,9 @@ public final class HTTPServer: Sendable {
     public let group: EventLoopGroup
     /// What answers every request (the gateway's front, or a plain handler's adapter).
     let responder: any Responder
+    /// The same, called through a final class: the existential is opened where it lies, not copied out
+    /// of the server (through the value witnesses of whatever type it holds) for every request.
+    let answering: Answerer
     /// The route's body limit by head, when the responder is a gateway front with such limits.
     let bodyLimit: (@Sendable (HTTPRequest) -> Int?)?
     /// Where requests, connections and rejections are counted (nil: not counted).
@@ -35,6 +38,7 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.group = group
         self.responder = responder
+        answering = Answerer(responder)
         self.bodyLimit = bodyLimit
         self.metrics = metrics
         let perLoop = max(1, configuration.maxConnections / group.loops.count)
@@ -225,5 +229,14 @@ final class ServerLoopState: EventLoopHandler, @unchecked Sendable {
     func nextRequestID() -> UInt64 {
         requestCounter += 1
         return requestCounter
+    }
+}
+
+/// See `HTTPServer.answering`.
+final class Answerer: Sendable {
+    private let responder: any Responder
+    init(_ responder: any Responder) { self.responder = responder }
+    @inline(__always) func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+        responder.respond(to: request, context: context, completion: completion)
     }
 }

@@ -262,7 +262,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
             countedInFlight = true
         }
         insideRespond = true
-        server.responder.respond(to: request, context: context) { [self] response, error in
+        server.answering.respond(to: request, context: context) { [self] response, error in
             answered(consume response, error: error)
         }
         insideRespond = false
