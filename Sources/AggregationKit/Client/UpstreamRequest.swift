@@ -120,7 +120,7 @@ extension UpstreamRequest {
             }
             if !sawHost { sink.writeField("Host", authority) }
             if closeConnection { sink.write("Connection: close\r\n") }
-            if !request.body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
+            if !request.body.isEmpty || method.isExactly("POST") || method.isExactly("PUT") || method.isExactly("PATCH") {
                 sink.write("Content-Length: ")
                 sink.write(decimal: request.body.count)
                 sink.write("\r\n")

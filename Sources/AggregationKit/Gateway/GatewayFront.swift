@@ -100,10 +100,10 @@ public final class GatewayFront: Responder {
                 ? HTTPResponse(status: 200, contentType: "application/json", body: "{\"status\":\"ready\"}")
                 : HTTPResponse(status: 503, contentType: "application/json", body: "{\"status\":\"draining\"}"), nil)
         }
-        if request.method == "CONNECT" {
+        if request.method.isExactly("CONNECT") {
             return fail(HTTPError(status: 501, code: "connect_not_supported", detail: "the gateway does not open tunnels"), context, completion)
         }
-        if request.method == "TRACE" {
+        if request.method.isExactly("TRACE") {
             // Never reflected to a service (cross-site tracing); as nginx does.
             return fail(HTTPError(status: 405, code: "method_not_allowed", detail: "TRACE is not allowed"), context, completion)
         }
@@ -117,7 +117,7 @@ public final class GatewayFront: Responder {
         case .methodNotAllowed(let allowed):
             // A CORS preflight for a route of one method (`OPTIONS` asking about `GET`) goes to that route,
             // whose CORS stage answers it; without a CORS policy it stays a 405.
-            if request.method == "OPTIONS", request.headers.contains("origin"),
+            if request.method.isExactly("OPTIONS"), request.headers.contains("origin"),
                let asked = request.headers["access-control-request-method"],
                case .matched(let match) = router.lookup(method: asked, path: path), match.value.policy.cors != nil {
                 let route = match.value

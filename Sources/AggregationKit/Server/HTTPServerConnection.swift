@@ -352,7 +352,7 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         recordRequest(request, status: response.status, routeMetrics: routeMetrics)
         logLine(method: request.method, path: request.path, route: route, upstream: upstream,
                 status: response.status, bytes: response.body.count, id: currentID, error: error)
-        send(response, head: request.method == "HEAD", close: close,
+        send(response, head: request.method.isExactly("HEAD"), close: close,
              keepAliveHTTP10: request.versionMinor == 0 && request.keepAlive, requestID: requestID)
     }
 
