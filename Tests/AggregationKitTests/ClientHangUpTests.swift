@@ -255,3 +255,82 @@ final class CompositeDeadlinePoolWaitTests: XCTestCase {
         shutdown(holder.fd, Int32(SHUT_RDWR))
     }
 }
+
+/// A request's context (which keeps the way back through the stages, `RequestContext.returnPath`, and
+/// through it the connection's completion) is released once the request is over: answered, or its client
+/// gone (499) while the upstream says nothing, with or without a stage that took a task first.
+final class RequestContextLifetimeTests: XCTestCase {
+    /// Holds a context weakly, as seen by the first stage.
+    final class Witness: @unchecked Sendable {
+        private let lock = Mutex<Void>(())
+        private var seen: [() -> RequestContext?] = []
+        func add(_ context: RequestContext) { weak let weakly = context; lock.withLock { _ in seen.append { weakly } } }
+        var alive: Int { lock.withLock { _ in seen.filter { $0() != nil }.count } }
+        var count: Int { lock.withLock { _ in seen.count } }
+    }
+
+    struct Watch: RequestStage {
+        let witness: Witness
+        let suspends: Bool
+        var name: String { "watch" }
+        func process(_ request: inout HTTPRequest, context: RequestContext) -> StageDecision {
+            witness.add(context)
+            return suspends ? .suspend : .proceed
+        }
+        func processAsync(_ request: inout HTTPRequest, context: RequestContext) async throws -> HTTPResponse? {
+            await Task.yield()
+            return nil
+        }
+        func processResponse(_ response: inout HTTPResponse, request: HTTPRequest, context: RequestContext) {
+            response.headers.add("X-Watched", "yes")
+        }
+    }
+
+    struct Front: Responder {
+        let pipeline: Pipeline
+        func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion) {
+            pipeline.run(request, context: context, completion: completion)
+        }
+    }
+
+    private func check(suspends: Bool, answered: Bool) throws {
+        let silent = try SilentUpstream()
+        defer { silent.stop() }
+        let echo = try ScriptedUpstream { _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")] }
+        defer { echo.stop() }
+        LogBuffer.enabled = false
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let origin = try UpstreamOrigin(host: "127.0.0.1", port: answered ? echo.port : silent.port, connectTimeout: 1_000_000_000,
+                                        responseTimeout: 60_000_000_000)
+        let upstream = Upstream(name: "s", instances: [UpstreamInstance(index: 0, origin: origin)], group: group)
+        let proxy = ProxyHandler(service: upstream, configuration: ProxyConfiguration(service: "s"), via: "gw")
+        let witness = Witness()
+        let pipeline = Pipeline(stages: [Watch(witness: witness, suspends: suspends), MethodsStage(methods: ["GET"])], responder: proxy)
+        var config = ServerConfiguration()
+        config.port = 0
+        config.accessLog = false
+        let server = HTTPServer(configuration: config, group: group, responder: Front(pipeline: pipeline))
+        let port = try server.start()
+        defer { server.shutdown() }
+        for round in 0..<3 {
+            let client = try RawClient(port: port)
+            client.send("GET /x/\(round) HTTP/1.1\r\nHost: t\r\n\r\n")
+            if answered {
+                let r = client.readResponse()
+                XCTAssertEqual(r?.text, "ok")
+                XCTAssertEqual(r?.headers["x-watched"], "yes")
+            } else {
+                XCTAssertTrue(eventually { silent.requests == round + 1 })
+            }
+            shutdown(client.fd, Int32(SHUT_RDWR))
+        }
+        XCTAssertEqual(witness.count, 3)
+        XCTAssertTrue(eventually { witness.alive == 0 }, "\(witness.alive) of 3 contexts still alive (suspends: \(suspends), answered: \(answered))")
+    }
+
+    func testAnAnsweredRequestsContextIsReleased() throws { try check(suspends: false, answered: true) }
+    func testAnAnsweredRequestsContextIsReleasedAfterATask() throws { try check(suspends: true, answered: true) }
+    func testAHungUpRequestsContextIsReleased() throws { try check(suspends: false, answered: false) }
+    func testAHungUpRequestsContextIsReleasedAfterATask() throws { try check(suspends: true, answered: false) }
+}

@@ -46,6 +46,35 @@ final class RouterDifferentialTests: XCTestCase {
         XCTAssertGreaterThan(compared, 30_000)
     }
 
+    /// The edges of the byte lookup, against the reference: segments of 62, 63, 64 and 200 bytes (63 and
+    /// over share one length bit), nodes with 8, 9 and 20 literal children (the byte list, then the
+    /// dictionary), empty segments, `//`, a trailing `/`, percent-encoded and other visible bytes.
+    func testLongSegmentsManyLiteralsAndOddPathsAgreeWithTheReference() throws {
+        func word(_ n: Int, _ c: Character) -> String { String(repeating: c, count: n) }
+        let long = [word(62, "a"), word(63, "a"), word(64, "a"), word(63, "b"), word(200, "a"), word(199, "a") + "b"]
+        for literals in [8, 9, 20] {
+            var router = Router<Int>(), reference = ReferenceRouter<Int>()
+            var templates = (0..<literals).map { "/n/w\($0)/x" } + long.map { "/l/\($0)" } + long.map { "/p/\($0)/{id}" }
+            templates += ["/n/{id}/x", "/e//x", "/e/", "/t/%2F/x", "/t/a%20b", "/t/~!$&'()+,;=:@", "/w/*", "/n/w0/*"]
+            for (value, template) in templates.enumerated() {
+                XCTAssertNoThrow(try router.add(method: value % 3 == 0 ? "GET" : nil, template: template, value: value), template)
+                XCTAssertNoThrow(try reference.add(method: value % 3 == 0 ? "GET" : nil, template: template, value: value), template)
+            }
+            var paths = (0..<(literals + 2)).flatMap { ["/n/w\($0)/x", "/n/w\($0)", "/n/w\($0)/x/", "/n/w\($0)/y/z"] }
+            paths += long.flatMap { ["/l/\($0)", "/l/\($0)/", "/p/\($0)/7", "/p/\($0)/", "/l/\($0.dropLast())", "/l/\($0)a"] }
+            paths += ["/", "//", "/e//x", "/e/", "/e", "/e///x", "/t/%2F/x", "/t/%2f/x", "/t/a%20b", "/t/a b", "/t/~!$&'()+,;=:@",
+                      "/w", "/w/", "/w//", "/w/a//b", "/n//x", "/n/w0//", "/l/", "/p//7", "/n/W0/x", "/n/w0/X"]
+            for path in paths {
+                for method in ["GET", "HEAD", "POST"] {
+                    for candidate in [Substring(path), Substring("xx" + path).dropFirst(2)] {
+                        XCTAssertEqual(Self.describe(router.lookup(method: method, path: candidate)),
+                                       Self.describe(reference.lookup(method: method, path: candidate)), "\(literals) literals: \(method) \(path)")
+                    }
+                }
+            }
+        }
+    }
+
     private static func describe(_ lookup: Router<Int>.Lookup) -> String {
         switch lookup {
         case .matched(let m): return "matched \(m.value) \(m.template) \(m.parameters.map { "\($0.name)=\($0.value)" })"
