@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// An ordered list of header fields. Names keep the case they arrived in; lookups ignore case.
 /// A value type: safe to share between threads.
 ///
@@ -91,19 +94,23 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable {
         }
     }
 
-    /// Appends a field from raw bytes.
+    /// Appends a field from raw bytes, stored as a head carries it (`name: value\r\n`): the serializer then
+    /// writes it in one copy (`RawHeaderFields.write(fieldAt:)`), as it does a parsed field.
     mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         let nameStart = Int32(storage.count)
-        let valueStart = nameStart + Int32(name.count)
-        // Name and value in one append, through a temporary buffer (on the stack): each
-        // `Array.append(contentsOf:)` costs about a hundred instructions of checks before its copy.
-        let total = name.count + value.count
-        if total > 0 {
-            withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { both in
-                if let n = name.baseAddress, name.count > 0 { both.baseAddress!.copyMemory(from: n, byteCount: name.count) }
-                if let v = value.baseAddress, value.count > 0 { (both.baseAddress! + name.count).copyMemory(from: v, byteCount: value.count) }
-                storage.append(contentsOf: UnsafeRawBufferPointer(both))
-            }
+        let valueStart = nameStart + Int32(name.count) + 2
+        // In one append, through a temporary buffer (on the stack): each `Array.append(contentsOf:)` costs
+        // about a hundred instructions of checks before its copy.
+        let total = name.count + value.count + 4
+        withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { line in
+            let p = line.baseAddress!
+            if let n = name.baseAddress, name.count > 0 { memcpy(p, n, name.count) }
+            p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: name.count, as: UInt8.self)
+            p.storeBytes(of: UInt8(ascii: " "), toByteOffset: name.count + 1, as: UInt8.self)
+            if let v = value.baseAddress, value.count > 0 { memcpy(p + name.count + 2, v, value.count) }
+            p.storeBytes(of: 13, toByteOffset: total - 2, as: UInt8.self)
+            p.storeBytes(of: 10, toByteOffset: total - 1, as: UInt8.self)
+            storage.append(contentsOf: UnsafeRawBufferPointer(line))
         }
         fieldList.append(Field(nameStart: nameStart, nameLength: Int32(name.count), valueStart: valueStart, valueLength: Int32(value.count)))
     }

@@ -20,6 +20,9 @@ public struct HeadersStage: RequestStage {
         /// `appended` as fields, when every value is constant (no placeholder: the usual case): appended
         /// in one copy, with nothing rendered per request.
         let constantFields: HTTPHeaders?
+        /// Bit `n` set when a removed name is `n` bytes long (bit 63: 63 or more): a field of another
+        /// length is not compared at all.
+        let removedLengths: UInt64
         var isEmpty: Bool { removed.isEmpty && appended.isEmpty }
 
         init(_ edits: HeaderPolicy.Edits) {
@@ -31,8 +34,13 @@ public struct HeadersStage: RequestStage {
             self.removed = removed
             appended = edits.set + edits.add
             var names = HTTPHeaders()
-            for name in removed { names.add(name, "") }
+            var lengths: UInt64 = 0
+            for name in removed {
+                names.add(name, "")
+                lengths |= 1 << UInt64(min(name.utf8.count, 63))
+            }
             removedNames = names
+            removedLengths = lengths
             if appended.allSatisfy({ $0.value.constant != nil }) {
                 var fields = HTTPHeaders()
                 for (name, template) in appended { fields.add(name, template.constant ?? "") }
@@ -61,6 +69,7 @@ public struct HeadersStage: RequestStage {
         }
 
         @inline(__always) private func isRemoved(_ headers: HTTPHeaders, _ i: Int) -> Bool {
+            guard removedLengths & (1 << UInt64(min(headers.nameLength(at: i), 63))) != 0 else { return false }
             for j in 0..<removedNames.count where headers.nameEquals(at: i, nameAt: j, of: removedNames) { return true }
             return false
         }
