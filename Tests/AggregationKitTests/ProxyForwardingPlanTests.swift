@@ -112,9 +112,11 @@ final class RequestIDFormatTests: XCTestCase {
 }
 
 final class HopByHopTests: XCTestCase {
-    /// The length switch in `isHopByHop` names exactly the fields of `hopByHop`, in any case.
+    /// The length switch of `HopByHop.isNamed` (through `isHopByHop`) names exactly the fields of
+    /// `HopByHop.names`, in any case; the configuration reserves every one of them.
     func testTheSwitchAgreesWithTheList() {
-        let listed = ProxyHandler.hopByHop.map { $0.description }
+        let listed = HopByHop.names.map { $0.description }
+        XCTAssertTrue(Set(listed).isSubset(of: PolicyConfiguration.reservedHeaders))
         var names = listed + listed.map { $0.uppercased() } + ["Via", "Host", "TEE", "T", "Trailers", "Upgrade-Insecure-Requests",
                                                                 "Proxy-Authorization2", "Keep-Alive-X", "Connectio", "X-Connection"]
         names += listed.map { String($0.dropLast()) }

@@ -24,10 +24,8 @@ enum PolicyConfiguration {
 
     /// Fields the gateway itself owns (framing, routing, hop-by-hop): a policy may not add, set or
     /// remove them, since that would let configuration desynchronize the framing or the connection.
-    static let reservedHeaders: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authorization", "proxy-authenticate", "host", "content-length",
-    ]
+    /// (A stage's `leavesHopFieldsAlone` relies on the hop-by-hop names being here.)
+    static let reservedHeaders: Set<String> = Set(HopByHop.names.map(\.description) + ["host", "content-length"])
 
     /// The override a `policy` value states. nil/absent: inherit everything; `null`: every section off.
     /// `auth`: the providers and roles `policy.auth` refers to (the top-level `auth` section).

@@ -33,25 +33,9 @@ public final class ProxyHandler: Sendable {
         viaHop10 = "1.0 " + via
     }
 
-    /// Hop-by-hop fields (RFC 9110 §7.6.1), never forwarded in either direction.
-    static let hopByHop: [StaticString] = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authorization", "proxy-authenticate",
-    ]
-
-    /// Whether field `i` of `headers` is hop-by-hop, or named by the `Connection` field.
+    /// Whether field `i` of `headers` is hop-by-hop (`HopByHop`), or named by the `Connection` field.
     @inline(__always) static func isHopByHop(_ headers: HTTPHeaders, _ i: Int, connectionTokens: [String]) -> Bool {
-        // By length first: one or two comparisons per field rather than nine (the names of `hopByHop`).
-        switch headers.nameLength(at: i) {
-        case 2: if headers.nameIs(at: i, "te") { return true }
-        case 7: if headers.nameIs(at: i, "trailer") || headers.nameIs(at: i, "upgrade") { return true }
-        case 10: if headers.nameIs(at: i, "connection") || headers.nameIs(at: i, "keep-alive") { return true }
-        case 16: if headers.nameIs(at: i, "proxy-connection") { return true }
-        case 17: if headers.nameIs(at: i, "transfer-encoding") { return true }
-        case 18: if headers.nameIs(at: i, "proxy-authenticate") { return true }
-        case 19: if headers.nameIs(at: i, "proxy-authorization") { return true }
-        default: break
-        }
+        if HopByHop.isNamed(headers, i) { return true }
         for t in connectionTokens where headers.nameEquals(at: i, t) { return true }
         return false
     }

@@ -216,3 +216,39 @@ extension HTTPHeaders {
         }
     }
 }
+
+/// A field list whose names can be asked about by index with no String opened: `HTTPHeaders`, and the
+/// serializer's raw view of it.
+protocol FieldNames {
+    func nameLength(at i: Int) -> Int
+    /// Whether field `i` is called `name`, a lower-case literal (ASCII case-insensitive).
+    func nameIs(at i: Int, _ name: StaticString) -> Bool
+}
+
+extension HTTPHeaders: FieldNames {}
+extension RawHeaderFields: FieldNames {}
+
+/// The hop-by-hop fields (RFC 9110 §7.6.1), never forwarded in either direction: the one list the proxy's
+/// edits (`ProxyHandler.isHopByHop`), the serializer's (`HTTPResponse.viaHop`) and the configuration's
+/// reserved names (`PolicyConfiguration.reservedHeaders`) are made from.
+enum HopByHop {
+    static let names: [StaticString] = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authorization", "proxy-authenticate",
+    ]
+
+    /// Whether field `i` has one of `names`: by length first, one or two comparisons per field rather than
+    /// nine (`HopByHopTests` checks it against the list).
+    @inline(__always) static func isNamed<Fields: FieldNames>(_ fields: Fields, _ i: Int) -> Bool {
+        switch fields.nameLength(at: i) {
+        case 2: return fields.nameIs(at: i, "te")
+        case 7: return fields.nameIs(at: i, "trailer") || fields.nameIs(at: i, "upgrade")
+        case 10: return fields.nameIs(at: i, "connection") || fields.nameIs(at: i, "keep-alive")
+        case 16: return fields.nameIs(at: i, "proxy-connection")
+        case 17: return fields.nameIs(at: i, "transfer-encoding")
+        case 18: return fields.nameIs(at: i, "proxy-authenticate")
+        case 19: return fields.nameIs(at: i, "proxy-authorization")
+        default: return false
+        }
+    }
+}

@@ -55,9 +55,10 @@ public enum HTTPResponseSerializer {
             var hasDate = false
             let headers = response.headers
             let hasRequestID = requestID != nil
-            // A proxied response no stage saw (`HTTPResponse.viaHop`): `ProxyHandler.passBack`'s edits are
-            // made here. The upstream's hop-by-hop fields are dropped (RFC 9110 §7.6.1; `Connection` naming
-            // others never takes this path) and its `Via` fields become one, with our hop, after the rest.
+            // A proxied response whose hop fields no stage reads or edits (`HTTPResponse.viaHop`):
+            // `ProxyHandler.passBack`'s edits are made here. The upstream's hop-by-hop fields are dropped
+            // (`HopByHop`; a `Connection` naming others never takes this path) and its `Via` fields become
+            // one, with our hop, after the rest.
             let viaHop = response.viaHop
             let passing = viaHop != nil
             headers.withRawFields { fields in
@@ -74,12 +75,8 @@ public enum HTTPResponseSerializer {
                     case 3 where passing && fields.nameIs(at: i, "via"):
                         vias += 1
                         continue
-                    case 2 where passing && fields.nameIs(at: i, "te"): continue
-                    case 7 where passing && (fields.nameIs(at: i, "trailer") || fields.nameIs(at: i, "upgrade")): continue
-                    case 16 where passing && fields.nameIs(at: i, "proxy-connection"): continue
-                    case 18 where passing && fields.nameIs(at: i, "proxy-authenticate"): continue
-                    case 19 where passing && fields.nameIs(at: i, "proxy-authorization"): continue
-                    default: break
+                    default:
+                        if passing && HopByHop.isNamed(fields, i) { continue }
                     }
                     fields.write(fieldAt: i, to: &sink)
                 }
