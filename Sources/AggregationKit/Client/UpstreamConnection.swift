@@ -64,8 +64,7 @@ final class UpstreamConnection: EventLoopHandler, DeferredFlush {
         precondition(phase == .idle)
         phase = .busy
         self.exchange = exchange
-        let method = request.method
-        parser = HTTPResponseParser(limits: origin.limits, requestWasHead: method.utf8.count == 4 && method == "HEAD")
+        parser = HTTPResponseParser(limits: origin.limits, requestWasHead: request.method.isExactly("HEAD"))
         peerHungUp = false
         lastReadFilled = false
         if !incoming.isEmpty { incoming.removeAll(keepingCapacity: true) }

@@ -69,9 +69,10 @@ public struct HTTPResponse: Sendable {
     public var reason: String?
     public var headers: HTTPHeaders
     public var body: [UInt8]
-    /// Set by a proxy route that no stage follows (`ProxyHandler.passBack`): the upstream's fields are
-    /// passed as they came, and the serializer drops the hop-by-hop ones and the upstream's `Via`, and
-    /// writes one `Via` of theirs followed by this hop, where `passBack` would have edited the fields.
+    /// Set by a proxy route whose stages leave the hop fields alone (`ProxyHandler.passBack`,
+    /// `RequestStage.leavesHopFieldsAlone`): the upstream's fields are passed as they came, and the
+    /// serializer drops the hop-by-hop ones and the upstream's `Via`, and writes one `Via` of theirs
+    /// followed by this hop, where `passBack` would have edited the fields.
     /// The bytes are the same (`PassBackInSerializerTests`); the edit and a copy are saved.
     var viaHop: String? = nil
 }

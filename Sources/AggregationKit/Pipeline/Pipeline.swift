@@ -62,7 +62,8 @@ public protocol Responder: Sendable {
     /// edit its buffers in place.
     func respond(to request: consuming HTTPRequest, context: RequestContext, completion: @escaping ResponseCompletion)
     /// Told once per pipeline it is put in, at start, with that pipeline's stages (before any request):
-    /// a responder may answer more cheaply when no stage will see its responses.
+    /// a responder may answer more cheaply when what those stages read of its responses allows it (the
+    /// proxy: `RequestStage.leavesHopFieldsAlone`).
     func compiled(behind stages: [any RequestStage])
 }
 

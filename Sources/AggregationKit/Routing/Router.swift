@@ -152,8 +152,8 @@ public struct Router<Value: Sendable>: Sendable {
     }
 
     /// The lookup over the path's bytes: segments are offsets (a Substring index step costs a validation
-    /// and, by Character, grapheme breaking); a Substring is made only to look a literal segment up, when
-    /// some literal child has its length.
+    /// and, by Character, grapheme breaking); a literal segment is compared by bytes (`Node.literal`), or
+    /// made a Substring for the dictionary of a node with more than eight literal children.
     private func lookup(_ method: String, _ bytes: UnsafeBufferPointer<UInt8>) -> Lookup {
         guard bytes.first == UInt8(ascii: "/") else { return .notFound }
         var captured: [Range<Int>] = []

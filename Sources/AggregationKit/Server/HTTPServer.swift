@@ -9,10 +9,9 @@ internal import CLinuxIO
 public final class HTTPServer: Sendable {
     public let configuration: ServerConfiguration
     public let group: EventLoopGroup
-    /// What answers every request (the gateway's front, or a plain handler's adapter).
-    let responder: any Responder
-    /// The same, called through a final class: the existential is opened where it lies, not copied out
-    /// of the server (through the value witnesses of whatever type it holds) for every request.
+    /// What answers every request (the gateway's front, or a plain handler's adapter), called through a
+    /// final class: the existential is opened where it lies, not copied out of the server (through the
+    /// value witnesses of whatever type it holds) for every request.
     let answering: Answerer
     /// The route's body limit by head, when the responder is a gateway front with such limits.
     let bodyLimit: (@Sendable (HTTPRequest) -> Int?)?
@@ -37,7 +36,6 @@ public final class HTTPServer: Sendable {
                 bodyLimit: (@Sendable (HTTPRequest) -> Int?)? = nil, metrics: GatewayMetrics? = nil) {
         self.configuration = configuration
         self.group = group
-        self.responder = responder
         answering = Answerer(responder)
         self.bodyLimit = bodyLimit
         self.metrics = metrics

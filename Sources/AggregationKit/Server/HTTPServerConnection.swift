@@ -244,7 +244,6 @@ final class HTTPServerConnection: EventLoopHandler, DeferredFlush, @unchecked Se
         return RequestID(prefix: requestIDPrefix, counter: state.nextRequestID())
     }
 
-
     /// `declaredBodyBytes`: set for a head dispatched before its body is read (refused by the route's
     /// body limit); nothing forwards such a request.
     private func dispatch(_ request: consuming HTTPRequest, declaredBodyBytes: Int? = nil) {

@@ -65,19 +65,22 @@ public final class Upstream: Sendable {
     @discardableResult
     public func start(_ request: consuming UpstreamRequest, on loop: EventLoop, timeout: UInt64? = nil,
                       completion: @escaping (consuming Result<HTTPResponse, UpstreamError>, UpstreamInstance?) -> Void) -> UpstreamCall {
-        precondition(loop.inEventLoop, "Upstream.start must be called on the loop's thread")
-        let call = UpstreamCall(upstream: self, request: consume request, loop: loop, timeout: timeout)
-        call.completion = completion
-        call.start()
-        return call
+        start(request, on: loop, timeout: timeout) { $0.completion = completion }
     }
 
     /// `start` for a proxy route: the call tells `handler.finished` (see `UpstreamCall.proxy`).
     func start(_ request: consuming UpstreamRequest, on loop: EventLoop, timeout: UInt64?, proxy handler: ProxyHandler,
                context: RequestContext, completion: @escaping ResponseCompletion) -> UpstreamCall {
+        start(request, on: loop, timeout: timeout) { $0.proxy = (handler, context, completion) }
+    }
+
+    /// A call made on `loop`'s thread, told how it reports (`reporting`) before it starts.
+    @inline(__always)
+    private func start(_ request: consuming UpstreamRequest, on loop: EventLoop, timeout: UInt64?,
+                       reporting: (UpstreamCall) -> Void) -> UpstreamCall {
         precondition(loop.inEventLoop, "Upstream.start must be called on the loop's thread")
         let call = UpstreamCall(upstream: self, request: consume request, loop: loop, timeout: timeout)
-        call.proxy = (handler, context, completion)
+        reporting(call)
         call.start()
         return call
     }
