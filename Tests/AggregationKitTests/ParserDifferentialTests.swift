@@ -43,8 +43,12 @@ final class ParserDifferentialTests: XCTestCase {
     /// What a parser said, event by event, as the server feeds it: after a request the consumed bytes
     /// leave the buffer; after `needMore` the decoded prefix does. Stops at the first error.
     private static func requestEvents(_ bytes: [UInt8], pieces: [Int], limits: HTTPParserLimits, reference: Bool) -> [String] {
-        var new = HTTPRequestParser(limits: limits)
-        var old = ReferenceHTTPRequestParser(limits: limits)
+        reference ? requestEvents(ReferenceHTTPRequestParser(limits: limits), bytes, pieces: pieces)
+                  : requestEvents(HTTPRequestParser(limits: limits), bytes, pieces: pieces)
+    }
+
+    private static func requestEvents<P: RequestParsing>(_ parser: P, _ bytes: [UInt8], pieces: [Int]) -> [String] {
+        var parser = parser
         var events: [String] = []
         var buffer: [UInt8] = []
         var offset = 0
@@ -52,40 +56,21 @@ final class ParserDifferentialTests: XCTestCase {
             buffer += bytes[offset..<min(bytes.count, offset + size)]
             offset += size
             loop: while true {
-                if reference {
-                    switch old.parse(buffer) {
-                    case .needMore:
-                        let awaiting = describe(old.requestAwaitingBody)
-                        let mid = old.isMidRequest
-                        let discard = old.discardDecodedPrefix()
-                        events.append("more mid=\(mid) awaiting=\(awaiting) discard=\(discard)")
-                        buffer.removeFirst(discard)
-                        break loop
-                    case .request(let r, let consumed):
-                        events.append("request \(describe(r)) consumed=\(consumed) mid=\(old.isMidRequest)")
-                        buffer.removeFirst(consumed)
-                    case .error(let e):
-                        events.append(describe(e))
-                        if case .error(let again) = old.parse(buffer) { events.append("then " + describe(again)) }
-                        return events
-                    }
-                } else {
-                    switch new.parse(buffer) {
-                    case .needMore:
-                        let awaiting = describe(new.requestAwaitingBody)
-                        let mid = new.isMidRequest
-                        let discard = new.discardDecodedPrefix()
-                        events.append("more mid=\(mid) awaiting=\(awaiting) discard=\(discard)")
-                        buffer.removeFirst(discard)
-                        break loop
-                    case .request(let r, let consumed):
-                        events.append("request \(describe(r)) consumed=\(consumed) mid=\(new.isMidRequest)")
-                        buffer.removeFirst(consumed)
-                    case .error(let e):
-                        events.append(describe(e))
-                        if case .error(let again) = new.parse(buffer) { events.append("then " + describe(again)) }
-                        return events
-                    }
+                switch parser.step(buffer) {
+                case .needMore:
+                    let awaiting = describe(parser.requestAwaitingBody)
+                    let mid = parser.isMidRequest
+                    let discard = parser.discardDecodedPrefix()
+                    events.append("more mid=\(mid) awaiting=\(awaiting) discard=\(discard)")
+                    buffer.removeFirst(discard)
+                    break loop
+                case .request(let r, let consumed):
+                    events.append("request \(describe(r)) consumed=\(consumed) mid=\(parser.isMidRequest)")
+                    buffer.removeFirst(consumed)
+                case .error(let e):
+                    events.append(describe(e))
+                    if case .error(let again) = parser.step(buffer) { events.append("then " + describe(again)) }
+                    return events
                 }
             }
         }
@@ -96,8 +81,12 @@ final class ParserDifferentialTests: XCTestCase {
     /// leave the buffer, the consumed prefix of a chunked or close-delimited body leaves it after
     /// `needMore`, and the end of the input is the upstream closing the connection.
     private static func responseEvents(_ bytes: [UInt8], pieces: [Int], limits: HTTPParserLimits, head: Bool, reference: Bool) -> [String] {
-        var new = HTTPResponseParser(limits: limits, requestWasHead: head)
-        var old = ReferenceHTTPResponseParser(limits: limits, requestWasHead: head)
+        reference ? responseEvents(ReferenceHTTPResponseParser(limits: limits, requestWasHead: head), bytes, pieces: pieces)
+                  : responseEvents(HTTPResponseParser(limits: limits, requestWasHead: head), bytes, pieces: pieces)
+    }
+
+    private static func responseEvents<P: ResponseParsing>(_ parser: P, _ bytes: [UInt8], pieces: [Int]) -> [String] {
+        var parser = parser
         var events: [String] = []
         var buffer: [UInt8] = []
         var offset = 0
@@ -105,57 +94,29 @@ final class ParserDifferentialTests: XCTestCase {
             buffer += bytes[offset..<min(bytes.count, offset + size)]
             offset += size
             loop: while true {
-                if reference {
-                    switch old.parse(buffer) {
-                    case .needMore:
-                        let started = old.hasStarted
-                        let taken = old.takeConsumedPrefix()
-                        events.append("more started=\(started) taken=\(taken)")
-                        buffer.removeFirst(taken)
-                        break loop
-                    case .interim(let consumed):
-                        events.append("interim \(consumed)")
-                        buffer.removeFirst(consumed)
-                    case .response(let r, let consumed, let keepAlive):
-                        events.append("response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
-                        buffer.removeFirst(consumed)
-                    case .error(let e):
-                        events.append(describe(e))
-                        return events
-                    }
-                } else {
-                    switch new.parse(buffer) {
-                    case .needMore:
-                        let started = new.hasStarted
-                        let taken = new.takeConsumedPrefix()
-                        events.append("more started=\(started) taken=\(taken)")
-                        buffer.removeFirst(taken)
-                        break loop
-                    case .interim(let consumed):
-                        events.append("interim \(consumed)")
-                        buffer.removeFirst(consumed)
-                    case .response(let r, let consumed, let keepAlive):
-                        events.append("response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
-                        buffer.removeFirst(consumed)
-                    case .error(let e):
-                        events.append(describe(e))
-                        return events
-                    }
+                switch parser.step(buffer) {
+                case .needMore:
+                    let started = parser.hasStarted
+                    let taken = parser.takeConsumedPrefix()
+                    events.append("more started=\(started) taken=\(taken)")
+                    buffer.removeFirst(taken)
+                    break loop
+                case .interim(let consumed):
+                    events.append("interim \(consumed)")
+                    buffer.removeFirst(consumed)
+                case .response(let r, let consumed, let keepAlive):
+                    events.append("response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
+                    buffer.removeFirst(consumed)
+                case .error(let e):
+                    events.append(describe(e))
+                    return events
                 }
             }
         }
-        if reference {
-            switch buffer.withUnsafeBytes({ old.finishAtEOF($0) }) {
-            case .response(let r, let consumed, let keepAlive): events.append("eof response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
-            case .error(let e): events.append("eof " + describe(e))
-            default: events.append("eof other")
-            }
-        } else {
-            switch buffer.withUnsafeBytes({ new.finishAtEOF($0) }) {
-            case .response(let r, let consumed, let keepAlive): events.append("eof response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
-            case .error(let e): events.append("eof " + describe(e))
-            default: events.append("eof other")
-            }
+        switch parser.stepAtEOF(buffer) {
+        case .response(let r, let consumed, let keepAlive): events.append("eof response \(describe(r)) consumed=\(consumed) keepAlive=\(keepAlive)")
+        case .error(let e): events.append("eof " + describe(e))
+        default: events.append("eof other")
         }
         return events
     }
@@ -508,6 +469,85 @@ final class ParserDifferentialTests: XCTestCase {
                     if old != new { return XCTFail("response \(bytes) pieces \(pieces) limits \(limits):\nold \(old)\nnew \(new)") }
                 }
             }
+        }
+    }
+}
+
+// MARK: - The two parsers of each kind, driven alike
+
+/// One parse step of a request parser, whichever: the production one or the reference.
+private enum RequestStep {
+    case needMore
+    case request(HTTPRequest, Int)
+    case error(HTTPParseError)
+}
+
+/// What the differential driver asks of a request parser.
+private protocol RequestParsing {
+    mutating func step(_ buffer: [UInt8]) -> RequestStep
+    var requestAwaitingBody: HTTPRequest? { get }
+    var isMidRequest: Bool { get }
+    mutating func discardDecodedPrefix() -> Int
+}
+
+extension HTTPRequestParser: RequestParsing {
+    fileprivate mutating func step(_ buffer: [UInt8]) -> RequestStep {
+        switch parse(buffer) {
+        case .needMore: return .needMore
+        case .request(let r, let consumed): return .request(r, consumed)
+        case .error(let e): return .error(e)
+        }
+    }
+}
+
+extension ReferenceHTTPRequestParser: RequestParsing {
+    fileprivate mutating func step(_ buffer: [UInt8]) -> RequestStep {
+        switch parse(buffer) {
+        case .needMore: return .needMore
+        case .request(let r, let consumed): return .request(r, consumed)
+        case .error(let e): return .error(e)
+        }
+    }
+}
+
+/// One parse step of a response parser, whichever.
+private enum ResponseStep {
+    case needMore
+    case interim(Int)
+    case response(HTTPResponse, Int, Bool)
+    case error(HTTPParseError)
+}
+
+/// What the differential driver asks of a response parser.
+private protocol ResponseParsing {
+    mutating func step(_ buffer: [UInt8]) -> ResponseStep
+    mutating func stepAtEOF(_ buffer: [UInt8]) -> ResponseStep
+    var hasStarted: Bool { get }
+    mutating func takeConsumedPrefix() -> Int
+}
+
+extension HTTPResponseParser: ResponseParsing {
+    fileprivate mutating func step(_ buffer: [UInt8]) -> ResponseStep { Self.step(parse(buffer)) }
+    fileprivate mutating func stepAtEOF(_ buffer: [UInt8]) -> ResponseStep { Self.step(buffer.withUnsafeBytes { finishAtEOF($0) }) }
+    private static func step(_ result: Result) -> ResponseStep {
+        switch result {
+        case .needMore: return .needMore
+        case .interim(let consumed): return .interim(consumed)
+        case .response(let r, let consumed, let keepAlive): return .response(r, consumed, keepAlive)
+        case .error(let e): return .error(e)
+        }
+    }
+}
+
+extension ReferenceHTTPResponseParser: ResponseParsing {
+    fileprivate mutating func step(_ buffer: [UInt8]) -> ResponseStep { Self.step(parse(buffer)) }
+    fileprivate mutating func stepAtEOF(_ buffer: [UInt8]) -> ResponseStep { Self.step(buffer.withUnsafeBytes { finishAtEOF($0) }) }
+    private static func step(_ result: Result) -> ResponseStep {
+        switch result {
+        case .needMore: return .needMore
+        case .interim(let consumed): return .interim(consumed)
+        case .response(let r, let consumed, let keepAlive): return .response(r, consumed, keepAlive)
+        case .error(let e): return .error(e)
         }
     }
 }
